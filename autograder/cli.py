@@ -1,0 +1,188 @@
+"""The `autograder` command: one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from autograder.course import Course, CourseError
+
+console = Console(highlight=False)
+error_console = Console(stderr=True, highlight=False)
+
+
+def _release(args) -> int:
+    from autograder.release import release_assignment
+
+    course = Course.at(args.course)
+    stale = []
+    for assignment in course.assignments(args.assignments):
+        report = release_assignment(assignment, check=args.check)
+        stale.extend(report.stale)
+        if not args.check:
+            for path in report.written:
+                console.print(f"wrote {path.relative_to(course.root)}")
+            console.print(f"[bold]{assignment.name}[/]: release/ is up to date" if not report.written else f"[bold]{assignment.name}[/]: released")
+    if args.check:
+        if stale:
+            for line in stale:
+                error_console.print(f"[red]✗[/] {line}")
+            error_console.print("release/ is not what source/ produces: run `autograder release` and commit the result.")
+            return 1
+        console.print("release/ is in sync with source/")
+    return 0
+
+
+def _limits(args):
+    from autograder.sandbox import Limits
+
+    return Limits(cell_timeout=args.timeout, total_timeout=args.budget)
+
+
+def _grade(args) -> int:
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from autograder.grade import build_plan, default_workers, discover, grade_batch
+    from autograder.gradebook import Gradebook
+
+    course = Course.at(args.course)
+    assignment = course.assignment(args.assignment)
+    submissions = discover(Path(args.submissions), assignment)
+    workers = args.workers or default_workers()
+    console.print(f"[bold]{assignment.name}[/]: {len(submissions)} notebook(s) in {args.submissions}, {workers} worker(s)")
+    plan = build_plan(assignment, _limits(args))
+    url = args.gradebook or course.gradebook_url
+    with Gradebook(url) as gradebook:
+        columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+        with Progress(*columns, console=console, transient=False, disable=args.quiet) as progress:
+            task = progress.add_task("grade", total=len(submissions), rate="")
+            import time as _time
+
+            started = _time.monotonic()
+
+            def advance(stored):
+                done = progress.tasks[0].completed + 1
+                rate = done / max(_time.monotonic() - started, 1e-9)
+                progress.update(task, advance=1, rate=f"{rate:.2f}/s")
+
+            summary = grade_batch(plan, submissions, gradebook, workers=workers, force=args.force, on_done=advance)
+            progress.update(task, completed=len(submissions))
+        table = Table(title=f"{assignment.name}: graded {len(summary.graded)}, skipped {summary.skipped} unchanged, {summary.seconds:.1f} s")
+        for column in ("student", "notebook", "score", "status", "message"):
+            table.add_column(column, overflow="fold")
+        for item in sorted(summary.graded, key=lambda s: (s.student_id, s.notebook)):
+            score = sum(r.score or 0 for r in item.results)
+            maximum = sum(r.max_score for r in item.results)
+            message = item.message if len(item.message) <= 90 else item.message[:87] + "..."
+            table.add_row(item.student_id, item.notebook, f"{score:g} / {maximum:g}", item.status, message)
+        if not args.quiet:
+            console.print(table)
+    console.print(f"gradebook: {url}")
+    return 0
+
+
+def _export(args) -> int:
+    from pathlib import Path
+
+    from autograder.export import to_csv
+    from autograder.gradebook import Gradebook
+
+    course = Course.at(args.course)
+    course.assignment(args.assignment)
+    with Gradebook(args.gradebook or course.gradebook_url) as gradebook:
+        text = to_csv(gradebook, args.assignment)
+    if args.output and args.output != "-":
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text, encoding="utf-8")
+        console.print(f"wrote {args.output} ({text.count(chr(10)) - 1} rows)")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _verify(args) -> int:
+    from rich.table import Table
+
+    from autograder.grade import default_workers
+    from autograder.verify import verify_assignment
+
+    course = Course.at(args.course)
+    failed = False
+    for assignment in course.assignments(args.assignments):
+        report = verify_assignment(assignment, _limits(args), workers=args.workers or default_workers(), mutants=not args.no_mutants)
+        table = Table(title=f"verify {assignment.name}", show_lines=False)
+        table.add_column("", width=2)
+        table.add_column("what is proved", overflow="fold")
+        table.add_column("detail", overflow="fold")
+        for finding in report.findings:
+            table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", finding.what, finding.detail)
+        console.print(table)
+        failed = failed or not report.ok
+    if failed:
+        error_console.print("[red]verify failed[/]: fix the tests, solutions/ or the mutants named above before releasing.")
+        return 1
+    console.print("[green]verify passed[/]")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    release = sub.add_parser("release", help="write the student notebooks in release/ from source/")
+    release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every assignment in source/")
+    release.add_argument("--course", default=".", help="course directory (holds source/, release/, solutions/)")
+    release.add_argument("--check", action="store_true", help="exit 1 when release/ is not what source/ produces")
+    release.set_defaults(run=_release)
+
+    verify = sub.add_parser("verify", help="prove the tests right: solution full marks, release zero, mutants lose points")
+    verify.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every assignment in source/")
+    verify.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    verify.add_argument("--workers", type=int, default=0, help="parallel runs (default: the number of cores)")
+    verify.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
+    verify.add_argument("--budget", type=float, default=0.0, help="seconds per notebook run (default: none)")
+    verify.add_argument("--no-mutants", action="store_true", help="skip the bank of wrong answers")
+    verify.set_defaults(run=_verify)
+
+    grade = sub.add_parser("grade", help="grade a directory of submissions into the gradebook")
+    grade.add_argument("assignment", metavar="ASSIGNMENT")
+    grade.add_argument("submissions", metavar="SUBMISSIONS", help="<id>/<nb>.ipynb, <id>/<assignment>/<nb>.ipynb or <id>.ipynb")
+    grade.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    grade.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+    grade.add_argument("--workers", type=int, default=0, help="parallel submissions (default: the number of cores)")
+    grade.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
+    grade.add_argument("--budget", type=float, default=0.0, help="seconds per submission, all cells together (default: none)")
+    grade.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
+    grade.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    grade.set_defaults(run=_grade)
+
+    export = sub.add_parser("export", help="write grades out of the gradebook")
+    export.add_argument("assignment", metavar="ASSIGNMENT")
+    export.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    export.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+    export.add_argument("--format", choices=["csv"], default="csv")
+    export.add_argument("--output", help="file to write (default: standard output)")
+    export.set_defaults(run=_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except CourseError as error:
+        error_console.print(f"[red]error:[/] {error}")
+        return 2
+    except KeyboardInterrupt:
+        error_console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""Where a verdict is decided: compare a decoded student value with a decoded expected value.
+
+Both sides arrive as plain data (see `autograder.values`). The comparison walks the structure and reports
+the first difference it finds in words a student can act on: which part differs (``at ['weight']``), and
+for numbers the shape, dtype, how many elements are off, and the greatest absolute and relative
+difference with its index, as `torch.testing.assert_close` reports them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autograder import tolerances
+from autograder.values import Array, Frame, Opaque
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    message: str = ""
+
+
+PASS = Verdict(True)
+
+
+class _Mismatch(Exception):
+    def __init__(self, path: str, message: str):
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Options:
+    kind: str = "close"  # "close" | "equal" | "metric" (decided by `autograder.scoring`)
+    rtol: float | None = None
+    atol: float | None = None
+    equal_nan: bool = False
+    check_dtype: bool = False
+
+
+def compare(expected: Any, actual: Any, options: Options = Options()) -> Verdict:
+    """Compare two decoded values; `Verdict.message` explains the first difference."""
+    try:
+        _compare(expected, actual, options, "")
+    except _Mismatch as mismatch:
+        where = f"at {mismatch.path}: " if mismatch.path else ""
+        return Verdict(False, where + mismatch.message)
+    return PASS
+
+
+# ------------------------------------------------------------------------------------------- internals
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Array):
+        return f"{value.kind if value.kind != 'scalar' else 'scalar'} of dtype {value.dtype} and shape {value.shape}"
+    if isinstance(value, Frame):
+        return f"{value.kind} with {len(value.columns)} column(s) and {len(value.index)} row(s)"
+    if isinstance(value, Opaque):
+        return f"an object of type {value.type}"
+    if isinstance(value, dict) and "$module" in value:
+        return f"a module {value['$module']}"
+    if isinstance(value, dict) and "$set" in value:
+        return "a set"
+    return type(value).__name__ if value is not None else "None"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _as_array(value: Any) -> Array | None:
+    """Numbers of any flavour (Python scalars, 0-d arrays, tensors) as an `Array`, else None."""
+    if isinstance(value, Array):
+        return value
+    if isinstance(value, bool):
+        return Array(np.asarray(value), "bool", "scalar")
+    if isinstance(value, int):
+        return Array(np.asarray(value, dtype=object if abs(value) >= 2**63 else np.int64), "int64", "scalar")
+    if isinstance(value, float):
+        return Array(np.asarray(value, dtype=np.float64), tolerances.PYTHON_FLOAT, "scalar")
+    return None
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def _compare(expected: Any, actual: Any, options: Options, path: str) -> None:
+    expected_array, actual_array = _as_array(expected), _as_array(actual)
+    if expected_array is not None or actual_array is not None:
+        if expected_array is None or actual_array is None:
+            # A student returning [1.0, 2.0] where an array is expected gets compared as an array.
+            if expected_array is not None and _is_sequence(actual):
+                actual_array = _sequence_as_array(actual)
+            elif actual_array is not None and _is_sequence(expected):
+                expected_array = _sequence_as_array(expected)
+            if expected_array is None or actual_array is None:
+                raise _Mismatch(path, f"expected {_describe(expected)}, got {_describe(actual)}")
+        _compare_arrays(expected_array, actual_array, options, path)
+        return
+    if expected is None or isinstance(expected, str):
+        if type(actual) is not type(expected) or actual != expected:
+            if isinstance(expected, str) and isinstance(actual, str):
+                raise _Mismatch(path, f"expected {_short(expected)}, got {_short(actual)}")
+            raise _Mismatch(path, f"expected {_short(expected)}, got {_describe(actual)}")
+        return
+    if _is_sequence(expected):
+        if not _is_sequence(actual):
+            raise _Mismatch(path, f"expected a sequence of {len(expected)} item(s), got {_describe(actual)}")
+        short = _is_short_plain(expected) and _is_short_plain(actual)
+        if len(expected) != len(actual):
+            detail = f" ({_short(expected)} vs {_short(actual)})" if short else ""
+            raise _Mismatch(path, f"expected {len(expected)} item(s), got {len(actual)}{detail}")
+        for position, (want, got) in enumerate(zip(expected, actual)):
+            try:
+                _compare(want, got, options, f"{path}[{position}]")
+            except _Mismatch:
+                if short:  # a shape or a short list reads better whole: "expected (3,), got (4,)"
+                    raise _Mismatch(path, f"expected {_short(expected)}, got {_short(actual)}") from None
+                raise
+        return
+    if isinstance(expected, dict) and "$set" in expected:
+        if not (isinstance(actual, dict) and "$set" in actual):
+            raise _Mismatch(path, f"expected a set, got {_describe(actual)}")
+        _compare_sets(expected["$set"], actual["$set"], path)
+        return
+    if isinstance(expected, dict) and "$module" in expected:
+        if isinstance(actual, dict) and "$module" in actual:
+            actual = actual["state_dict"]
+        _compare(expected["state_dict"], actual, options, path + ".state_dict()")
+        return
+    if isinstance(expected, dict):
+        if isinstance(actual, dict) and "$module" in actual:
+            actual = actual["state_dict"]
+        if not isinstance(actual, dict) or "$set" in actual:
+            raise _Mismatch(path, f"expected a dict with keys {_keys(expected)}, got {_describe(actual)}")
+        missing = [k for k in expected if k not in actual]
+        extra = [k for k in actual if k not in expected]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing key(s) {_keys(missing)}")
+            if extra:
+                parts.append(f"unexpected key(s) {_keys(extra)}")
+            raise _Mismatch(path, ", ".join(parts))
+        for key in expected:
+            _compare(expected[key], actual[key], options, f"{path}[{key!r}]")
+        return
+    if isinstance(expected, Frame):
+        _compare_frames(expected, actual, options, path)
+        return
+    if isinstance(expected, Opaque):
+        raise _Mismatch(path, f"the expected value is {_describe(expected)}, which checks cannot compare")
+    raise _Mismatch(path, f"cannot compare {_describe(expected)} with {_describe(actual)}")
+
+
+def _is_short_plain(sequence) -> bool:
+    return len(sequence) <= 10 and all(item is None or type(item) in (bool, int, float, str) for item in sequence)
+
+
+def _keys(keys) -> str:
+    keys = list(keys)
+    shown = ", ".join(repr(k) for k in keys[:8])
+    return f"[{shown}{', ...' if len(keys) > 8 else ''}]"
+
+
+def _sequence_as_array(value) -> Array | None:
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):
+        return None
+    if array.dtype.kind not in "biufc":
+        return None
+    return Array(array, str(array.dtype), "ndarray")
+
+
+def _compare_sets(expected: list, actual: list, path: str) -> None:
+    want, got = set(map(_hashable, expected)), set(map(_hashable, actual))
+    if want != got:
+        missing, extra = want - got, got - want
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} element(s) missing")
+        if extra:
+            parts.append(f"{len(extra)} unexpected element(s) {_keys(sorted(map(repr, extra)))}")
+        raise _Mismatch(path, "sets differ: " + ", ".join(parts))
+
+
+def _hashable(value):
+    if isinstance(value, list):
+        return tuple(map(_hashable, value))
+    if isinstance(value, Array):
+        return (value.dtype, value.data.tobytes())
+    return value
+
+
+def _tolerance(expected: Array, actual: Array, options: Options) -> tolerances.Tolerance:
+    if options.kind == "equal":
+        return tolerances.EXACT
+    default = tolerances.looser(expected.dtype, actual.dtype)
+    if _is_integral(expected) and _is_integral(actual):
+        default = tolerances.EXACT
+    return tolerances.Tolerance(
+        default.rtol if options.rtol is None else options.rtol,
+        default.atol if options.atol is None else options.atol,
+    )
+
+
+def _is_integral(array: Array) -> bool:
+    return array.data.dtype.kind in "biu" or array.data.dtype == object
+
+
+def _format_index(index: tuple) -> str:
+    return "(" + ", ".join(str(int(i)) for i in index) + (",)" if len(index) == 1 else ")")
+
+
+def _compare_arrays(expected: Array, actual: Array, options: Options, path: str) -> None:
+    if expected.shape != actual.shape:
+        raise _Mismatch(path, f"shape differs: expected {expected.shape}, got {actual.shape}")
+    if options.check_dtype and tolerances.normalise_dtype(expected.dtype) != tolerances.normalise_dtype(actual.dtype):
+        raise _Mismatch(path, f"dtype differs: expected {expected.dtype}, got {actual.dtype}")
+    want, got = expected.data, actual.data
+    if want.dtype.kind in "US" or got.dtype.kind in "US":
+        if want.dtype.kind != got.dtype.kind or not np.array_equal(want, got):
+            raise _Mismatch(path, f"expected {_short(want.tolist())}, got {_short(got.tolist())}")
+        return
+    if want.dtype.kind == "b" and got.dtype.kind == "b":
+        want, got = want.astype(np.int64), got.astype(np.int64)
+    tolerance = _tolerance(expected, actual, options)
+    try:
+        want_f = want.astype(np.complex128 if "c" in (want.dtype.kind + got.dtype.kind) else np.float64)
+        got_f = got.astype(want_f.dtype)
+    except (TypeError, ValueError, OverflowError):
+        raise _Mismatch(path, f"cannot compare {_describe(expected)} with {_describe(actual)}") from None
+    if want.dtype.kind in "iu" and got.dtype.kind in "iu" and tolerance == tolerances.EXACT:
+        mismatched = want != got  # exact integer comparison, immune to float rounding of large ints
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            difference = np.abs(want_f - got_f)
+            allowed = tolerance.atol + tolerance.rtol * np.abs(want_f)
+            close = difference <= allowed
+            both_nan = np.isnan(want_f) & np.isnan(got_f)
+            same_inf = np.isinf(want_f) & (want_f == got_f)
+            close = close | same_inf | (both_nan if options.equal_nan else False)
+        mismatched = ~close
+    count = int(np.count_nonzero(mismatched))
+    if count == 0:
+        return
+    if expected.shape == ():
+        detail = f"expected {_scalar(want)}, got {_scalar(got)}"
+        if tolerance != tolerances.EXACT:
+            detail += f" (difference {_number(float(np.abs(want_f - got_f).real))}, up to {_number(float(tolerance.atol + tolerance.rtol * abs(want_f)))} allowed)"
+        if math.isnan(float(np.real(got_f))) and not math.isnan(float(np.real(want_f))):
+            detail += "; got NaN"
+        raise _Mismatch(path, detail)
+    total = want.size
+    lines = [f"{'values differ' if tolerance == tolerances.EXACT else 'values are not close'}: "
+             f"{count} / {total} element(s) mismatched ({100.0 * count / total:.1f}%)"]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        abs_diff = np.abs(want_f - got_f).astype(np.float64)
+        rel_diff = abs_diff / np.abs(want_f).astype(np.float64)
+    abs_masked = np.where(np.isnan(abs_diff), np.inf, abs_diff)
+    worst_abs = np.unravel_index(int(np.argmax(abs_masked)), want.shape)
+    rel_masked = np.where(np.isnan(rel_diff), np.inf, rel_diff)
+    worst_rel = np.unravel_index(int(np.argmax(rel_masked)), want.shape)
+    first = np.unravel_index(int(np.argmax(mismatched)), want.shape)
+    lines.append(f"first mismatch at index {_format_index(first)}")
+    if tolerance == tolerances.EXACT and want.dtype.kind in "iub":
+        lines.append(f"greatest absolute difference: {_number(float(abs_diff[worst_abs]))} at index {_format_index(worst_abs)}")
+    else:
+        lines.append(f"greatest absolute difference: {_number(float(abs_diff[worst_abs]))} at index {_format_index(worst_abs)} (up to {_number(tolerance.atol)} allowed)")
+        lines.append(f"greatest relative difference: {_number(float(rel_diff[worst_rel]))} at index {_format_index(worst_rel)} (up to {_number(tolerance.rtol)} allowed)")
+    if tolerances.normalise_dtype(expected.dtype) != tolerances.normalise_dtype(actual.dtype):
+        lines.append(f"dtype: expected {expected.dtype}, got {actual.dtype}")
+    raise _Mismatch(path, "; ".join(lines))
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _scalar(array: np.ndarray) -> str:
+    value = array.item()
+    return _number(value) if isinstance(value, float) else repr(value)
+
+
+def _compare_frames(expected: Frame, actual: Any, options: Options, path: str) -> None:
+    if not isinstance(actual, Frame):
+        raise _Mismatch(path, f"expected a {expected.kind}, got {_describe(actual)}")
+    if expected.kind != actual.kind:
+        raise _Mismatch(path, f"expected a {expected.kind}, got a {actual.kind}")
+    noun = "DataFrame" if expected.kind == "dataframe" else "Series"
+    if expected.kind == "dataframe" and list(expected.columns) != list(actual.columns):
+        raise _Mismatch(path, f"{noun} columns differ: expected {_short(expected.columns)}, got {_short(actual.columns)}")
+    if expected.kind == "series" and expected.name != actual.name:
+        raise _Mismatch(path, f"Series name differs: expected {expected.name!r}, got {actual.name!r}")
+    if len(expected.index) != len(actual.index):
+        raise _Mismatch(path, f"{noun} has {len(actual.index)} row(s), expected {len(expected.index)}")
+    if list(expected.index) != list(actual.index):
+        try:
+            _compare(list(expected.index), list(actual.index), Options(kind="equal"), "")
+        except _Mismatch as mismatch:
+            raise _Mismatch(path, f"{noun} index differs: {mismatch.message}") from None
+        if not _labels_equal(expected.index, actual.index):
+            raise _Mismatch(path, f"{noun} index differs")
+    for position, label in enumerate(expected.columns):
+        column_path = f"{path}[{label!r}]" if expected.kind == "dataframe" else path
+        want_dtype, got_dtype = expected.dtypes[position], actual.dtypes[position]
+        if _dtype_family(want_dtype) != _dtype_family(got_dtype) or (options.check_dtype and want_dtype != got_dtype):
+            raise _Mismatch(column_path, f"dtype differs: expected {want_dtype}, got {got_dtype}")
+        column_options = Options(options.kind, options.rtol, options.atol, True, options.check_dtype)
+        try:
+            _compare(expected.data[position], actual.data[position], column_options, "")
+        except _Mismatch as mismatch:
+            raise _Mismatch(column_path, mismatch.message) from None
+
+
+def _labels_equal(left: list, right: list) -> bool:
+    return all(a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)) for a, b in zip(left, right))
+
+
+def _dtype_family(dtype: str) -> str:
+    """Numeric dtypes of one family compare with each other; int64 vs Int64 vs float64 are all numbers."""
+    name = dtype.lower()
+    if name.startswith(("int", "uint", "float", "complex")):
+        return "number"
+    if name.startswith("bool"):
+        return "bool"
+    if name.startswith("datetime"):
+        return "datetime"
+    if name.startswith("timedelta"):
+        return "timedelta"
+    if name.startswith("category"):
+        return "category"
+    return "object"

@@ -1,0 +1,361 @@
+"""The batch: find the submissions, restore each against source/, run it, score it, store it.
+
+Runs are parallel (one thread per worker, each watching one child process); the gradebook has a single
+writer, this module's main thread, which stores each submission as soon as it is scored. Nothing a
+submission contains can stop the batch: every failure becomes that submission's status and message.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import nbformat
+
+from autograder.cells import Kind
+from autograder.course import Assignment, CourseError
+from autograder.gradebook import Gradebook, StoredResult, StoredSubmission
+from autograder.manifest import NotebookManifest, build_manifest
+from autograder.reference import Expectations, compute_expectations, metric_lookup, stage_public_files
+from autograder.sandbox import Limits, RunResult, WarmWorker, run_job
+from autograder.sandbox.warm import HEAVY_MODULES
+from autograder.sandbox.launch import fresh_workdir, remove_workdir
+from autograder.sanitize import NotThisAssignment, Sanitized, sanitize
+from autograder.scoring import QuestionResult, score_notebook
+from autograder import seeding
+
+#: Larger notebook files are refused before they are parsed.
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+
+
+@dataclass
+class Submission:
+    student_id: str
+    notebook: str  # the assignment notebook this file is graded as
+    path: Path | None  # None when the student handed in nothing for this notebook
+    problem: str = ""  # set when the entry cannot be a notebook (e.g. a directory)
+    submitted_at: str | None = None
+
+
+@dataclass
+class GradingPlan:
+    """Everything the trusted side needs to grade one assignment, computed once per batch."""
+
+    assignment: Assignment
+    manifests: dict[str, NotebookManifest]
+    expectations: dict[str, Expectations]
+    limits: Limits
+
+    def worker_pool(self, warm: bool = True) -> WorkerPool:
+        return WorkerPool(heavy_imports(self.manifests.values()), self.assignment.course.root, warm)
+
+
+class WorkerPool:
+    """One warm worker per grading thread, created on first use and closed with the pool."""
+
+    def __init__(self, preload: list[str], course_root: Path | None = None, warm: bool = True):
+        self.preload, self.course_root, self.warm = preload, course_root, warm
+        self._local = threading.local()
+        self._all: list[WarmWorker] = []
+        self._lock = threading.Lock()
+
+    def current(self) -> WarmWorker | None:
+        if not self.warm:
+            return None
+        worker = getattr(self._local, "worker", None)
+        if worker is None:
+            worker = WarmWorker(self.preload, self.course_root)
+            self._local.worker = worker
+            with self._lock:
+                self._all.append(worker)
+        return worker
+
+    def close(self) -> None:
+        with self._lock:
+            for worker in self._all:
+                worker.close()
+            self._all.clear()
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+
+
+def heavy_imports(manifests: Iterable[NotebookManifest]) -> list[str]:
+    """The heavy libraries an assignment's notebooks import: what a warm worker should import once."""
+    found = set()
+    for manifest in manifests:
+        sources = [cell.solution_source for cell in manifest.cells] + [source for _, _, source in manifest.plain_cells]
+        for source in sources:
+            found.update(_IMPORT.findall(source))
+    return [name for name in HEAVY_MODULES if name in found]
+
+
+@dataclass
+class BatchSummary:
+    graded: list[StoredSubmission] = field(default_factory=list)
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+def build_plan(assignment: Assignment, limits: Limits, use_cache: bool = True) -> GradingPlan:
+    manifests, expectations = {}, {}
+    for name in assignment.notebook_names:
+        manifest = build_manifest(assignment.name, name, assignment.read_source(name), str(assignment.source_notebook_path(name)))
+        manifests[name] = manifest
+        found = compute_expectations(manifest, assignment, limits, use_cache=use_cache)
+        if found.problems:
+            lines = "\n  ".join(found.problems)
+            raise CourseError(
+                f"the tests of {assignment.name}/{name} do not run against solutions/ (run `autograder verify {assignment.name}`):\n  {lines}"
+            )
+        expectations[name] = found
+    return GradingPlan(assignment, manifests, expectations, limits)
+
+
+# ------------------------------------------------------------------------------------------ discovery
+
+
+def discover(submissions_dir: Path, assignment: Assignment) -> list[Submission]:
+    """Accepts ``<id>/<nb>.ipynb``, ``<id>/<assignment>/<nb>.ipynb`` (nbgrader) and ``<id>.ipynb``."""
+    if not submissions_dir.is_dir():
+        raise CourseError(f"{submissions_dir} is not a directory of submissions")
+    notebooks = assignment.notebook_names
+    found: list[Submission] = []
+    for entry in sorted(submissions_dir.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.suffix == ".ipynb" and not entry.is_dir():
+            if len(notebooks) != 1:
+                raise CourseError(f"{entry}: a single-file submission only works for a one-notebook assignment; use <student_id>/<notebook>.ipynb")
+            found.append(Submission(entry.stem, notebooks[0], entry))
+            continue
+        if entry.suffix == ".ipynb" and entry.is_dir():
+            found.append(Submission(entry.stem, notebooks[0] if len(notebooks) == 1 else entry.name, None,
+                                    problem=f"{entry} is a directory, not a notebook file"))
+            continue
+        if not entry.is_dir():
+            continue
+        folder = entry / assignment.name if (entry / assignment.name).is_dir() else entry
+        timestamp = _read_timestamp(folder)
+        present = {p.name: p for p in folder.glob("*.ipynb")}
+        for name in notebooks:
+            path = present.get(name)
+            if path is None and len(notebooks) == 1 and len(present) == 1:
+                path = next(iter(present.values()))  # a renamed file of a one-notebook assignment
+            if path is None:
+                found.append(Submission(entry.name, name, None, problem=f"no {name} in {folder}", submitted_at=timestamp))
+            elif path.is_dir():
+                found.append(Submission(entry.name, name, None, problem=f"{path} is a directory, not a notebook file", submitted_at=timestamp))
+            else:
+                found.append(Submission(entry.name, name, path, submitted_at=timestamp))
+    return found
+
+
+def _read_timestamp(folder: Path) -> str | None:
+    stamp = folder / "timestamp.txt"
+    try:
+        return stamp.read_text(encoding="utf-8").strip()[:64] if stamp.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def file_hash(path: Path | None) -> str | None:
+    if path is None or not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------ one submission
+
+
+class Invalid(Exception):
+    """The file cannot be graded as this assignment's notebook; the message says why and what to do."""
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    size = path.stat().st_size
+    if size == 0:
+        raise Invalid("the file is empty")
+    if size > MAX_NOTEBOOK_BYTES:
+        raise Invalid(f"the file is {size / 1e6:.0f} MB, more than the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB limit; clear the outputs and hand it in again")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise Invalid(f"the file is not UTF-8 text (byte {error.start}); save the notebook from Jupyter and hand it in again") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise Invalid(f"the file is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); it may be truncated") from None
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        raise Invalid("the file is JSON but not a Jupyter notebook (no cells)")
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+    except Exception as error:
+        raise Invalid(f"the notebook cannot be read: {error}") from None
+    if not isinstance(notebook.get("cells"), list):
+        raise Invalid("the notebook has no list of cells")
+    return notebook
+
+
+def build_job(sanitized: Sanitized) -> dict:
+    job_cells = []
+    for index, cell in enumerate(sanitized.cells):
+        if cell.cell_type != "code":
+            continue
+        is_test = cell.kind == Kind.TEST
+        job_cells.append(
+            {
+                "index": index,
+                "source": cell.source,
+                "grade_id": cell.grade_id,
+                "kind": cell.kind,
+                "harness_exec": is_test,
+                "seed": seeding.stable_seed(cell.grade_id) if is_test else None,
+            }
+        )
+    return {"mode": "record", "cells": job_cells}
+
+
+def _zero_results(manifest: NotebookManifest, status: str, message: str) -> list[StoredResult]:
+    return [StoredResult(c.grade_id, 0.0, c.points, status, message) for c in manifest.graded_cells]
+
+
+def _run_status(sanitized: Sanitized, run: RunResult) -> tuple[str, str]:
+    """"ok" when the notebook ran to the end and no answer or setup cell raised. What goes wrong inside a
+    test cell belongs to its question (reported there); NotImplementedError is an unanswered question."""
+    if run.status != "ok":
+        return run.status, run.message
+    problems = []
+    for index, cell in enumerate(sanitized.cells):
+        end = run.cells.get(index)
+        if end is None or end.get("status") == "ok":
+            continue
+        error = next((o for o in end.get("outputs", []) if o.get("output_type") == "error"), {})
+        if error.get("ename") == "NotImplementedError" or cell.kind == Kind.TEST:
+            continue
+        where = f"{'answer' if cell.kind in (Kind.ANSWER, Kind.MANUAL) else 'read-only'} cell {cell.grade_id!r}" if cell.grade_id \
+            else f"cell {index + 1} of the graded notebook"
+        problems.append(f"{where} raised {error.get('ename', 'an error')}: {error.get('evalue', '')}".rstrip(": "))
+    if problems:
+        return "error", "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+    return "ok", ""
+
+
+def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmWorker | None = None) -> StoredSubmission:
+    """Grade one notebook file; never raises for anything the file contains."""
+    assignment = plan.assignment
+    manifest = plan.manifests[submission.notebook]
+    started = time.monotonic()
+    stored = StoredSubmission(
+        assignment=assignment.name,
+        student_id=submission.student_id,
+        notebook=submission.notebook,
+        path=str(submission.path or ""),
+        sha256=file_hash(submission.path),
+        status="ok",
+        message="",
+        results=[],
+        submitted_at=submission.submitted_at,
+    )
+    if submission.path is None:
+        stored.status = "missing" if not submission.problem or "no " in submission.problem[:3] else "invalid"
+        stored.message = submission.problem
+        stored.results = _zero_results(manifest, stored.status, submission.problem)
+        return stored
+    try:
+        notebook = read_notebook(submission.path)
+        sanitized = sanitize(notebook, manifest)
+    except (Invalid, NotThisAssignment) as error:
+        stored.status, stored.message = "invalid", f"{submission.path.name}: {error}"
+        stored.results = _zero_results(manifest, "invalid", str(error))
+        return stored
+    except OSError as error:
+        stored.status, stored.message = "invalid", f"{submission.path}: cannot be read ({error.strerror or error})"
+        stored.results = _zero_results(manifest, "invalid", stored.message)
+        return stored
+    workdir = fresh_workdir()
+    try:
+        stage_public_files(assignment, workdir)
+        shutil.copyfile(submission.path, workdir / submission.notebook)
+        run = run_job(build_job(sanitized), workdir, plan.limits, course_root=assignment.course.root, worker=worker)
+    finally:
+        remove_workdir(workdir)
+    questions: list[QuestionResult] = score_notebook(
+        manifest, sanitized, run, plan.expectations[submission.notebook], metric_lookup(assignment)
+    )
+    stored.results = [StoredResult(q.question, q.score, q.max_score, q.status, q.message, q.checks) for q in questions]
+    stored.status, stored.message = _run_status(sanitized, run)
+    stored.notes = sanitized.notes
+    if sanitized.notes and stored.status == "ok":
+        stored.message = "; ".join(sanitized.notes)
+    stored.duration_s = round(time.monotonic() - started, 3)
+    return stored
+
+
+def _grade_safely(plan: GradingPlan, submission: Submission, pool: WorkerPool) -> StoredSubmission:
+    try:
+        return grade_submission(plan, submission, pool.current())
+    except Exception as error:  # a grader bug must cost one row, not the batch
+        manifest = plan.manifests[submission.notebook]
+        message = f"the grader failed on this submission: {type(error).__name__}: {error}"
+        return StoredSubmission(plan.assignment.name, submission.student_id, submission.notebook, str(submission.path or ""),
+                                file_hash(submission.path), "failed", message, _zero_results(manifest, "failed", message))
+
+
+# ------------------------------------------------------------------------------------------- the batch
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def grade_batch(
+    plan: GradingPlan,
+    submissions: Iterable[Submission],
+    gradebook: Gradebook,
+    *,
+    workers: int | None = None,
+    force: bool = False,
+    warm: bool = True,
+    on_done: Callable[[StoredSubmission], None] | None = None,
+) -> BatchSummary:
+    started = time.monotonic()
+    summary = BatchSummary()
+    done_before = {} if force else gradebook.graded_hashes(plan.assignment.name)
+    todo = []
+    for submission in submissions:
+        key = (submission.student_id, submission.notebook)
+        if key in done_before and done_before[key] is not None and done_before[key] == file_hash(submission.path):
+            summary.skipped += 1
+            continue
+        todo.append(submission)
+    with plan.worker_pool(warm) as workers_pool, concurrent.futures.ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        futures = [pool.submit(_grade_safely, plan, s, workers_pool) for s in todo]
+        for future in concurrent.futures.as_completed(futures):
+            stored = future.result()
+            gradebook.store(stored)
+            summary.graded.append(stored)
+            if on_done is not None:
+                on_done(stored)
+    summary.seconds = time.monotonic() - started
+    return summary

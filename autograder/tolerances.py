@@ -1,0 +1,47 @@
+"""Default numeric tolerances, keyed by dtype, as `torch.testing.assert_close` defines them.
+
+A check passes elementwise when ``|actual - expected| <= atol + rtol * |expected|``. Every check may
+override ``rtol`` and ``atol``; these are the values used when it does not.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Tolerance(NamedTuple):
+    rtol: float
+    atol: float
+
+
+EXACT = Tolerance(0.0, 0.0)
+
+#: dtype name (without a "torch." prefix) -> default tolerance. Integers and bools are exact.
+DEFAULTS: dict[str, Tolerance] = {
+    "float16": Tolerance(1e-3, 1e-5),
+    "bfloat16": Tolerance(1.6e-2, 1e-5),
+    "float32": Tolerance(1.3e-6, 1e-5),
+    "float64": Tolerance(1e-7, 1e-7),
+    "complex32": Tolerance(1e-3, 1e-5),
+    "complex64": Tolerance(1.3e-6, 1e-5),
+    "complex128": Tolerance(1e-7, 1e-7),
+}
+
+#: Python floats are IEEE doubles.
+PYTHON_FLOAT = "float64"
+
+
+def normalise_dtype(dtype: str) -> str:
+    """"torch.float32" and "float32" are the same dtype for tolerance purposes."""
+    name = str(dtype)
+    return name[len("torch."):] if name.startswith("torch.") else name
+
+
+def default_for(dtype: str) -> Tolerance:
+    return DEFAULTS.get(normalise_dtype(dtype), EXACT)
+
+
+def looser(*dtypes: str) -> Tolerance:
+    """The most permissive default among ``dtypes``: a float32 answer to a float64 question gets float32's."""
+    candidates = [default_for(d) for d in dtypes]
+    return Tolerance(max(c.rtol for c in candidates), max(c.atol for c in candidates))

@@ -1,0 +1,299 @@
+"""Plain-data transport of values across the sandbox boundary.
+
+`encode` runs wherever a value is produced, including the student's untrusted process; it turns tensors,
+arrays, scalars, DataFrames and containers into JSON-compatible data with arrays as ``.npy`` bytes.
+`decode` runs on the trusted side; it only ever builds plain Python containers, `numpy` arrays (read with
+``allow_pickle=False``) and the small records below, so no value can run code when it is read back.
+Whatever a student's object claims about itself (a float subclass that equals everything, a tensor
+subclass with its own comparisons), what crosses the boundary is bytes that the grader interprets.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Upper bound on one encoded array, so a runaway value cannot exhaust the grader's memory.
+MAX_ARRAY_BYTES = 64 * 1024 * 1024
+
+
+class EncodeError(ValueError):
+    """A value that cannot be sent as plain data."""
+
+
+@dataclass(frozen=True)
+class Array:
+    """An array or tensor received from the other side: the data plus what it was."""
+
+    data: np.ndarray
+    dtype: str  # "float32", "torch.float32", ...
+    kind: str  # "ndarray" | "tensor" | "scalar"
+    device: str = "cpu"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A pandas DataFrame or Series received from the other side."""
+
+    kind: str  # "dataframe" | "series"
+    columns: list  # column labels (for a Series: [name])
+    index: list
+    dtypes: list[str]
+    data: list  # one decoded column per label: Array or list of plain values
+    name: Any = None
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A value of a type we do not transport: only its type and a short repr cross the boundary."""
+
+    type: str
+    repr: str = field(default="", compare=False)
+
+
+# ---------------------------------------------------------------------------------------------- encoding
+
+
+def _npy_bytes(array: np.ndarray) -> str:
+    if array.dtype.hasobject:
+        raise EncodeError("arrays of Python objects cannot be sent; convert them to numbers or strings")
+    if array.nbytes > MAX_ARRAY_BYTES:
+        raise EncodeError(f"array of {array.nbytes} bytes is larger than the {MAX_ARRAY_BYTES}-byte limit")
+    buffer = io.BytesIO()
+    np.save(buffer, array if array.flags.c_contiguous else array.copy(order="C"), allow_pickle=False)  # keeps 0-d shapes
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _encode_tensor(value) -> dict:
+    import torch
+
+    tensor = torch.Tensor.detach(value)
+    dtype = str(tensor.dtype)
+    device = tensor.device.type
+    if tensor.is_sparse:
+        tensor = tensor.to_dense()
+    tensor = tensor.cpu()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.to(torch.float32)
+    array = np.asarray(torch.Tensor.numpy(tensor.resolve_conj().resolve_neg()), order="C")
+    return {"$": "tensor", "dtype": dtype, "device": device, "npy": _npy_bytes(np.array(array, subok=False))}
+
+
+def _plain_scalar(value):
+    if value is None or isinstance(value, str) and type(value) is str:
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    return value
+
+
+def _encode_labels(labels) -> list:
+    return [encode(_plain_scalar(label)) for label in list(labels)]
+
+
+def _encode_column(series) -> dict:
+    values = series.to_numpy()
+    if values.dtype.kind in "biufc":
+        return {"$": "ndarray", "dtype": str(values.dtype), "npy": _npy_bytes(values)}
+    plain = []
+    for item in values.tolist():
+        if item is None or (isinstance(item, float) and math.isnan(item)):
+            plain.append(None)
+        elif hasattr(item, "isoformat"):
+            plain.append(item.isoformat())
+        else:
+            plain.append(encode(_plain_scalar(item)))
+    return {"$": "list", "items": plain}
+
+
+def _encode_frame(value, kind: str) -> dict:
+    import pandas as pd
+
+    frame = value.to_frame() if kind == "series" else value
+    columns = list(frame.columns)
+    return {
+        "$": kind,
+        "columns": _encode_labels(columns),
+        "index": _encode_labels(frame.index.tolist() if not isinstance(frame.index, pd.MultiIndex) else [list(t) for t in frame.index]),
+        "dtypes": [str(dtype) for dtype in frame.dtypes],
+        "data": [_encode_column(frame.iloc[:, position]) for position in range(len(columns))],
+        "name": encode(_plain_scalar(value.name)) if kind == "series" else None,
+    }
+
+
+def _encode_module(module) -> dict:
+    """A module as plain data: its weights, and its layers (class and constructor arguments as printed)."""
+    layers = []
+    for name, layer in module.named_modules():
+        try:
+            arguments = str(layer.extra_repr())[:500]
+        except Exception:
+            arguments = ""
+        layers.append({"name": str(name), "type": type(layer).__name__, "module": str(type(layer).__module__), "args": arguments})
+    return {
+        "$": "module",
+        "type": type(module).__name__,
+        "layers": layers[:1000],
+        "state_dict": encode(dict(module.state_dict())),
+    }
+
+
+def encode(value: Any) -> Any:
+    """Turn ``value`` into JSON-compatible plain data (see the module docstring)."""
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if type(value) is float:
+        return value if math.isfinite(value) else {"$": "float", "value": repr(value)}
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.generic):
+        return {"$": "ndarray", "kind": "scalar", "dtype": str(value.dtype), "npy": _npy_bytes(np.asarray(value))}
+    if isinstance(value, int):
+        return int.__int__(value) if not isinstance(value, bool) else bool(value)
+    if isinstance(value, float):
+        return encode(float.__float__(value))
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, np.ndarray):
+        array = np.array(value, subok=False, copy=True)
+        return {"$": "ndarray", "dtype": str(array.dtype), "npy": _npy_bytes(array)}
+    # A tensor can only exist if torch was imported; looking it up keeps torch-free courses from paying its import.
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        if isinstance(value, torch.Tensor):
+            return _encode_tensor(value)
+        if isinstance(value, torch.nn.Module):
+            return _encode_module(value)
+        if isinstance(value, torch.Size):
+            return {"$": "tuple", "items": [int(v) for v in value]}
+        if isinstance(value, torch.dtype):
+            return str(value)
+    module_name = type(value).__module__ or ""
+    if module_name.startswith("pandas"):
+        import pandas as pd
+
+        if isinstance(value, pd.DataFrame):
+            return _encode_frame(value, "dataframe")
+        if isinstance(value, pd.Series):
+            return _encode_frame(value, "series")
+        if isinstance(value, pd.Index):
+            return {"$": "list", "items": _encode_labels(value.tolist())}
+    if isinstance(value, tuple):
+        return {"$": "tuple", "items": [encode(item) for item in tuple.__iter__(value)]}
+    if isinstance(value, list):
+        return {"$": "list", "items": [encode(item) for item in list.__iter__(value)]}
+    if isinstance(value, (set, frozenset)):
+        items = [encode(item) for item in value]
+        return {"$": "set", "items": sorted(items, key=repr)}
+    if isinstance(value, dict):
+        return {"$": "dict", "items": [[encode(_plain_scalar(k)), encode(v)] for k, v in dict.items(value)]}
+    if isinstance(value, complex):
+        return {"$": "ndarray", "kind": "scalar", "dtype": "complex128", "npy": _npy_bytes(np.asarray(complex(value)))}
+    try:
+        text = repr(value)[:200]
+    except Exception:  # a repr that raises is the student's problem, not the grader's
+        text = "<repr failed>"
+    return {"$": "opaque", "type": type(value).__qualname__, "repr": text}
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+
+class DecodeError(ValueError):
+    """Data that is not a well-formed encoded value."""
+
+
+def _read_npy(text: str) -> np.ndarray:
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError) as error:
+        raise DecodeError(f"array payload is not base64: {error}") from None
+    if len(raw) > MAX_ARRAY_BYTES + 4096:
+        raise DecodeError("array payload is larger than the limit")
+    try:
+        array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except Exception as error:
+        raise DecodeError(f"array payload is not a valid .npy: {error}") from None
+    if not isinstance(array, np.ndarray) or array.dtype.hasobject:
+        raise DecodeError("array payload holds objects")
+    return array
+
+
+def _decode_list(items) -> list:
+    if not isinstance(items, list):
+        raise DecodeError("expected a list of items")
+    return [decode(item) for item in items]
+
+
+def decode(data: Any) -> Any:
+    """Rebuild a value from `encode`'s output, without ever unpickling or running code."""
+    if data is None or type(data) in (bool, int, float, str):
+        return data
+    if isinstance(data, list):  # tolerate bare JSON lists written by hand
+        return [decode(item) for item in data]
+    if not isinstance(data, dict) or "$" not in data:
+        raise DecodeError(f"not an encoded value: {type(data).__name__}")
+    tag = data["$"]
+    if tag == "float":
+        return float(data["value"])
+    if tag == "ndarray":
+        array = _read_npy(data["npy"])
+        kind = data.get("kind", "ndarray")
+        return Array(array, str(data.get("dtype", array.dtype)), kind)
+    if tag == "tensor":
+        array = _read_npy(data["npy"])
+        return Array(array, str(data.get("dtype", "torch." + str(array.dtype))), "tensor", str(data.get("device", "cpu")))
+    if tag == "list":
+        return _decode_list(data["items"])
+    if tag == "tuple":
+        return tuple(_decode_list(data["items"]))
+    if tag == "set":
+        return {"$set": _decode_list(data["items"])}
+    if tag == "dict":
+        pairs = data["items"]
+        if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            raise DecodeError("dict items must be [key, value] pairs")
+        result = {}
+        for key, value in pairs:
+            key = decode(key)
+            if isinstance(key, list):
+                key = tuple(key)
+            if not isinstance(key, (str, int, float, bool, tuple, type(None))):
+                raise DecodeError("dict keys must be plain scalars")
+            result[key] = decode(value)
+        return result
+    if tag == "module":
+        layers = data.get("layers", [])
+        if not isinstance(layers, list):
+            raise DecodeError("module layers must be a list")
+        clean = [{k: str(layer.get(k, "")) for k in ("name", "type", "module", "args")} for layer in layers if isinstance(layer, dict)]
+        return {"$module": str(data.get("type", "")), "layers": clean, "state_dict": decode(data["state_dict"])}
+    if tag in ("dataframe", "series"):
+        columns = _decode_list(data["columns"])
+        return Frame(
+            kind=tag,
+            columns=columns,
+            index=[tuple(i) if isinstance(i, list) else i for i in _decode_list(data["index"])],
+            dtypes=[str(d) for d in data["dtypes"]],
+            data=[decode(column) for column in data["data"]],
+            name=decode(data.get("name")),
+        )
+    if tag == "opaque":
+        return Opaque(str(data.get("type", "?")), str(data.get("repr", ""))[:200])
+    raise DecodeError(f"unknown value tag {tag!r}")

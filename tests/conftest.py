@@ -1,0 +1,132 @@
+"""Shared fixtures: a small course built on the fly, and the bundled courses of the repository."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+REPO = Path(__file__).resolve().parent.parent
+PEERS = REPO.parent / "shared" / "peers" / "nbgrader-docs-ps1"
+
+
+def nbgrader_cell(kind: str, source: str, grade_id: str, points: float | None = None, cell_type: str = "code"):
+    """A cell with nbgrader metadata; kind is answer | manual | test | locked."""
+    flags = {
+        "answer": dict(solution=True, grade=False, locked=False),
+        "manual": dict(solution=True, grade=True, locked=False),
+        "test": dict(solution=False, grade=True, locked=True),
+        "locked": dict(solution=False, grade=False, locked=True),
+    }[kind]
+    meta = {"grade_id": grade_id, "schema_version": 3, **flags}
+    if points is not None:
+        meta["points"] = points
+    make = new_code_cell if cell_type == "code" else new_markdown_cell
+    return make(source, metadata={"nbgrader": meta})
+
+
+TOY_SOLUTIONS = '''
+import numpy as np
+
+def double(x):
+    return 2 * np.asarray(x, dtype=float)
+
+def mean_rows(a):
+    return np.asarray(a, dtype=float).mean(axis=1)
+
+answer_half = 0.5
+'''
+
+
+def toy_notebook():
+    """A three-question notebook graded by checks against solutions/toy.py, plus a hand-graded answer."""
+    return new_notebook(
+        cells=[
+            new_markdown_cell("# Toy assignment"),
+            nbgrader_cell("locked", "import numpy as np\nfrom autograder import checks as ag", "setup"),
+            nbgrader_cell("answer", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * np.asarray(x, dtype=float)\n    ### END SOLUTION", "double"),
+            nbgrader_cell(
+                "test",
+                "ag.check_close('double.small', double([1, 2]), expected=np.array([2.0, 4.0]))\n"
+                "### BEGIN HIDDEN TESTS\n"
+                "with ag.seeded(1):\n    x = np.random.randn(5)\n"
+                "ag.check_close('double.random', double(x))\n"
+                "ag.check_close('double.empty', double([]))\n"
+                "### END HIDDEN TESTS",
+                "double_test",
+                points=2,
+            ),
+            nbgrader_cell("answer", "def mean_rows(a):\n    ### BEGIN SOLUTION\n    return np.asarray(a, dtype=float).mean(axis=1)\n    ### END SOLUTION", "mean_rows"),
+            nbgrader_cell(
+                "test",
+                "ag.check_equal('mean_rows.shape', mean_rows(np.ones((3, 4))).shape, expected=(3,))\n"
+                "### BEGIN HIDDEN TESTS\n"
+                "with ag.seeded(2):\n    a = np.random.randn(4, 6)\n"
+                "ag.check_close('mean_rows.random', mean_rows(a))\n"
+                "### END HIDDEN TESTS",
+                "mean_rows_test",
+                points=1,
+            ),
+            nbgrader_cell("answer", "### BEGIN SOLUTION\nanswer_half = 0.5\n### END SOLUTION", "half"),
+            nbgrader_cell("test", "ag.check_close('half', answer_half)", "half_test", points=1),
+            nbgrader_cell("manual", "### BEGIN SOLUTION\nDoubling is linear.\n### END SOLUTION", "explain", points=2, cell_type="markdown"),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+
+
+@pytest.fixture
+def toy_course(tmp_path: Path) -> Path:
+    """A course directory with one assignment, `toy`, released."""
+    root = tmp_path / "course"
+    (root / "source" / "toy").mkdir(parents=True)
+    (root / "solutions").mkdir()
+    nbformat.write(toy_notebook(), root / "source" / "toy" / "toy.ipynb")
+    (root / "solutions" / "toy.py").write_text(TOY_SOLUTIONS)
+    from autograder.course import Course
+    from autograder.release import release_assignment
+
+    release_assignment(Course.at(root).assignment("toy"))
+    return root
+
+
+def student_version(course: Path, answers: dict[str, str], assignment: str = "toy", notebook: str = "toy.ipynb"):
+    """The released notebook with some answer cells filled in, as a student would hand it in."""
+    released = nbformat.read(course / "release" / assignment / notebook, as_version=4)
+    for cell in released.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return released
+
+
+def hand_in(submissions: Path, student: str, notebook, name: str = "toy.ipynb") -> Path:
+    folder = submissions / student
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if isinstance(notebook, (bytes, str)):
+        path.write_bytes(notebook if isinstance(notebook, bytes) else notebook.encode())
+    else:
+        nbformat.write(notebook, path)
+    return path
+
+
+CORRECT = {
+    "double": "def double(x):\n    return np.asarray(x, dtype=float) * 2",
+    "mean_rows": "def mean_rows(a):\n    return np.mean(a, axis=1)",
+    "half": "answer_half = 1 / 2",
+}
+
+
+@pytest.fixture
+def peers_course(tmp_path: Path) -> Path:
+    """nbgrader's documentation course (ps1), copied so the test can write its gradebook."""
+    if not PEERS.is_dir():
+        pytest.skip(f"nbgrader's docs course is not at {PEERS}")
+    root = tmp_path / "peers"
+    shutil.copytree(PEERS / "source", root / "source")
+    shutil.copytree(PEERS / "submitted", root / "submitted")
+    return root

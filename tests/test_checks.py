@@ -1,0 +1,92 @@
+"""The check vocabulary: decides in a student's session, only records while grading."""
+
+import numpy as np
+import pytest
+
+from autograder import checks as ag
+from autograder import seeding
+
+
+@pytest.fixture(autouse=True)
+def local_mode():
+    ag._install("local", None)
+    yield
+    ag._install("local", None)
+
+
+def test_a_passing_visible_check_says_so(capsys):
+    ag.check_close("double", np.array([2.0, 4.0]), expected=[2.0, 4.0])
+    assert "✓ double" in capsys.readouterr().out
+
+
+def test_a_failing_visible_check_explains_itself_with_the_seed():
+    ag.set_seed(7)
+    with pytest.raises(AssertionError) as failure:
+        ag.check_close("double", np.array([2.0, 5.0]), expected=[2.0, 4.0])
+    message = str(failure.value)
+    assert "check 'double' failed [seed 7]" in message
+    assert "1 / 2 element(s) mismatched" in message
+
+
+def test_a_check_without_expected_value_defers_to_grading(capsys):
+    ag.check_close("hidden", 3.0)
+    assert "compared with the reference implementation when graded" in capsys.readouterr().out
+
+
+def test_check_true_uses_the_instructors_message():
+    with pytest.raises(AssertionError, match="weights must be positive"):
+        ag.check_true("positive", False, "weights must be positive")
+
+
+def test_while_grading_a_check_records_plain_data_and_never_raises():
+    records = []
+    ag._install("record", records.append)
+    ag.set_seed(3)
+    ag.check_close("wrong", np.array([1.0]), expected=[2.0], rtol=0.5)
+    (record,) = records
+    assert record["name"] == "wrong" and record["seed"] == 3
+    assert record["options"]["rtol"] == 0.5
+    assert "expected" not in record, "a literal never needs to leave the trusted side"
+    assert record["value"]["$"] == "ndarray"
+
+
+def test_on_the_trusted_side_a_literal_is_the_expected_value():
+    records = []
+    ag._install("reference", records.append)
+    ag.check_equal("shape", (3,), expected=(3,))
+    assert records[0]["expected"] == {"$": "tuple", "items": [3]}
+
+
+def test_a_value_that_cannot_be_sent_is_recorded_as_an_error():
+    records = []
+    ag._install("record", records.append)
+    ag.check_close("objects", np.array([object()], dtype=object))
+    assert "cannot be graded" in records[0]["error"]
+
+
+def test_checks_need_a_name():
+    with pytest.raises(TypeError):
+        ag.check_close("", 1.0, expected=1.0)
+
+
+def test_seeded_makes_inputs_reproducible():
+    import torch
+
+    with ag.seeded(5):
+        first = (np.random.rand(), torch.rand(1).item())
+    with ag.seeded(5):
+        second = (np.random.rand(), torch.rand(1).item())
+        assert seeding.current_seed() == 5
+    assert first == second
+
+
+def test_after_a_seeded_block_messages_name_the_seed_from_before_it():
+    ag.set_seed(1)
+    with ag.seeded(9):
+        pass
+    assert seeding.current_seed() == 1
+
+
+def test_stable_seeds_do_not_depend_on_the_process():
+    assert seeding.stable_seed("double_test") == seeding.stable_seed("double_test")
+    assert seeding.stable_seed("a") != seeding.stable_seed("b")

@@ -1,0 +1,132 @@
+"""The verdict: what counts as close, and what a failed comparison tells the student."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from autograder.compare import Options, compare
+from autograder.values import decode, encode
+
+
+def verdict(expected, actual, **options):
+    return compare(decode(encode(expected)), decode(encode(actual)), Options(**options))
+
+
+def test_float32_uses_torch_default_tolerances():
+    base = torch.tensor([1.0, 2.0])
+    assert verdict(base, base + 1e-6).ok
+    assert not verdict(base, base + 1e-3).ok
+
+
+def test_float64_is_stricter_than_float32():
+    base = np.array([1.0, 2.0])
+    assert not verdict(base, base + 1e-6).ok
+    assert verdict(base.astype(np.float32), (base + 1e-6).astype(np.float32)).ok
+
+
+def test_a_float32_answer_to_a_float64_question_gets_float32_tolerance():
+    expected = np.array([1.0, 2.0, 3.0])
+    assert verdict(expected, (expected + 5e-7).astype(np.float32)).ok
+
+
+def test_check_dtype_makes_dtypes_matter():
+    outcome = verdict(np.ones(2), np.ones(2, dtype=np.float32), check_dtype=True)
+    assert not outcome.ok and "dtype differs: expected float64, got float32" in outcome.message
+
+
+def test_integers_compare_exactly():
+    assert not verdict(np.array([1, 2]), np.array([1, 3])).ok
+
+
+def test_overridden_tolerances_apply():
+    assert verdict(1.0, 1.05, rtol=0.1, atol=0).ok
+    assert not verdict(1.0, 1.05, rtol=0.01, atol=0).ok
+
+
+def test_the_message_says_how_many_elements_differ_and_where():
+    expected = torch.zeros(3, 4)
+    actual = expected.clone()
+    actual[1, 2] = 0.5
+    actual[2, 3] = 0.25
+    outcome = verdict(expected, actual)
+    assert not outcome.ok
+    assert "2 / 12 element(s) mismatched (16.7%)" in outcome.message
+    assert "greatest absolute difference: 0.5 at index (1, 2)" in outcome.message
+    assert "first mismatch at index (1, 2)" in outcome.message
+    assert "up to 1e-05 allowed" in outcome.message
+
+
+def test_a_shape_mismatch_is_reported_before_values():
+    outcome = verdict(np.zeros((2, 3)), np.zeros((3, 2)))
+    assert outcome.message == "shape differs: expected (2, 3), got (3, 2)"
+
+
+def test_scalars_say_what_was_expected():
+    outcome = verdict(0.5, 0.75)
+    assert "expected 0.5, got 0.75" in outcome.message
+
+
+def test_scalars_tensors_and_zero_d_arrays_are_interchangeable():
+    assert verdict(0.5, torch.tensor(0.5)).ok
+    assert verdict(np.float64(2.0), 2).ok
+
+
+def test_lists_and_tuples_are_interchangeable_but_lengths_are_not():
+    assert verdict((1, 2), [1, 2]).ok
+    assert verdict([1, 2], [1, 2, 3]).message == "expected 2 item(s), got 3 ([1, 2] vs [1, 2, 3])"
+    assert verdict((3, 4), (4, 3)).message == "expected (3, 4), got (4, 3)"
+
+
+def test_nested_differences_name_their_path():
+    outcome = verdict({"w": [np.zeros(2), np.ones(2)]}, {"w": [np.zeros(2), np.zeros(2)]})
+    assert outcome.message.startswith("at ['w'][1]: ")
+
+
+def test_dict_keys_must_match():
+    outcome = verdict({"a": 1, "b": 2}, {"a": 1, "c": 2})
+    assert "missing key(s) ['b']" in outcome.message and "unexpected key(s) ['c']" in outcome.message
+
+
+def test_state_dicts_compare_with_modules():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    assert verdict(model.state_dict(), model).ok
+    other = torch.nn.Linear(2, 2)
+    assert not verdict(model, other).ok
+
+
+def test_nan_only_equals_nan_when_asked():
+    assert not verdict(np.array([np.nan]), np.array([np.nan])).ok
+    assert verdict(np.array([np.nan]), np.array([np.nan]), equal_nan=True).ok
+
+
+def test_dataframes_compare_columns_index_and_values():
+    frame = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"]})
+    assert verdict(frame, frame.copy()).ok
+    renamed = frame.rename(columns={"b": "c"})
+    assert "columns differ" in verdict(frame, renamed).message
+    changed = frame.copy()
+    changed.loc[0, "a"] = 2.0
+    assert verdict(frame, changed).message.startswith("at ['a']: ")
+    assert "index differs" in verdict(frame, frame.set_axis([5, 6])).message
+
+
+def test_series_compare_names():
+    outcome = verdict(pd.Series([1, 2], name="x"), pd.Series([1, 2], name="y"))
+    assert "Series name differs" in outcome.message
+
+
+def test_strings_and_none_compare_exactly():
+    assert verdict("abc", "abc").ok
+    assert not verdict("abc", "abd").ok
+    assert not verdict(None, 0).ok
+
+
+@pytest.mark.parametrize("kind", ["close", "equal"])
+def test_an_opaque_student_object_never_matches_a_number(kind):
+    class Thing:
+        def __eq__(self, other):
+            return True
+
+    assert not verdict(1.0, Thing(), kind=kind).ok
