@@ -36,9 +36,10 @@ def _release(args) -> int:
 
 
 def _limits(args):
+    from autograder.grade import resolve_device
     from autograder.sandbox import Limits
 
-    return Limits(cell_timeout=args.timeout, total_timeout=args.budget)
+    return Limits(cell_timeout=args.timeout, total_timeout=args.budget, device=resolve_device(args.device))
 
 
 def _grade(args) -> int:
@@ -146,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--course", default=".", help="course directory (default: the current directory)")
     verify.add_argument("--workers", type=int, default=0, help="parallel runs (default: the number of cores)")
     verify.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
+    verify.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where student code runs (default: auto = cuda when a GPU is visible); cuda: one run per GPU, determinism switches set by the harness")
     verify.add_argument("--budget", type=float, default=0.0, help="seconds per notebook run (default: none)")
     verify.add_argument("--no-mutants", action="store_true", help="skip the bank of wrong answers")
     verify.set_defaults(run=_verify)
@@ -157,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
     grade.add_argument("--workers", type=int, default=0, help="parallel submissions (default: the number of cores)")
     grade.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
+    grade.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where student code runs (default: auto = cuda when a GPU is visible); cuda: one run per GPU, determinism switches set by the harness")
     grade.add_argument("--budget", type=float, default=0.0, help="seconds per submission, all cells together (default: none)")
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
     grade.add_argument("--quiet", action="store_true", help="no progress bar or table")

@@ -204,7 +204,8 @@ def _hashable(value):
 def _tolerance(expected: Array, actual: Array, options: Options) -> tolerances.Tolerance:
     if options.kind == "equal":
         return tolerances.EXACT
-    default = tolerances.looser(expected.dtype, actual.dtype)
+    device = "cuda" if "cuda" in (expected.device, actual.device) else "cpu"
+    default = tolerances.looser(expected.dtype, actual.dtype, device=device)
     if _is_integral(expected) and _is_integral(actual):
         default = tolerances.EXACT
     return tolerances.Tolerance(

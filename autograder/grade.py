@@ -8,7 +8,9 @@ submission contains can stop the batch: every failure becomes that submission's 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
+import queue
 import json
 import os
 import re
@@ -28,7 +30,7 @@ from autograder.manifest import NotebookManifest, build_manifest
 from autograder.reference import Expectations, compute_expectations, metric_lookup, stage_public_files
 from autograder.sandbox import Limits, RunResult, WarmWorker, run_job
 from autograder.sandbox.warm import HEAVY_MODULES
-from autograder.sandbox.launch import fresh_workdir, remove_workdir
+from autograder.sandbox.launch import child_environment, fresh_workdir, remove_workdir
 from autograder.sanitize import NotThisAssignment, Sanitized, sanitize
 from autograder.scoring import QuestionResult, score_notebook
 from autograder import seeding
@@ -57,6 +59,48 @@ class GradingPlan:
 
     def worker_pool(self, warm: bool = True) -> WorkerPool:
         return WorkerPool(heavy_imports(self.manifests.values()), self.assignment.course.root, warm)
+
+    def __post_init__(self) -> None:
+        self.gpus = GpuSlots(self.limits.device)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` is ``cuda`` when the grader sees a GPU, else ``cpu``."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise CourseError(f"unknown device {device!r}: use auto, cpu or cuda")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise CourseError("--device cuda: no CUDA device is visible to the grader")
+    return "cpu"
+
+
+class GpuSlots:
+    """One run per GPU at a time: a run takes a GPU index here and gives it back when it ends."""
+
+    def __init__(self, device: str):
+        self.slots: queue.Queue | None = None
+        if device == "cuda":
+            import torch
+
+            self.slots = queue.Queue()
+            for index in range(torch.cuda.device_count()):
+                self.slots.put(index)
+
+    @contextlib.contextmanager
+    def hold(self):
+        if self.slots is None:
+            yield None
+            return
+        index = self.slots.get()
+        try:
+            yield index
+        finally:
+            self.slots.put(index)
 
 
 class WorkerPool:
@@ -297,7 +341,9 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmWork
     try:
         stage_public_files(assignment, workdir)
         shutil.copyfile(submission.path, workdir / submission.notebook)
-        run = run_job(build_job(sanitized), workdir, plan.limits, course_root=assignment.course.root, worker=worker)
+        with plan.gpus.hold() as gpu:
+            env = child_environment(workdir, plan.limits.device, gpu)
+            run = run_job(build_job(sanitized), workdir, plan.limits, course_root=assignment.course.root, worker=worker, env=env)
     finally:
         remove_workdir(workdir)
     questions: list[QuestionResult] = score_notebook(

@@ -8,6 +8,7 @@ solutions/, so it is computed once per assignment and cached under ``.autograder
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -151,7 +152,8 @@ def compute_expectations(manifest: NotebookManifest, assignment: Assignment, lim
     workdir = fresh_workdir("autograder-reference-")
     try:
         stage_public_files(assignment, workdir)
-        run = run_job(job, workdir, limits)
+        # The reference always runs on the CPU: one set of expected values, whatever device grades.
+        run = run_job(job, workdir, dataclasses.replace(limits, device="cpu"))
     finally:
         remove_workdir(workdir)
     expectations = Expectations()

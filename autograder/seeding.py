@@ -40,6 +40,22 @@ def note_seed(seed: int | None) -> None:
     _current_seed = seed
 
 
+def deterministic_torch() -> None:
+    """The harness's determinism switches for GPU runs (set before any notebook code runs).
+
+    TF32 off for matmul and cuDNN, cuDNN deterministic and not benchmarking, deterministic algorithms
+    where torch has them (warning, not failing, where it has none). `CUBLAS_WORKSPACE_CONFIG` and
+    `NVIDIA_TF32_OVERRIDE` are set in the run's environment by `autograder.sandbox.launch`.
+    """
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def current_seed() -> int | None:
     return _current_seed
 

@@ -1,4 +1,4 @@
-"""Default numeric tolerances, keyed by dtype, as `torch.testing.assert_close` defines them.
+"""Default numeric tolerances, keyed by device and dtype (on the CPU as `torch.testing.assert_close`).
 
 A check passes elementwise when ``|actual - expected| <= atol + rtol * |expected|``. Every check may
 override ``rtol`` and ``atol``; these are the values used when it does not.
@@ -27,6 +27,13 @@ DEFAULTS: dict[str, Tolerance] = {
     "complex128": Tolerance(1e-7, 1e-7),
 }
 
+#: On a GPU, float32 reductions run in another order than on a CPU (TF32 is off, so only the order
+#: differs): a value computed on "cuda" is compared with these instead, for the same score on CPU and GPU.
+CUDA_DEFAULTS: dict[str, Tolerance] = DEFAULTS | {
+    "float32": Tolerance(1e-5, 1e-5),
+    "complex64": Tolerance(1e-5, 1e-5),
+}
+
 #: Python floats are IEEE doubles.
 PYTHON_FLOAT = "float64"
 
@@ -37,11 +44,12 @@ def normalise_dtype(dtype: str) -> str:
     return name[len("torch."):] if name.startswith("torch.") else name
 
 
-def default_for(dtype: str) -> Tolerance:
-    return DEFAULTS.get(normalise_dtype(dtype), EXACT)
+def default_for(dtype: str, device: str = "cpu") -> Tolerance:
+    table = CUDA_DEFAULTS if device == "cuda" else DEFAULTS
+    return table.get(normalise_dtype(dtype), EXACT)
 
 
-def looser(*dtypes: str) -> Tolerance:
+def looser(*dtypes: str, device: str = "cpu") -> Tolerance:
     """The most permissive default among ``dtypes``: a float32 answer to a float64 question gets float32's."""
-    candidates = [default_for(d) for d in dtypes]
+    candidates = [default_for(d, device) for d in dtypes]
     return Tolerance(max(c.rtol for c in candidates), max(c.atol for c in candidates))

@@ -130,3 +130,13 @@ def test_an_opaque_student_object_never_matches_a_number(kind):
             return True
 
     assert not verdict(1.0, Thing(), kind=kind).ok
+
+
+def test_values_computed_on_a_gpu_get_the_gpu_tolerances():
+    from autograder.values import Array
+
+    expected = Array(np.array([1000.0], dtype=np.float32), "torch.float32", "tensor", "cpu")
+    on_cpu = Array(np.array([1000.005], dtype=np.float32), "torch.float32", "tensor", "cpu")
+    on_gpu = Array(np.array([1000.005], dtype=np.float32), "torch.float32", "tensor", "cuda")
+    assert not compare(expected, on_cpu).ok
+    assert compare(expected, on_gpu).ok

@@ -34,6 +34,7 @@ class Limits:
     cell_timeout: float = 60.0  # seconds per cell (0 = none)
     total_timeout: float = 0.0  # seconds for the whole run (0 = no budget beyond the per-cell limits)
     output_limit: int = 20000  # characters of stdout/stderr kept per cell (head and tail)
+    device: str = "cpu"  # "cpu" (GPUs hidden) or "cuda" (the harness sets the determinism switches)
 
 
 @dataclass
@@ -77,11 +78,19 @@ class _Shim:
         return cls._path
 
 
-def child_environment(workdir: Path) -> dict[str, str]:
-    """A small, explicit environment: nothing of the grader's (database URLs, tokens) reaches the child."""
+def child_environment(workdir: Path, device: str = "cpu", gpu: int | None = None) -> dict[str, str]:
+    """A small, explicit environment: nothing of the grader's (database URLs, tokens) reaches the child.
+
+    On "cpu" no GPU is visible; on "cuda" only the GPU this run holds (one run per GPU at a time), with
+    TF32 off at the library level and cuBLAS in its deterministic workspace mode.
+    """
     home = workdir / ".home"
     home.mkdir(exist_ok=True)
-    return {
+    gpu_settings = {
+        "CUDA_VISIBLE_DEVICES": "" if device != "cuda" else str(gpu if gpu is not None else 0),
+        "NVIDIA_TF32_OVERRIDE": "0",
+    }
+    return gpu_settings | {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "TMPDIR": str(home),
@@ -248,9 +257,9 @@ def run_job(
 
     With a `WarmWorker` the process is forked from it; otherwise a fresh interpreter is started.
     """
-    job = dict(job, cell_timeout=limits.cell_timeout, output_limit=limits.output_limit)
+    job = dict(job, cell_timeout=limits.cell_timeout, output_limit=limits.output_limit, device=limits.device)
     job_bytes = json.dumps(job).encode("utf-8")
-    env = env if env is not None else child_environment(workdir)
+    env = env if env is not None else child_environment(workdir, limits.device)
     read_fd, write_fd = os.pipe()
     stderr_file = tempfile.TemporaryFile()
     started = time.monotonic()

@@ -150,6 +150,8 @@ class Runner:
 
         self.start_shell()
         checks._install(self.job["mode"], self.record_check)
+        if self.job.get("device") == "cuda":
+            seeding.deterministic_torch()
         if self.job.get("preload"):
             self.preload_reference()
         signal.signal(signal.SIGALRM, self._on_alarm)
