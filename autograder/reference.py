@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -119,9 +120,18 @@ def metric_lookup(assignment: Assignment):
     return lookup
 
 
+_NUMERICAL_PACKAGES = ("numpy", "torch", "torchvision", "pandas", "scikit-learn", "scipy")
+
+
 def _cache_key(manifest: NotebookManifest, assignment: Assignment) -> str:
     digest = hashlib.sha256()
     digest.update(autograder.__version__.encode())
+    # Expected values depend on the numerical libraries too: a new torch or NumPy recomputes them.
+    for package in _NUMERICAL_PACKAGES:
+        try:
+            digest.update(f"{package}={importlib.metadata.version(package)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            continue
     digest.update(json.dumps(manifest.to_json(), sort_keys=True).encode())
     solutions = assignment.solutions_path
     files = [solutions] if solutions.name != "__init__.py" else sorted(solutions.parent.rglob("*.py"))
