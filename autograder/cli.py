@@ -132,6 +132,83 @@ def _verify(args) -> int:
     return 0
 
 
+def _feedback(args) -> int:
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from autograder.feedback import write_feedback
+    from autograder.gradebook import Gradebook
+
+    course = Course.at(args.course)
+    assignment = course.assignment(args.assignment)
+    output = Path(args.output)
+    with Gradebook(args.gradebook or course.gradebook_url) as gradebook:
+        students = len({s.student_id for s in gradebook.submissions(assignment.name, manual=False)})
+        if not students:
+            raise CourseError(f"the gradebook has no graded submission of {assignment.name}; run `autograder grade {assignment.name} ...` first")
+        columns = [TextColumn("feedback pages"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        with Progress(*columns, console=console, disable=args.quiet) as progress:
+            task = progress.add_task("feedback", total=students)
+            pages = write_feedback(assignment, gradebook, output, on_written=lambda page: progress.advance(task))
+    table = Table(title=f"{assignment.name}: {len(pages)} feedback page(s) in {output}")
+    for column in ("student", "score", "late penalty", "page"):
+        table.add_column(column, overflow="fold")
+    for page in pages:
+        score = f"{page.adjusted:g} / {page.max_score:g}" + (f" ({page.score:g} before)" if page.adjusted != page.score else "")
+        table.add_row(page.student_id, score, page.penalty, str(page.path))
+    if not args.quiet:
+        console.print(table)
+    return 0
+
+
+def _report(args) -> int:
+    from rich.table import Table
+
+    from autograder.gradebook import Gradebook
+    from autograder.report import write_report
+
+    course = Course.at(args.course)
+    assignment = course.assignment(args.assignment)
+    with console.status("computing the statistics and drawing the plots"), Gradebook(args.gradebook or course.gradebook_url) as gradebook:
+        report = write_report(gradebook, assignment, args.output)
+    summary = report.summary()
+    table = Table(title=f"{assignment.name}: {summary['students']} student(s), mean {summary['mean']:.3g} / {report.max_score:g}")
+    for column in ("question", "points", "mean", "sd", "full marks"):
+        table.add_column(column, justify="left" if column == "question" else "right")
+    for question in report.questions:
+        mean, spread, full = question.mean, question.spread, question.full_fraction
+        table.add_row(question.label, f"{question.max_score:g}", "–" if mean is None else f"{mean:.3g}",
+                      "–" if spread is None else f"{spread:.3g}", "–" if full is None else f"{100 * full:.0f}%")
+    console.print(table)
+    console.print(f"wrote {args.output}")
+    return 0
+
+
+def _manual(args) -> int:
+    from autograder.gradebook import Gradebook
+    from autograder.manual import ManualGrading, Server
+
+    course = Course.at(args.course)
+    assignment = course.assignment(args.assignment)
+    url = args.gradebook or course.gradebook_url
+    with Gradebook(url) as gradebook:
+        app = ManualGrading(gradebook, assignment.name)
+        waiting = sum(q["waiting"] for q in app.questions())
+        try:
+            server = Server(app, args.host, args.port)
+        except OSError as error:
+            raise CourseError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}); pick another --port") from None
+        console.print(f"[bold]{assignment.name}[/]: {waiting} answer(s) wait for a hand grade; gradebook {url}")
+        console.print(f"manual grading at [bold]{server.url}[/] (Ctrl-C to stop)")
+        try:
+            server.serve_forever()
+        finally:
+            server.httpd.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +251,29 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv"], default="csv")
     export.add_argument("--output", help="file to write (default: standard output)")
     export.set_defaults(run=_export)
+
+    feedback = sub.add_parser("feedback", help="one HTML feedback page per student (never hidden tests or solutions)")
+    feedback.add_argument("assignment", metavar="ASSIGNMENT")
+    feedback.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    feedback.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+    feedback.add_argument("--output", required=True, metavar="DIR", help="writes DIR/<student_id>.html")
+    feedback.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    feedback.set_defaults(run=_feedback)
+
+    report = sub.add_parser("report", help="the class view: score distribution, per-question statistics, failure categories, plots")
+    report.add_argument("assignment", metavar="ASSIGNMENT")
+    report.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    report.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+    report.add_argument("--output", required=True, metavar="FILE.html")
+    report.set_defaults(run=_report)
+
+    manual = sub.add_parser("manual", help="grade written answers by hand in a browser (a local web app)")
+    manual.add_argument("assignment", metavar="ASSIGNMENT")
+    manual.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    manual.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+    manual.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    manual.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    manual.set_defaults(run=_manual)
     return parser
 
 

@@ -25,6 +25,7 @@ import nbformat
 
 from autograder.cells import Kind
 from autograder.course import Assignment, CourseError
+from autograder.feedback import student_view
 from autograder.gradebook import Gradebook, StoredResult, StoredSubmission
 from autograder.manifest import NotebookManifest, build_manifest
 from autograder.reference import Expectations, compute_expectations, metric_lookup, stage_public_files
@@ -352,6 +353,7 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmWork
     stored.results = [StoredResult(q.question, q.score, q.max_score, q.status, q.message, q.checks) for q in questions]
     stored.status, stored.message = _run_status(sanitized, run)
     stored.notes = sanitized.notes
+    stored.student_view = student_view(manifest, sanitized, run)  # what feedback pages and manual grading show
     if sanitized.notes and stored.status == "ok":
         stored.message = "; ".join(sanitized.notes)
     stored.duration_s = round(time.monotonic() - started, 3)

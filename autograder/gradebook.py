@@ -74,6 +74,50 @@ class ResultRow(Base):
     submission: Mapped[SubmissionRow] = relationship(back_populates="results")
 
 
+class StudentViewRow(Base):
+    """The graded notebook as its student may see it (`autograder.feedback.student_view`), one per submission.
+
+    A table of its own (not columns of ``submissions``) so that gradebooks written before it still open:
+    `create_all` adds missing tables, never missing columns. ``answers`` (the hand-graded answers' text and
+    hash) is kept apart from ``notebook`` so that combining manual grades never loads the outputs.
+    """
+
+    __tablename__ = "student_views"
+
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    answers: Mapped[dict] = mapped_column(JSON, default=dict)  # grade_id -> {"source", "sha256", "cell_type"}
+    notebook: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ManualGradeRow(Base):
+    """A hand grade of one answer. Keyed by (assignment, student, notebook, question), not by submission row,
+    so regrading (which replaces the submission's rows) never wipes it; it applies while the answer's text
+    still has the hash it was graded on."""
+
+    __tablename__ = "manual_grades"
+    __table_args__ = (UniqueConstraint("assignment", "student_id", "notebook", "question", name="one_manual_grade"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment: Mapped[str] = mapped_column(String(200), index=True)
+    student_id: Mapped[str] = mapped_column(String(200))
+    notebook: Mapped[str] = mapped_column(String(300))
+    question: Mapped[str] = mapped_column(String(300))
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    answer_sha256: Mapped[str] = mapped_column(String(64))
+    grader: Mapped[str] = mapped_column(String(200), default="")
+    graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+#: The status of a hand-graded answer once a current manual grade is applied to it.
+MANUALLY_GRADED = "manually_graded"
+
+
+class StaleAnswer(ValueError):
+    """A manual grade was given for an answer text that is no longer the student's current answer."""
+
+
 @dataclass
 class StoredResult:
     question: str
@@ -97,6 +141,7 @@ class StoredSubmission:
     duration_s: float | None = None
     submitted_at: str | None = None
     notes: list[str] | None = None
+    student_view: dict | None = None  # `autograder.feedback.student_view`: {"cells": [...], "answers": {...}}
 
 
 class Gradebook:
@@ -130,6 +175,7 @@ class Gradebook:
             ).all()
             if old:
                 session.execute(delete(ResultRow).where(ResultRow.submission_id.in_(old)))
+                session.execute(delete(StudentViewRow).where(StudentViewRow.submission_id.in_(old)))
                 session.execute(delete(SubmissionRow).where(SubmissionRow.id.in_(old)))
             row = SubmissionRow(
                 assignment=item.assignment,
@@ -159,6 +205,10 @@ class Gradebook:
                 for position, r in enumerate(item.results)
             ]
             session.add(row)
+            if item.student_view is not None:
+                session.flush()  # the new row's id
+                view = json.loads(json.dumps(item.student_view, default=str))
+                session.add(StudentViewRow(submission_id=row.id, answers=view.pop("answers", {}), notebook=view))
 
     def graded_hashes(self, assignment: str) -> dict[tuple[str, str], str | None]:
         """(student_id, notebook) -> sha256 of the file graded last, for resuming a batch."""
@@ -170,7 +220,15 @@ class Gradebook:
             ).all()
         return {(student, notebook): sha for student, notebook, sha in rows}
 
-    def submissions(self, assignment: str) -> list[SubmissionRow]:
+    def submissions(self, assignment: str, manual: bool = True) -> list[SubmissionRow]:
+        """The assignment's graded notebooks, detached from the database.
+
+        With ``manual`` (the default) the grades are combined: every hand-graded answer that has a current
+        manual grade carries its score, status ``manually_graded`` and the grader's comment, and each
+        row's ``score`` is the new total. A manual grade given for an answer that has changed since
+        (a resubmission) does not apply: the answer stays ``needs_manual_grade`` and its message says so.
+        Nothing is written back: the ``results`` table always holds what the autograder decided.
+        """
         with Session(self.engine, expire_on_commit=False) as session:
             rows = session.scalars(
                 select(SubmissionRow)
@@ -179,7 +237,97 @@ class Gradebook:
             ).all()
             for row in rows:
                 _ = list(row.results)  # load while the session is open
+            if manual:
+                self._combine(session, assignment, rows)
+            session.expunge_all()  # what _combine changed stays in these objects only
             return list(rows)
+
+    def _combine(self, session: Session, assignment: str, rows) -> None:
+        grades = {(g.student_id, g.notebook, g.question): g for g in session.scalars(
+            select(ManualGradeRow).where(ManualGradeRow.assignment == assignment))}
+        if not grades:
+            return
+        answers = dict(session.execute(
+            select(StudentViewRow.submission_id, StudentViewRow.answers)
+            .join(SubmissionRow, SubmissionRow.id == StudentViewRow.submission_id)
+            .where(SubmissionRow.assignment == assignment)).all())
+        for row in rows:
+            changed = False
+            for result in row.results:
+                grade = grades.get((row.student_id, row.notebook, result.question))
+                if grade is None or result.status != "needs_manual_grade":
+                    continue
+                current = (answers.get(row.id) or {}).get(result.question, {}).get("sha256")
+                if current != grade.answer_sha256:
+                    result.message = (f"the answer changed after it was graded by hand ({grade.score:g} / {grade.max_score:g} "
+                                      f"on {grade.graded_at:%Y-%m-%d}); grade it again")
+                    continue
+                result.score = round(min(max(grade.score, 0.0), result.max_score), 9)
+                result.status = MANUALLY_GRADED
+                result.message = grade.comment or "graded by hand"
+                changed = True
+            if changed:
+                row.score = round(sum(r.score for r in row.results if r.score is not None), 9)
+
+    def student_views(self, assignment: str, student_id: str | None = None, with_cells: bool = True) -> dict[tuple[str, str], dict]:
+        """(student_id, notebook) -> the stored student view (cells and hand-graded answers); one student's
+        with ``student_id``; only the answers without ``with_cells``."""
+        columns = [SubmissionRow.student_id, SubmissionRow.notebook,
+                   StudentViewRow.notebook if with_cells else StudentViewRow.submission_id, StudentViewRow.answers]
+        query = (select(*columns).join(StudentViewRow, StudentViewRow.submission_id == SubmissionRow.id)
+                 .where(SubmissionRow.assignment == assignment))
+        if student_id is not None:
+            query = query.where(SubmissionRow.student_id == student_id)
+        with Session(self.engine) as session:
+            found = session.execute(query).all()
+        if not with_cells:
+            return {(student, notebook): {"answers": answers or {}} for student, notebook, _, answers in found}
+        return {(student, notebook): {**view, "answers": answers or {}} for student, notebook, view, answers in found}
+
+    def manual_grades(self, assignment: str) -> dict[tuple[str, str, str], ManualGradeRow]:
+        """(student_id, notebook, question) -> the manual grade given, current or not."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            found = session.scalars(select(ManualGradeRow).where(ManualGradeRow.assignment == assignment)).all()
+            session.expunge_all()
+        return {(g.student_id, g.notebook, g.question): g for g in found}
+
+    def set_manual_grade(self, assignment: str, student_id: str, notebook: str, question: str, score: float,
+                         comment: str = "", answer_sha256: str | None = None, grader: str = "") -> ManualGradeRow:
+        """Record (or replace) the hand grade of one answer.
+
+        ``answer_sha256`` is the hash of the answer the grader read; when it is not the stored answer's any
+        more (the student resubmitted meanwhile) `StaleAnswer` is raised and nothing is written. Raises
+        `KeyError` for an answer that is not waiting for a hand grade and `ValueError` for a score outside
+        0..max points.
+        """
+        with Session(self.engine) as session, session.begin():
+            found = session.execute(
+                select(SubmissionRow.id, ResultRow.max_score, ResultRow.status)
+                .join(ResultRow, ResultRow.submission_id == SubmissionRow.id)
+                .where(SubmissionRow.assignment == assignment, SubmissionRow.student_id == student_id,
+                       SubmissionRow.notebook == notebook, ResultRow.question == question)
+            ).first()
+            if found is None or found.status != "needs_manual_grade":
+                raise KeyError(f"{assignment}/{notebook}: {student_id} has no answer to {question!r} waiting for a hand grade")
+            if not (isinstance(score, (int, float)) and 0 <= score <= found.max_score):
+                raise ValueError(f"{question}: the score must be a number from 0 to {found.max_score:g}, not {score!r}")
+            answers = session.scalar(select(StudentViewRow.answers).where(StudentViewRow.submission_id == found.id)) or {}
+            current = answers.get(question, {}).get("sha256")
+            if current is None:
+                raise KeyError(f"{assignment}/{notebook}: the answer of {student_id} to {question!r} was not stored; grade the batch again")
+            if answer_sha256 is not None and answer_sha256 != current:
+                raise StaleAnswer(f"{student_id}'s answer to {question!r} changed since the page was loaded; reload it and grade again")
+            grade = session.scalars(select(ManualGradeRow).where(
+                ManualGradeRow.assignment == assignment, ManualGradeRow.student_id == student_id,
+                ManualGradeRow.notebook == notebook, ManualGradeRow.question == question)).first()
+            if grade is None:
+                grade = ManualGradeRow(assignment=assignment, student_id=student_id, notebook=notebook, question=question)
+                session.add(grade)
+            grade.score, grade.max_score, grade.comment = float(score), float(found.max_score), comment[:4000]
+            grade.answer_sha256, grade.grader, grade.graded_at = current, grader[:200], datetime.now(timezone.utc)
+            session.flush()
+            session.expunge(grade)
+        return grade
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -1,0 +1,300 @@
+"""Feedback for students: what the grader keeps of a graded notebook, and one HTML page per student.
+
+What a student may see (decided here, on the trusted side, when a submission is graded):
+
+* their own cells (answers, their extra cells) as they handed them in, and every read-only cell;
+* test cells as **released**: the hidden region (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``) is
+  cut with nbgrader's own `ClearHiddenTests`, so the page shows exactly what their notebook showed;
+* outputs only of the cells that ran **before the first test cell with hidden tests**. Hidden test code
+  runs in the same process as the student's code: once it has run, any later output may carry what it
+  did (a hidden input left in a global the student prints, a function that logs its arguments, the
+  test's source read back through `linecache`). Those outputs are withheld, and the page says why; the
+  cell's code and whether it ran, raised or timed out are still shown. A student sees the outputs of
+  their own notebook by running it in Jupyter or with the visible tests.
+* every question's score, status and message, and each check's message (what differed, with the seed).
+  Check messages are decided on the trusted side; the one part that comes from the student's process
+  (the error a check's code raised) is redacted: any line of hidden test source found in a message is
+  replaced by ``[hidden test code]``. Nothing can stop a submission from encoding a hidden test into the
+  text of an exception it raises; the pages never add hidden code of their own.
+
+Never on a page: hidden test code, solutions/, the reference's expected values beyond what a check
+message states.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+
+from autograder.cells import Kind
+
+#: The output kinds shown on a page; anything else (HTML, JavaScript, widgets) falls back to its text/plain.
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+MAX_TEXT = 20_000  # characters of one stream or text output kept
+MAX_IMAGE = 2_000_000  # characters of one base64 image kept
+MAX_VIEW = 8_000_000  # characters of outputs kept per notebook; later outputs are dropped with a note
+
+WITHHELD_HIDDEN = "hidden_tests"  # this test cell ran hidden tests
+WITHHELD_AFTER = "after_hidden_tests"  # this cell ran after hidden tests had run
+WITHHELD_SIZE = "size"  # the notebook's outputs were too large to keep
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+# ------------------------------------------------------------------------------ the stored student view
+
+
+@functools.lru_cache(maxsize=4096)
+def released_test(source: str) -> tuple[str, bool, tuple[str, ...]]:
+    """(the released source of a test cell, whether it has hidden tests, the hidden region's lines)."""
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": {"grade": True, "grade_id": "t", "points": 0}})
+    cell, _ = ClearHiddenTests().preprocess_cell(cell, {}, 0)
+    visible = set(cell.source.split("\n"))
+    hidden = tuple(line for line in source.split("\n") if line not in visible)
+    return cell.source, cell.source != source, hidden
+
+
+def answer_hash(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit // 2] + f"\n... [{len(text) - limit} characters cut] ...\n" + text[-limit // 2:]
+
+
+def _safe_output(output: dict) -> dict | None:
+    kind = output.get("output_type")
+    if kind == "stream":
+        return {"output_type": "stream", "name": "stderr" if output.get("name") == "stderr" else "stdout",
+                "text": _clip(_ANSI.sub("", _text(output.get("text", ""))))}
+    if kind == "error":
+        traceback = _ANSI.sub("", "\n".join(_text(line) for line in output.get("traceback", []) or []))
+        return {"output_type": "error", "ename": _clip(str(output.get("ename", "Error")), 200),
+                "evalue": _clip(str(output.get("evalue", "")), 2000), "traceback": _clip(traceback, 8000)}
+    if kind in ("display_data", "execute_result"):
+        data = output.get("data", {}) or {}
+        kept = {}
+        for mime in IMAGE_TYPES:
+            value = data.get(mime)
+            if isinstance(value, str) and len(value) <= MAX_IMAGE:
+                if mime == "image/svg+xml":
+                    kept[mime] = base64.b64encode(value.encode("utf-8")).decode("ascii")
+                else:
+                    try:
+                        base64.b64decode(value.replace("\n", ""), validate=True)
+                    except (binascii.Error, ValueError):
+                        continue
+                    kept[mime] = value.replace("\n", "")
+                break
+        if not kept and "text/plain" in data:
+            kept["text/plain"] = _clip(_ANSI.sub("", _text(data["text/plain"])))
+        return {"output_type": kind, "data": kept} if kept else None
+    return None
+
+
+def student_view(manifest, sanitized, run) -> dict:
+    """The graded notebook as its student may see it (see the module's docstring), as plain JSON data.
+
+    ``answers`` holds the hand-graded answers (text and sha256), which manual grading reads and keys on.
+    """
+    cells, answers = [], {}
+    hidden_started = None
+    budget = MAX_VIEW
+    for index, cell in enumerate(sanitized.cells):
+        entry = {"cell_type": cell.cell_type, "grade_id": cell.grade_id, "kind": str(getattr(cell.kind, "value", cell.kind)),
+                 "origin": cell.origin, "source": cell.source}
+        if cell.kind == Kind.TEST:
+            entry["source"], entry["hidden_tests"], _ = released_test(cell.source)
+        if cell.kind == Kind.MANUAL and cell.grade_id:
+            answers[cell.grade_id] = {"source": cell.source, "sha256": answer_hash(cell.source), "cell_type": cell.cell_type}
+        if cell.cell_type == "code":
+            end = run.cells.get(index)
+            entry["status"] = "not_run" if end is None else str(end.get("status", "ok"))
+            if hidden_started is None and entry.get("hidden_tests"):
+                hidden_started = index
+            outputs = [] if end is None else [o for o in map(_safe_output, end.get("outputs", []) or []) if o]
+            if hidden_started is not None and outputs:  # a cell without output has nothing to withhold
+                entry["withheld"] = WITHHELD_HIDDEN if entry.get("hidden_tests") else WITHHELD_AFTER
+                outputs = []
+            size = sum(len(str(o)) for o in outputs)
+            if size > budget:
+                entry["withheld"], outputs = WITHHELD_SIZE, []
+            budget -= size
+            entry["outputs"] = outputs
+        cells.append(entry)
+    return {"version": 1, "cells": cells, "answers": answers}
+
+
+# ------------------------------------------------------------------------------------ redaction
+
+
+@dataclass
+class Redactor:
+    """Replaces any line of hidden test source found in a text by ``[hidden test code]``."""
+
+    lines: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_manifests(cls, manifests) -> "Redactor":
+        hidden, visible = set(), set()
+        for manifest in manifests:
+            for cell in manifest.cells:
+                if cell.kind == Kind.TEST:
+                    released, _, secret = released_test(cell.source)
+                    hidden.update(line.strip() for line in secret)
+                    visible.update(line.strip() for line in released.split("\n"))
+                else:
+                    visible.update(line.strip() for line in cell.source.split("\n"))
+        # Short lines ("pass", "x = 1") say nothing and would blank out ordinary words.
+        secret = sorted((line for line in hidden - visible if len(line) >= 6 and "HIDDEN TESTS" not in line), key=len, reverse=True)
+        return cls(secret)
+
+    def __call__(self, text: str | None) -> str:
+        text = text or ""
+        for line in self.lines:
+            if line in text:
+                text = text.replace(line, "[hidden test code]")
+        return text
+
+
+# ---------------------------------------------------------------------------------------- rendering
+
+
+def markdown_html(text: str) -> str:
+    """Markdown as HTML, with raw HTML escaped (students' text is never trusted as markup)."""
+    return _markdown().render(text or "")
+
+
+@functools.lru_cache(maxsize=1)
+def _markdown():
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
+
+
+def code_html(source: str) -> str:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    return highlight(source or "", PythonLexer(), HtmlFormatter(cssclass="code", nowrap=False))
+
+
+def code_css() -> str:
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(style="default").get_style_defs(".code")
+
+
+def environment():
+    """The jinja2 environment of the pages (templates shipped in ``autograder/templates``)."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("autograder", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    from markupsafe import Markup
+
+    env.filters["markdown"] = lambda text: Markup(markdown_html(text))
+    env.filters["code"] = lambda text: Markup(code_html(text))
+    env.filters["points"] = lambda value: "" if value is None else f"{value:.4g}"
+    return env
+
+
+STATUS_LABELS = {
+    "passed": "passed", "partial": "partly right", "failed": "wrong value", "error": "error", "timeout": "timed out",
+    "crashed": "crashed", "not_run": "did not run", "not_attempted": "not attempted",
+    "needs_manual_grade": "waiting for a hand grade", "manually_graded": "graded by hand", "invalid": "not gradable",
+    "missing": "not handed in",
+}
+
+
+@dataclass
+class FeedbackPage:
+    student_id: str
+    path: Path
+    score: float
+    max_score: float
+    adjusted: float
+    penalty: str
+
+
+def safe_filename(student_id: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._@-]+", "_", student_id).strip("._") or "student"
+    return name if name == student_id else f"{name}-{hashlib.sha1(student_id.encode()).hexdigest()[:8]}"
+
+
+def write_feedback(assignment, gradebook, output: Path, on_written: Callable[[FeedbackPage], None] | None = None,
+                   students: list[str] | None = None) -> list[FeedbackPage]:
+    """One page per student, ``<output>/<student_id>.html``; returns what was written."""
+    from markupsafe import Markup
+
+    from autograder.export import student_totals
+    from autograder.manifest import build_manifest
+
+    manifests = [build_manifest(assignment.name, name, assignment.read_source(name), str(assignment.source_notebook_path(name)))
+                 for name in assignment.notebook_names]
+    redact = Redactor.for_manifests(manifests)
+    deadline = _deadline(assignment)
+    template = environment().get_template("feedback.html.j2")
+    output.mkdir(parents=True, exist_ok=True)
+    pages = []
+    for total in student_totals(gradebook, assignment.name, deadline):
+        if students is not None and total.student_id not in students:
+            continue
+        views = gradebook.student_views(assignment.name, total.student_id)
+        notebooks = [_notebook_context(submission, views.get((total.student_id, submission.notebook)), redact)
+                     for submission in total.submissions]
+        html = template.render(
+            assignment=assignment.name, student_id=total.student_id, score=total.score, max_score=total.max_score,
+            adjusted=total.adjusted, penalty=total.penalty, notebooks=notebooks, css=Markup(code_css()), labels=STATUS_LABELS,
+            withheld_hidden=WITHHELD_HIDDEN, withheld_after=WITHHELD_AFTER, withheld_size=WITHHELD_SIZE,
+        )
+        path = output / f"{safe_filename(total.student_id)}.html"
+        path.write_text(html, encoding="utf-8")
+        page = FeedbackPage(total.student_id, path, total.score, total.max_score, total.adjusted, total.penalty.explanation)
+        pages.append(page)
+        if on_written is not None:
+            on_written(page)
+    return pages
+
+
+def _deadline(assignment):
+    from autograder.late import deadline_for
+
+    return deadline_for(assignment)
+
+
+def _notebook_context(submission, view: dict | None, redact: Redactor) -> dict:
+    questions = []
+    by_question = {}
+    for result in submission.results:
+        checks = [{"name": c.get("name", ""), "passed": bool(c.get("passed")), "seed": c.get("seed"),
+                   "message": redact(str(c.get("message", "")))} for c in (result.checks or []) if isinstance(c, dict)]
+        question = {"id": result.question, "score": result.score, "max_score": result.max_score, "status": result.status,
+                    "message": redact(result.message), "checks": checks}
+        questions.append(question)
+        by_question[result.question] = question
+    cells = []
+    for cell in (view or {}).get("cells", []):
+        cell = dict(cell)
+        cell["question"] = by_question.get(cell.get("grade_id"))
+        cells.append(cell)
+    return {
+        "name": submission.notebook, "status": submission.status, "message": redact(submission.message),
+        "notes": [redact(n) for n in (submission.notes or [])], "questions": questions, "cells": cells,
+        "score": sum(q["score"] or 0.0 for q in questions), "max_score": sum(q["max_score"] for q in questions),
+        "has_view": view is not None and bool(view.get("cells")),
+    }

@@ -1,0 +1,242 @@
+"""The class view of one assignment: score distribution, per-question statistics, the hardest questions and
+why answers lost points, with plots (matplotlib, embedded in the page as base64 PNG).
+
+Scores are the combined ones (`Gradebook.submissions`: autograde plus current hand grades). Answers still
+waiting for a hand grade are counted apart and left out of the question's statistics (they have no score
+yet); in the totals they count zero, as in the exports.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Why an answer has the score it has, from its status (and its submission's): the report's categories.
+CATEGORIES = [
+    ("full marks", "#2da44e"),
+    ("partly right", "#d4a72c"),
+    ("wrong value", "#cf222e"),
+    ("error", "#8250df"),
+    ("timeout", "#bc4c00"),
+    ("did not run", "#6e7781"),
+    ("not attempted", "#afb8c1"),
+    ("no gradable notebook", "#24292f"),
+    ("awaiting hand grade", "#0969da"),
+]
+
+
+def category(status: str, score: float | None, max_score: float, submission_status: str = "ok", message: str = "") -> str:
+    if submission_status in ("invalid", "missing", "failed"):
+        return "no gradable notebook"
+    if status == "needs_manual_grade":
+        return "awaiting hand grade"
+    if status == "not_attempted" or (status in ("error", "failed") and "NotImplementedError" in (message or "")):
+        # the released stub raises NotImplementedError: the question was left as released
+        return "not attempted"
+    if status == "not_run":
+        return "did not run"
+    if status == "timeout":
+        return "timeout"
+    if status in ("error", "crashed"):
+        return "error"
+    if score is not None and max_score > 0 and score >= max_score - 1e-9:
+        return "full marks"
+    if score is not None and score > 0:
+        return "partly right"
+    return "wrong value"
+
+
+@dataclass
+class QuestionStats:
+    notebook: str
+    question: str
+    max_score: float
+    scores: list[float] = field(default_factory=list)  # graded answers only
+    categories: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.question
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.scores) if self.scores else None
+
+    @property
+    def spread(self) -> float | None:
+        return statistics.pstdev(self.scores) if len(self.scores) > 1 else (0.0 if self.scores else None)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.scores) if self.scores else None
+
+    @property
+    def mean_fraction(self) -> float | None:
+        return None if self.mean is None or self.max_score <= 0 else self.mean / self.max_score
+
+    @property
+    def full_fraction(self) -> float | None:
+        if not self.scores:
+            return None
+        return sum(1 for s in self.scores if s >= self.max_score - 1e-9) / len(self.scores)
+
+
+@dataclass
+class ClassReport:
+    assignment: str
+    totals: list[float]  # per student, after the late penalty
+    raw_totals: list[float]
+    max_score: float
+    questions: list[QuestionStats]
+    late: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)  # submission status -> notebooks
+
+    @property
+    def hardest(self) -> list[QuestionStats]:
+        graded = [q for q in self.questions if q.mean_fraction is not None]
+        return sorted(graded, key=lambda q: (q.mean_fraction, q.question))[:5]
+
+    def summary(self) -> dict[str, float | None]:
+        values = self.totals
+        return {
+            "students": len(values),
+            "mean": statistics.fmean(values) if values else None,
+            "median": statistics.median(values) if values else None,
+            "spread": statistics.pstdev(values) if len(values) > 1 else None,
+            "min": min(values) if values else None,
+            "max": max(values) if values else None,
+        }
+
+
+def class_report(gradebook, assignment, deadline=None) -> ClassReport:
+    """The statistics of ``assignment`` (an `Assignment`, or its name with an explicit ``deadline``)."""
+    from autograder.export import student_totals
+
+    name = assignment if isinstance(assignment, str) else assignment.name
+    if deadline is None and not isinstance(assignment, str):
+        from autograder.late import deadline_for
+
+        deadline = deadline_for(assignment)
+    totals = student_totals(gradebook, name, deadline)
+    questions: dict[tuple[str, str], QuestionStats] = {}
+    statuses: dict[str, int] = {}
+    for total in totals:
+        for submission in total.submissions:
+            statuses[submission.status] = statuses.get(submission.status, 0) + 1
+            for result in submission.results:
+                stats = questions.setdefault((submission.notebook, result.question),
+                                             QuestionStats(submission.notebook, result.question, result.max_score))
+                stats.max_score = max(stats.max_score, result.max_score)
+                kind = category(result.status, result.score, result.max_score, submission.status, result.message)
+                stats.categories[kind] = stats.categories.get(kind, 0) + 1
+                if result.score is not None:
+                    stats.scores.append(result.score)
+    several = len({notebook for notebook, _ in questions}) > 1
+    ordered = list(questions.values())
+    if several:
+        for stats in ordered:
+            stats.question = f"{stats.notebook}: {stats.question}"
+    return ClassReport(
+        assignment=name,
+        totals=[t.adjusted for t in totals],
+        raw_totals=[t.score for t in totals],
+        max_score=max((t.max_score for t in totals), default=0.0),
+        questions=ordered,
+        late=sum(1 for t in totals if t.penalty.fraction > 0),
+        statuses=statuses,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ plots
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure  # no pyplot: no global backend, no state shared with the caller
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def plot_distribution(report: ClassReport) -> str:
+    figure = _figure(7, 3.2)
+    axes = figure.add_subplot()
+    top = report.max_score or 1.0
+    bins = min(20, max(5, int(top) if float(top).is_integer() else 10))
+    axes.hist(report.totals, bins=bins, range=(0, top), color="#0969da", edgecolor="white")
+    if report.totals:
+        mean = statistics.fmean(report.totals)
+        axes.axvline(mean, color="#cf222e", linestyle="--", label=f"mean {mean:.3g}")
+        axes.legend(frameon=False)
+    axes.set_xlabel(f"score (out of {top:g}, after late penalties)")
+    axes.set_ylabel("students")
+    axes.set_title(f"{report.assignment}: score distribution")
+    return _png(figure)
+
+
+def plot_questions(report: ClassReport) -> str:
+    graded = [q for q in report.questions if q.mean_fraction is not None]
+    figure = _figure(7, 0.45 * max(len(graded), 2) + 1.2)
+    axes = figure.add_subplot()
+    labels = [q.label for q in graded]
+    means = [100 * q.mean_fraction for q in graded]
+    spreads = [100 * (q.spread or 0.0) / q.max_score if q.max_score else 0.0 for q in graded]
+    positions = range(len(graded))
+    axes.barh(list(positions), means, xerr=spreads, color="#54aeff", ecolor="#57606a", capsize=3)
+    axes.set_yticks(list(positions), labels)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 105)
+    axes.set_xlabel("mean score, % of the question's points (bar: one standard deviation)")
+    axes.set_title("per question")
+    return _png(figure)
+
+
+def plot_categories(report: ClassReport) -> str:
+    questions = report.questions
+    figure = _figure(7, 0.45 * max(len(questions), 2) + 1.6)
+    axes = figure.add_subplot()
+    positions = list(range(len(questions)))
+    left = [0] * len(questions)
+    for name, colour in CATEGORIES:
+        counts = [q.categories.get(name, 0) for q in questions]
+        if not any(counts):
+            continue
+        axes.barh(positions, counts, left=left, color=colour, label=name)
+        left = [a + b for a, b in zip(left, counts)]
+    axes.set_yticks(positions, [q.label for q in questions])
+    axes.invert_yaxis()
+    axes.set_xlabel("answers")
+    axes.set_title("why answers lost points")
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False, fontsize="small")
+    return _png(figure)
+
+
+def render_report(report: ClassReport) -> str:
+    from markupsafe import Markup
+
+    from autograder.feedback import environment
+
+    names = [name for name, _ in CATEGORIES if any(q.categories.get(name) for q in report.questions)]
+    return environment().get_template("report.html.j2").render(
+        report=report, summary=report.summary(), categories=names, css=Markup(""),
+        plots={"distribution": plot_distribution(report), "questions": plot_questions(report), "categories": plot_categories(report)},
+    )
+
+
+def write_report(gradebook, assignment, output: Path) -> ClassReport:
+    report = class_report(gradebook, assignment)
+    if not report.totals:
+        from autograder.course import CourseError
+
+        raise CourseError(f"the gradebook has no graded submission of {report.assignment}; run `autograder grade {report.assignment} ...` first")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_report(report), encoding="utf-8")
+    return report
