@@ -156,7 +156,8 @@ def _feedback(args) -> int:
     for column in ("student", "score", "late penalty", "page"):
         table.add_column(column, overflow="fold")
     for page in pages:
-        score = f"{page.adjusted:g} / {page.max_score:g}" + (f" ({page.score:g} before)" if page.adjusted != page.score else "")
+        late = abs(page.adjusted - page.score) > 1e-6
+        score = f"{page.adjusted:.4g} / {page.max_score:.4g}" + (f" ({page.score:.4g} before the late penalty)" if late else "")
         table.add_row(page.student_id, score, page.penalty, str(page.path))
     if not args.quiet:
         console.print(table)
