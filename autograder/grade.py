@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import nbformat
 
@@ -34,7 +34,7 @@ from autograder.sandbox.warm import HEAVY_MODULES
 from autograder.sandbox.launch import child_environment, fresh_workdir, remove_workdir
 from autograder.sanitize import NotThisAssignment, Sanitized, sanitize
 from autograder.scoring import QuestionResult, score_notebook
-from autograder import seeding
+from autograder import lifeline, seeding
 
 #: Larger notebook files are refused before they are parsed.
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
@@ -162,7 +162,8 @@ def build_plan(assignment: Assignment, limits: Limits, use_cache: bool = True) -
     for name in assignment.notebook_names:
         manifest = build_manifest(assignment.name, name, assignment.read_source(name), str(assignment.source_notebook_path(name)))
         manifests[name] = manifest
-        found = compute_expectations(manifest, assignment, limits, use_cache=use_cache)
+        with lifeline.guard():  # the reference pass runs too: a kill now must not leave it behind
+            found = compute_expectations(manifest, assignment, limits, use_cache=use_cache)
         if found.problems:
             lines = "\n  ".join(found.problems)
             raise CourseError(
@@ -386,7 +387,13 @@ def grade_batch(
     force: bool = False,
     warm: bool = True,
     on_done: Callable[[StoredSubmission], None] | None = None,
+    scheduler: str | None = None,
 ) -> BatchSummary:
+    """Grade what is new or changed (everything with ``force``) and store each submission as it finishes.
+
+    Runs locally on ``workers`` threads, or on the Dask cluster at ``scheduler`` (``tcp://HOST:PORT``,
+    see `autograder.distributed`); either way this thread is the gradebook's only writer.
+    """
     started = time.monotonic()
     summary = BatchSummary()
     done_before = {} if force else gradebook.graded_hashes(plan.assignment.name)
@@ -397,13 +404,26 @@ def grade_batch(
             summary.skipped += 1
             continue
         todo.append(submission)
-    with plan.worker_pool(warm) as workers_pool, concurrent.futures.ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        futures = [pool.submit(_grade_safely, plan, s, workers_pool) for s in todo]
-        for future in concurrent.futures.as_completed(futures):
-            stored = future.result()
-            gradebook.store(stored)
-            summary.graded.append(stored)
-            if on_done is not None:
-                on_done(stored)
+    with lifeline.guard():  # a grader killed mid-batch leaves no warm worker or run behind
+        if scheduler:
+            from autograder.distributed import grade_on_cluster
+
+            finished = grade_on_cluster(plan, todo, scheduler)
+        else:
+            finished = _grade_locally(plan, todo, workers or default_workers(), warm)
+        with contextlib.closing(finished):
+            for stored in finished:
+                gradebook.store(stored)
+                summary.graded.append(stored)
+                if on_done is not None:
+                    on_done(stored)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _grade_locally(plan: GradingPlan, todo: list[Submission], workers: int, warm: bool) -> Iterator[StoredSubmission]:
+    """Each submission graded on a thread with its warm worker, yielded as soon as it is scored."""
+    with plan.worker_pool(warm) as workers_pool, concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_grade_safely, plan, s, workers_pool) for s in todo]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
