@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from autograder.course import Course, CourseError
 
@@ -91,19 +92,103 @@ def _grade(args) -> int:
 def _export(args) -> int:
     from pathlib import Path
 
-    from autograder.export import to_csv
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from autograder.export import RosterError, read_roster, student_totals, to_canvas, to_csv, write_gradescope
     from autograder.gradebook import Gradebook
+    from autograder.late import deadline_for
 
     course = Course.at(args.course)
-    course.assignment(args.assignment)
+    assignments = [course.assignment(name) for name in args.assignments]
+    if len(assignments) > 1 and args.format != "canvas":
+        raise CourseError(f"--format {args.format} exports one assignment at a time; only --format canvas takes several (one column each)")
+    deadlines = {a.name: deadline_for(a) for a in assignments}
     with Gradebook(args.gradebook or course.gradebook_url) as gradebook:
-        text = to_csv(gradebook, args.assignment)
-    if args.output and args.output != "-":
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text, encoding="utf-8")
-        console.print(f"wrote {args.output} ({text.count(chr(10)) - 1} rows)")
-    else:
-        sys.stdout.write(text)
+        if args.format == "csv":
+            text = to_csv(gradebook, assignments[0].name, deadlines[assignments[0].name])
+        totals = {a.name: student_totals(gradebook, a.name, deadlines[a.name]) for a in assignments}
+    if args.format == "gradescope":
+        if not args.output or args.output == "-":
+            raise CourseError("--format gradescope writes one results.json per student: give --output DIR")
+        students = totals[assignments[0].name]
+        with Progress(TextColumn("writing results.json"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+            task = progress.add_task("gradescope", total=len(students))
+            written = write_gradescope(students, Path(args.output), args.visibility, on_written=lambda _: progress.advance(task))
+        console.print(f"wrote {len(written)} results.json file(s) under {args.output}/<student_id>/")
+    elif args.format == "canvas":
+        roster = None
+        if args.roster:
+            try:
+                roster = read_roster(Path(args.roster))
+            except RosterError as error:
+                raise CourseError(str(error)) from None
+        exported = to_canvas(totals, roster)
+        text = exported.text
+        for student in exported.unmatched:
+            error_console.print(f"[yellow]warning:[/] {escape(student)} is not in the roster {escape(args.roster)}; Canvas will not match that row")
+    if args.format in ("csv", "canvas"):
+        if args.output and args.output != "-":
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.output).write_text(text, encoding="utf-8")
+            console.print(f"wrote {args.output} ({text.count(chr(10)) - 1} rows)")
+        else:
+            sys.stdout.write(text)
+            return 0
+    for assignment in assignments:
+        table = Table(title=f"{assignment.name}: {deadlines[assignment.name].policy.describe()}"
+                      + (f", due {deadlines[assignment.name].due.isoformat()}" if deadlines[assignment.name].due else ""))
+        for column in ("student", "score", "late penalty", "total"):
+            table.add_column(column, overflow="fold")
+        for total in totals[assignment.name]:
+            late = f"{total.penalty.fraction * 100:g}%" if total.penalty.fraction else ""
+            table.add_row(escape(total.student_id), f"{total.score:g} / {total.max_score:g}", late, f"{total.adjusted:g}")
+        if not args.quiet:
+            console.print(table)
+    return 0
+
+
+def _check(args) -> int:
+    from rich.table import Table
+
+    from autograder.sandbox import Limits
+    from autograder.student import StudentError, check_notebook
+
+    try:
+        with console.status(f"running {args.notebook} with the visible tests..."):
+            report = check_notebook(args.notebook, args.course, Limits(cell_timeout=args.timeout))
+    except StudentError as error:
+        error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+        return 2
+    styles = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "error": "[red]error[/]",
+              "not_attempted": "[yellow]not attempted[/]", "not_run": "[red]not run[/]", "hand_graded": "graded by hand"}
+    table = Table(title=f"{report.assignment}/{report.notebook}: visible tests ({report.seconds:g} s)")
+    for column in ("question", "points", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for line in report.questions:
+        table.add_row(escape(line.question), f"{line.points:g}", styles.get(line.status, line.status), escape(line.message))
+    console.print(table)
+    for warning in report.warnings:
+        console.print(f"[yellow]⚠[/] {escape(warning)}")
+    failing = [q for q in report.tests if q.status != "passed"]
+    if failing:
+        console.print(f"[red]{len(failing)} of {len(report.tests)} visible test(s) do not pass.[/] Hidden tests run only when graded.")
+        return 1
+    console.print(f"[green]all {len(report.tests)} visible test(s) pass.[/] Hidden tests run only when graded"
+                  + (", and the warnings above may cost points." if report.warnings else "."))
+    return 0
+
+
+def _submit(args) -> int:
+    from autograder.student import StudentError, submit_notebook
+
+    try:
+        receipt = submit_notebook(args.notebook, args.student, args.to, args.course)
+    except StudentError as error:
+        error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+        return 2
+    verb = "replaced the earlier submission at" if receipt.replaced else "handed in as"
+    console.print(f"{args.notebook}: {receipt.assignment}/{receipt.notebook}, {verb} {receipt.path} (submitted {receipt.submitted_at})")
     return 0
 
 
@@ -245,13 +330,32 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--quiet", action="store_true", help="no progress bar or table")
     grade.set_defaults(run=_grade)
 
-    export = sub.add_parser("export", help="write grades out of the gradebook")
-    export.add_argument("assignment", metavar="ASSIGNMENT")
+    export = sub.add_parser("export", help="write grades out of the gradebook (late penalties applied)")
+    export.add_argument("assignments", nargs="+", metavar="ASSIGNMENT", help="one; several only with --format canvas")
     export.add_argument("--course", default=".", help="course directory (default: the current directory)")
     export.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
-    export.add_argument("--format", choices=["csv"], default="csv")
-    export.add_argument("--output", help="file to write (default: standard output)")
+    export.add_argument("--format", choices=["csv", "gradescope", "canvas"], default="csv",
+                        help="csv: one row per student and question; gradescope: <output>/<student>/results.json; canvas: gradebook-import CSV")
+    export.add_argument("--output", help="file to write (default: standard output); a directory for --format gradescope")
+    export.add_argument("--roster", help="canvas: Canvas's own gradebook export (CSV), to match student ids with Canvas's columns")
+    export.add_argument("--visibility", choices=["visible", "hidden", "after_due_date", "after_published"], default="visible",
+                        help="gradescope: when students see the tests (default: visible)")
+    export.add_argument("--quiet", action="store_true", help="no table of totals")
     export.set_defaults(run=_export)
+
+    check = sub.add_parser("check", help="students: run a notebook with the visible tests, as the grader would, and warn about what would cost points")
+    check.add_argument("notebook", metavar="NOTEBOOK")
+    check.add_argument("--course", default=None,
+                       help="the course folder you were given, the one with release/ (default: the current directory, else the nearest folder above the notebook with release/)")
+    check.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60, as grading)")
+    check.set_defaults(run=_check)
+
+    submit = sub.add_parser("submit", help="students: hand in a notebook: check it is one of the course's, stamp the time, place it for grading")
+    submit.add_argument("notebook", metavar="NOTEBOOK")
+    submit.add_argument("--student", required=True, help="your student id (the folder name the grader sees)")
+    submit.add_argument("--to", required=True, metavar="DIR", help="the submissions folder: writes DIR/<student>/<assignment>/<notebook>.ipynb and timestamp.txt")
+    submit.add_argument("--course", default=None, help="the course folder you were given, the one with release/ (default: as for check)")
+    submit.set_defaults(run=_submit)
 
     feedback = sub.add_parser("feedback", help="one HTML feedback page per student (never hidden tests or solutions)")
     feedback.add_argument("assignment", metavar="ASSIGNMENT")
@@ -283,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except CourseError as error:
-        error_console.print(f"[red]error:[/] {error}")
+        error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         error_console.print("interrupted")

@@ -1,13 +1,33 @@
-"""Grades out of the gradebook: the long CSV (one row per student and graded question)."""
+"""Grades out of the gradebook, in three formats:
+
+* ``csv``: the long CSV, one row per student and graded question, with the late penalty of the submission;
+* ``gradescope``: Gradescope's autograder ``results.json``, one per student (``<dir>/<student_id>/results.json``),
+  in the format of https://gradescope-autograders.readthedocs.io/en/latest/specs/ (``score``, ``tests``: name,
+  score, max_score, status, output, visibility);
+* ``canvas``: a Canvas gradebook-import CSV (Student, ID, SIS User ID, SIS Login ID, Section, then one
+  column of points per assignment; the second row is Canvas's "Points Possible").
+
+Every total is the score after the late penalty (`autograder.late`). A question still waiting for a
+hand grade counts zero until it is graded.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
 
-from autograder.gradebook import Gradebook
+from autograder.gradebook import Gradebook, SubmissionRow
+from autograder.late import Deadline, LatePolicy, Penalty, format_time, penalty_for_row, submission_time
 
-CSV_COLUMNS = ["student_id", "notebook", "question", "score", "max_score", "status", "message"]
+CSV_COLUMNS = ["student_id", "notebook", "question", "score", "max_score", "status", "message",
+               "submitted_at", "late_penalty", "adjusted_score"]
+CANVAS_FIXED_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+#: Gradescope's visibility settings (its specification); every test is exported with the one chosen.
+GRADESCOPE_VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
 
 
 def _number(value: float | None) -> str:
@@ -16,10 +36,25 @@ def _number(value: float | None) -> str:
     return f"{value:.6g}"
 
 
-def long_rows(gradebook: Gradebook, assignment: str) -> list[dict]:
+def _no_deadline(assignment: str) -> Deadline:
+    return Deadline(assignment, None, LatePolicy())
+
+
+def _time_text(submitted_at: str | None, path: str | None) -> str:
+    moment, _source = submission_time(submitted_at, path)
+    if moment is None:
+        return ""
+    return moment if isinstance(moment, str) else format_time(moment)
+
+
+def long_rows(gradebook: Gradebook, assignment: str, deadline: Deadline | None = None) -> list[dict]:
+    deadline = deadline or _no_deadline(assignment)
     rows = []
     for submission in gradebook.submissions(assignment):
+        penalty = penalty_for_row(deadline, submission)
+        submitted = _time_text(submission.submitted_at, submission.path) if submission.status != "missing" else ""
         for result in submission.results:
+            adjusted = None if result.score is None else result.score * (1 - penalty.fraction)
             rows.append(
                 {
                     "student_id": submission.student_id,
@@ -29,14 +64,168 @@ def long_rows(gradebook: Gradebook, assignment: str) -> list[dict]:
                     "max_score": _number(result.max_score),
                     "status": result.status,
                     "message": " ".join(result.message.split()),
+                    "submitted_at": submitted,
+                    "late_penalty": _number(penalty.fraction),
+                    "adjusted_score": _number(adjusted),
                 }
             )
     return rows
 
 
-def to_csv(gradebook: Gradebook, assignment: str) -> str:
+def to_csv(gradebook: Gradebook, assignment: str, deadline: Deadline | None = None) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(long_rows(gradebook, assignment))
+    writer.writerows(long_rows(gradebook, assignment, deadline))
     return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------------ totals
+
+
+@dataclass
+class StudentTotal:
+    """One student's grade on one assignment, all notebooks together."""
+
+    student_id: str
+    score: float = 0.0  # before the penalty; questions awaiting a hand grade count zero
+    max_score: float = 0.0
+    penalty: Penalty = field(default_factory=lambda: Penalty(0.0, "no late penalty applies"))
+    submissions: list[SubmissionRow] = field(default_factory=list)
+
+    @property
+    def adjusted(self) -> float:
+        return round(self.score * (1 - self.penalty.fraction), 6)
+
+
+def student_totals(gradebook: Gradebook, assignment: str, deadline: Deadline | None = None) -> list[StudentTotal]:
+    """Per student: the total, the maximum and the late penalty (the largest of their notebooks')."""
+    deadline = deadline or _no_deadline(assignment)
+    totals: dict[str, StudentTotal] = {}
+    for submission in gradebook.submissions(assignment):
+        total = totals.setdefault(submission.student_id, StudentTotal(submission.student_id))
+        total.submissions.append(submission)
+        total.score += sum(r.score or 0.0 for r in submission.results)
+        total.max_score += sum(r.max_score for r in submission.results)
+        penalty = penalty_for_row(deadline, submission)
+        if penalty.fraction > total.penalty.fraction or (not total.penalty.submitted_at and penalty.submitted_at):
+            total.penalty = penalty
+    return [totals[key] for key in sorted(totals)]
+
+
+# -------------------------------------------------------------------------------------- Gradescope
+
+
+def gradescope_results(total: StudentTotal, visibility: str = "visible") -> dict:
+    """Gradescope's ``results.json`` for one student: one test per graded question, the late penalty as its own line."""
+    several = len({s.notebook for s in total.submissions}) > 1
+    tests = []
+    for submission in total.submissions:
+        for result in submission.results:
+            name = f"{submission.notebook}: {result.question}" if several else result.question
+            if result.score is None:
+                output = "graded by hand; not graded yet (counts 0 until it is)"
+            else:
+                output = result.message
+            tests.append({
+                "name": name,
+                "score": round(result.score or 0.0, 6),
+                "max_score": round(result.max_score, 6),
+                "status": "passed" if result.score is not None and result.score >= result.max_score else "failed",
+                "output": output,
+                "visibility": visibility,
+            })
+    deduction = round(total.score - total.adjusted, 6)
+    if deduction > 0:
+        tests.append({"name": "late penalty", "score": -deduction, "max_score": 0.0, "status": "failed",
+                      "output": total.penalty.explanation, "visibility": visibility})
+    problems = [f"{s.notebook}: {s.status}: {s.message}" for s in total.submissions if s.status != "ok" and s.message]
+    return {
+        "score": total.adjusted,
+        "output": "\n".join([total.penalty.explanation, *problems]),
+        "visibility": visibility,
+        "tests": tests,
+    }
+
+
+def write_gradescope(totals: Iterable[StudentTotal], directory: Path, visibility: str = "visible",
+                     on_written: Callable[[Path], None] | None = None) -> list[Path]:
+    """``<directory>/<student_id>/results.json`` for every student; returns the files written."""
+    if visibility not in GRADESCOPE_VISIBILITY:
+        raise ValueError(f"unknown Gradescope visibility {visibility!r}; use one of {', '.join(GRADESCOPE_VISIBILITY)}")
+    written = []
+    for total in totals:
+        folder = Path(directory) / total.student_id
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "results.json"
+        path.write_text(json.dumps(gradescope_results(total, visibility), indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+        if on_written is not None:
+            on_written(path)
+    return written
+
+
+# ------------------------------------------------------------------------------------------ Canvas
+
+
+class RosterError(ValueError):
+    """The Canvas roster file cannot be used; the message names the file and what to do."""
+
+
+def read_roster(path: Path) -> list[dict[str, str]]:
+    """Students from a gradebook CSV exported from Canvas (its first five columns), "Points Possible" row skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RosterError(f"{path}: cannot read the roster ({error}); export the gradebook from Canvas as CSV") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in CANVAS_FIXED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise RosterError(f"{path}: the roster lacks the column(s) {', '.join(missing)}; export the gradebook from Canvas "
+                          "(Grades > Export) and pass that file")
+    students = []
+    for row in reader:
+        if (row.get("Student") or "").strip() == "Points Possible" or "Points Possible" in (row.get("Student") or ""):
+            continue
+        students.append({c: (row.get(c) or "").strip() for c in CANVAS_FIXED_COLUMNS})
+    return students
+
+
+def _roster_match(roster: list[dict[str, str]], student_id: str) -> dict[str, str] | None:
+    for column in ("SIS Login ID", "SIS User ID", "ID"):
+        for entry in roster:
+            if entry[column] and entry[column] == student_id:
+                return entry
+    return None
+
+
+@dataclass
+class CanvasExport:
+    text: str
+    unmatched: list[str] = field(default_factory=list)  # student ids the roster does not have
+
+
+def to_canvas(totals_by_assignment: dict[str, list[StudentTotal]], roster: list[dict[str, str]] | None = None) -> CanvasExport:
+    """One row per student, one column of points (after the late penalty) per assignment.
+
+    With a ``roster`` (Canvas's own gradebook export), each student id is matched with its SIS Login ID, SIS
+    User ID or ID and the row carries Canvas's identifiers; without one, the id goes in "SIS Login ID".
+    """
+    assignments = list(totals_by_assignment)
+    possible = {a: max((t.max_score for t in totals), default=0.0) for a, totals in totals_by_assignment.items()}
+    scores: dict[str, dict[str, float]] = {}
+    for assignment, totals in totals_by_assignment.items():
+        for total in totals:
+            scores.setdefault(total.student_id, {})[assignment] = total.adjusted
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CANVAS_FIXED_COLUMNS + assignments)
+    writer.writerow(["Points Possible", "", "", "", ""] + [_number(possible[a]) for a in assignments])
+    unmatched = []
+    for student_id in sorted(scores):
+        entry = _roster_match(roster, student_id) if roster is not None else None
+        if roster is not None and entry is None:
+            unmatched.append(student_id)
+        identity = [entry[c] for c in CANVAS_FIXED_COLUMNS] if entry else ["", "", "", student_id, ""]
+        writer.writerow(identity + [_number(scores[student_id].get(a)) for a in assignments])
+    return CanvasExport(buffer.getvalue(), unmatched)

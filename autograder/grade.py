@@ -263,7 +263,12 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def build_job(sanitized: Sanitized) -> dict:
+def build_job(sanitized: Sanitized, mode: str = "record") -> dict:
+    """The run of a restored notebook: test cells through the harness, each under its own seed.
+
+    ``mode`` is the checks' mode: "record" while grading; "local" for `autograder check`, where the
+    visible checks decide in the student's process as they do in Jupyter.
+    """
     job_cells = []
     for index, cell in enumerate(sanitized.cells):
         if cell.cell_type != "code":
@@ -279,7 +284,7 @@ def build_job(sanitized: Sanitized) -> dict:
                 "seed": seeding.stable_seed(cell.grade_id) if is_test else None,
             }
         )
-    return {"mode": "record", "cells": job_cells}
+    return {"mode": mode, "cells": job_cells}
 
 
 def _zero_results(manifest: NotebookManifest, status: str, message: str) -> list[StoredResult]:
