@@ -95,7 +95,7 @@ def _export(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
-    from autograder.export import RosterError, read_roster, student_totals, to_canvas, to_csv, write_gradescope
+    from autograder.export import RosterError, hidden_code_redactor, read_roster, student_totals, to_canvas, to_csv, write_gradescope
     from autograder.gradebook import Gradebook
     from autograder.late import deadline_for
 
@@ -114,7 +114,8 @@ def _export(args) -> int:
         students = totals[assignments[0].name]
         with Progress(TextColumn("writing results.json"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
             task = progress.add_task("gradescope", total=len(students))
-            written = write_gradescope(students, Path(args.output), args.visibility, on_written=lambda _: progress.advance(task))
+            written = write_gradescope(students, Path(args.output), args.visibility, on_written=lambda _: progress.advance(task),
+                                       redact=hidden_code_redactor(assignments[0]))
         console.print(f"wrote {len(written)} results.json file(s) under {args.output}/<student_id>/")
     elif args.format == "canvas":
         roster = None

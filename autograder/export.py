@@ -116,8 +116,21 @@ def student_totals(gradebook: Gradebook, assignment: str, deadline: Deadline | N
 # -------------------------------------------------------------------------------------- Gradescope
 
 
-def gradescope_results(total: StudentTotal, visibility: str = "visible") -> dict:
-    """Gradescope's ``results.json`` for one student: one test per graded question, the late penalty as its own line."""
+def hidden_code_redactor(assignment) -> Callable[[str], str]:
+    """What students see of a message: any line of hidden test code in it replaced (the feedback pages' rule)."""
+    from autograder.feedback import Redactor
+    from autograder.manifest import build_manifest
+
+    return Redactor.for_manifests([build_manifest(assignment.name, name, assignment.read_source(name), str(assignment.source_notebook_path(name)))
+                                   for name in assignment.notebook_names])
+
+
+def gradescope_results(total: StudentTotal, visibility: str = "visible", redact: Callable[[str], str] | None = None) -> dict:
+    """Gradescope's ``results.json`` for one student: one test per graded question, the late penalty as its own line.
+
+    Students read it, so every message goes through ``redact`` (see `hidden_code_redactor`) when given.
+    """
+    redact = redact or (lambda text: text)
     several = len({s.notebook for s in total.submissions}) > 1
     tests = []
     for submission in total.submissions:
@@ -126,7 +139,7 @@ def gradescope_results(total: StudentTotal, visibility: str = "visible") -> dict
             if result.score is None:
                 output = "graded by hand; not graded yet (counts 0 until it is)"
             else:
-                output = result.message
+                output = redact(result.message)
             tests.append({
                 "name": name,
                 "score": round(result.score or 0.0, 6),
@@ -139,7 +152,7 @@ def gradescope_results(total: StudentTotal, visibility: str = "visible") -> dict
     if deduction > 0:
         tests.append({"name": "late penalty", "score": -deduction, "max_score": 0.0, "status": "failed",
                       "output": total.penalty.explanation, "visibility": visibility})
-    problems = [f"{s.notebook}: {s.status}: {s.message}" for s in total.submissions if s.status != "ok" and s.message]
+    problems = [f"{s.notebook}: {s.status}: {redact(s.message)}" for s in total.submissions if s.status != "ok" and s.message]
     return {
         "score": total.adjusted,
         "output": "\n".join([total.penalty.explanation, *problems]),
@@ -149,7 +162,7 @@ def gradescope_results(total: StudentTotal, visibility: str = "visible") -> dict
 
 
 def write_gradescope(totals: Iterable[StudentTotal], directory: Path, visibility: str = "visible",
-                     on_written: Callable[[Path], None] | None = None) -> list[Path]:
+                     on_written: Callable[[Path], None] | None = None, redact: Callable[[str], str] | None = None) -> list[Path]:
     """``<directory>/<student_id>/results.json`` for every student; returns the files written."""
     if visibility not in GRADESCOPE_VISIBILITY:
         raise ValueError(f"unknown Gradescope visibility {visibility!r}; use one of {', '.join(GRADESCOPE_VISIBILITY)}")
@@ -158,7 +171,7 @@ def write_gradescope(totals: Iterable[StudentTotal], directory: Path, visibility
         folder = Path(directory) / total.student_id
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "results.json"
-        path.write_text(json.dumps(gradescope_results(total, visibility), indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(gradescope_results(total, visibility, redact), indent=2) + "\n", encoding="utf-8")
         written.append(path)
         if on_written is not None:
             on_written(path)

@@ -80,6 +80,19 @@ def test_a_question_awaiting_a_hand_grade_counts_zero_and_says_so(tmp_path):
     assert "not graded yet" in explain["output"]
 
 
+def test_gradescope_output_never_carries_hidden_test_code(toy_course, tmp_path):
+    from autograder.export import hidden_code_redactor
+
+    hidden_line = "ag.check_close('double.random', double(x))"  # from the toy's hidden tests
+    with Gradebook(f"sqlite:///{tmp_path / 'gb.db'}") as book:
+        book.store(StoredSubmission("toy", "eve", "toy.ipynb", "", None, "error", f"the notebook printed {hidden_line}",
+                                    [StoredResult("double_test", 0.0, 2.0, "failed", f"ValueError: {hidden_line}")]))
+        [eve] = student_totals(book, "toy")
+    text = json.dumps(gradescope_results(eve, redact=hidden_code_redactor(Course.at(toy_course).assignment("toy"))))
+    assert "double.random" not in text
+    assert "[hidden test code]" in text
+
+
 def test_canvas_csv_has_canvas_columns_points_possible_and_adjusted_points(gradebook):
     text = to_canvas({"toy": student_totals(gradebook, "toy", TEN_PERCENT_A_DAY)}).text
     rows = list(csv.reader(io.StringIO(text)))
