@@ -40,7 +40,30 @@ def _limits(args):
     from autograder.grade import resolve_device
     from autograder.sandbox import Limits
 
-    return Limits(cell_timeout=args.timeout, total_timeout=args.budget, device=resolve_device(args.device))
+    return Limits(cell_timeout=args.timeout, total_timeout=args.budget, device=resolve_device(args.device),
+                  memory=args.memory, processes=args.processes, file_size=args.file_size, output_limit=args.output_limit,
+                  isolation=args.isolation)
+
+
+def _size(text: str) -> int:
+    """``4G``, ``512M``, ``100k`` or a number of bytes; 0 = no limit."""
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    text = text.strip().lower().removesuffix("ib").removesuffix("b")
+    try:
+        return int(float(text[:-1]) * units[text[-1]]) if text and text[-1] in units else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: use e.g. 4G, 512M or a number of bytes") from None
+
+
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """Per-submission limits, the same for `grade` and `verify` (see docs/security.md)."""
+    parser.add_argument("--budget", type=float, default=600.0, help="seconds per submission, all cells together (default: 600; 0 = none)")
+    parser.add_argument("--memory", type=_size, default="4G", help="memory per submission, e.g. 2G (default: 4G; 0 = none)")
+    parser.add_argument("--processes", type=int, default=256, help="processes and threads per submission (default: 256; 0 = none)")
+    parser.add_argument("--file-size", type=_size, default="256M", help="largest file a submission may write (default: 256M; 0 = none)")
+    parser.add_argument("--output-limit", type=int, default=20000, help="characters of output kept per cell, head and tail (default: 20000)")
+    parser.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto",
+                        help="auto: bubblewrap where it runs, else uid and rlimits only (said in the output); bwrap: fail without it")
 
 
 def _grade(args) -> int:
@@ -58,6 +81,7 @@ def _grade(args) -> int:
     workers = args.workers or default_workers()
     console.print(f"[bold]{assignment.name}[/]: {len(submissions)} notebook(s) in {args.submissions}, {workers} worker(s)")
     plan = build_plan(assignment, _limits(args))
+    console.print(plan.limits.confinement().summary(plan.limits), markup=False)
     url = args.gradebook or course.gradebook_url
     with Gradebook(url) as gradebook:
         columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -313,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
     verify.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="where student code runs (default: auto = cuda when a GPU is visible); cuda: one run per GPU, determinism switches set by the harness")
-    verify.add_argument("--budget", type=float, default=0.0, help="seconds per notebook run (default: none)")
+    _add_limit_options(verify)
     verify.add_argument("--no-mutants", action="store_true", help="skip the bank of wrong answers")
     verify.set_defaults(run=_verify)
 
@@ -326,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
     grade.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="where student code runs (default: auto = cuda when a GPU is visible); cuda: one run per GPU, determinism switches set by the harness")
-    grade.add_argument("--budget", type=float, default=0.0, help="seconds per submission, all cells together (default: none)")
+    _add_limit_options(grade)
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
     grade.add_argument("--quiet", action="store_true", help="no progress bar or table")
     grade.set_defaults(run=_grade)

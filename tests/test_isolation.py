@@ -1,12 +1,18 @@
 """What student code can reach while it runs: not the references, not the grader's environment."""
 
+import json
 import os
+import random
 from pathlib import Path
 
 import pytest
 
 from autograder.sandbox import Limits, WarmWorker, run_job
+from autograder.sandbox.confine import Confinement
 from autograder.sandbox.launch import fresh_workdir, remove_workdir
+
+CONFINEMENT = Confinement.detect()
+BWRAP = pytest.mark.skipif(CONFINEMENT.bwrap is None, reason="bubblewrap is not usable here: " + "; ".join(CONFINEMENT.why_not))
 
 
 @pytest.fixture(params=["spawned", "warm"])
@@ -57,27 +63,88 @@ def test_a_cell_that_runs_too_long_is_stopped_and_the_next_cell_still_runs(run):
     assert result_of(outcome, 1)["data"]["text/plain"] == "2"
 
 
-def test_a_cell_that_swallows_the_timeout_is_killed_from_outside(run):
+def test_a_cell_that_swallows_the_timeout_is_killed_from_outside_and_the_rest_runs_in_a_fresh_process(run):
     source = "import time\nwhile True:\n    try:\n        time.sleep(10)\n    except BaseException:\n        pass"
-    outcome = run(source, "1", limits=Limits(cell_timeout=1))
-    assert outcome.status == "timeout" and outcome.cells[0]["status"] == "timeout"
-    assert 1 not in outcome.cells
+    outcome = run("x = 41", source, "x + 1", limits=Limits(cell_timeout=1))
+    assert outcome.status == "timeout" and outcome.cells[1]["status"] == "timeout"
+    assert outcome.resumed == 1 and outcome.finished
+    assert result_of(outcome, 2)["data"]["text/plain"] == "42", "the earlier cell was replayed before the rest"
 
 
-def test_a_process_that_dies_is_reported_with_its_cell(run):
+def test_a_process_that_dies_is_reported_with_its_cell_and_the_rest_still_runs(run):
     outcome = run("x = 1", "import os\nos._exit(7)", "x")
     assert outcome.status == "crashed" and "exited with code 7" in outcome.message
     assert outcome.cells[1]["status"] == "crashed"
+    assert result_of(outcome, 2)["data"]["text/plain"] == "1"
 
 
-def test_background_processes_do_not_outlive_the_run(run, tmp_path):
-    marker = tmp_path / "still-alive"
-    outcome = run(f"import subprocess\nsubprocess.Popen(['sh', '-c', 'sleep 3; touch {marker}'])\n'started'")
-    assert outcome.finished
-    import time
+def _processes_mentioning(token: str) -> list[str]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if token in command and "pytest" not in command:
+            found.append(command)
+    return found
 
-    time.sleep(4)
-    assert not marker.exists()
+
+def test_background_processes_do_not_outlive_the_run(run):
+    token = str(random.randrange(10**8, 10**9))
+    outcome = run(f"import subprocess\nsubprocess.Popen(['sleep', '{token}'])\n"
+                  f"subprocess.Popen(['setsid', 'sh', '-c', '(sleep {int(token) + 1} &); exit'], start_new_session=True)\n'started'")
+    assert outcome.finished and result_of(outcome)["data"]["text/plain"] == "'started'"
+    assert _processes_mentioning(token) == [] and _processes_mentioning(str(int(token) + 1)) == []
+
+
+def test_a_memory_hog_is_stopped_and_the_rest_still_runs(run):
+    outcome = run("import numpy as np\nhog = np.ones(2**30)", "1 + 1", limits=Limits(cell_timeout=30, memory=2**30))
+    assert outcome.cells[0]["status"] in ("crashed", "error")
+    assert "memory" in outcome.message or "MemoryError" in json.dumps(outcome.cells[0])
+    assert result_of(outcome, 1)["data"]["text/plain"] == "2"
+
+
+def test_a_fork_storm_is_bounded(run):
+    outcome = run("import os\nwhile True:\n    os.fork()", "'still here'", limits=Limits(cell_timeout=20, processes=32))
+    assert outcome.cells[0]["status"] == "error" and "BlockingIOError" in json.dumps(outcome.cells[0])
+    assert result_of(outcome, 1)["data"]["text/plain"] == "'still here'"
+
+
+def test_a_file_larger_than_the_limit_cannot_be_written(run):
+    outcome = run("open('big', 'wb').write(b'0' * 2**22)", limits=Limits(cell_timeout=5, file_size=2**20))
+    assert result_of(outcome)["ename"] == "OSError" and "File too large" in result_of(outcome)["evalue"]
+
+
+@pytest.mark.skipif(not CONFINEMENT.separate_uid, reason="runs keep the grader's uid here: " + "; ".join(CONFINEMENT.why_not))
+def test_student_code_does_not_run_as_root(run):
+    outcome = run("import os\n(os.getuid(), os.geteuid())")
+    uid, euid = eval(result_of(outcome)["data"]["text/plain"])
+    assert uid != 0 and euid != 0
+
+
+@BWRAP
+def test_in_bubblewrap_the_course_and_the_repository_are_not_visible(run, tmp_path):
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "secret.py").write_text("ANSWER = 42\n")
+    repository = Path(__file__).resolve().parent.parent
+    outcome = run(f"import os\n(os.path.exists({str(tmp_path)!r}), os.path.exists({str(repository / 'solutions')!r}), "
+                  f"os.path.exists({str(repository / 'source')!r}), os.listdir({str(repository)!r}), os.path.exists('/root/.ssh'))")
+    # of the repository only the package itself is there, read-only (the child imports it)
+    assert result_of(outcome)["data"]["text/plain"] == "(False, False, False, ['autograder'], False)"
+
+
+@BWRAP
+def test_in_bubblewrap_there_is_no_network(run):
+    outcome = run("import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('1.1.1.1', 80))")
+    assert result_of(outcome)["ename"] == "OSError" and "unreachable" in result_of(outcome)["evalue"]
+
+
+@BWRAP
+def test_in_bubblewrap_nothing_a_run_leaves_in_tmp_reaches_the_next_run(run):
+    run("open('/tmp/answers.txt', 'w').write('x')\nopen('/dev/shm/answers', 'w').write('x')")
+    outcome = run("import os\n(os.path.exists('/tmp/answers.txt'), os.path.exists('/dev/shm/answers'))")
+    assert result_of(outcome)["data"]["text/plain"] == "(False, False)"
 
 
 def test_huge_output_keeps_only_head_and_tail(run):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import inspect
 import io
 import json
 import linecache
@@ -35,6 +36,17 @@ _eval = builtins.eval
 _json_dumps = json.dumps
 _os_write = os.write
 _monotonic = time.monotonic
+_getpid = os.getpid
+_os_exit = os._exit
+_pristine_builtins = dict(builtins.__dict__)
+
+#: Modules and classes test cells lean on: a notebook that patches their functions has them put back
+#: before every test cell (what a notebook does inside a test cell stays possible: see docs/security.md).
+GUARDED_MODULES = ("builtins", "math", "numpy", "numpy.testing", "numpy.linalg", "torch", "torch.testing", "torch.nn.functional",
+                   "pandas", "pandas.testing", "autograder.checks", "autograder.values", "autograder.compare",
+                   "autograder.seeding")
+GUARDED_CLASSES = (("torch", "Tensor"), ("pandas", "DataFrame"), ("pandas", "Series"))
+_TRUSTED_KINDS = ("locked", "test")
 
 
 class CellTimeout(BaseException):
@@ -42,14 +54,18 @@ class CellTimeout(BaseException):
 
 
 class BoundedText(io.TextIOBase):
-    """A text stream that keeps the first and last ``limit // 2`` characters of what is written to it."""
+    """A text stream that keeps the first and last ``limit // 2`` characters of what is written to it.
+
+    Amortised O(1) per write: ten million small prints cost ten million appends, not ten million copies.
+    """
 
     def __init__(self, limit: int, name: str):
         self.limit = max(int(limit), 2)
         self.name = name
         self.head: list[str] = []
         self.head_size = 0
-        self.tail = ""
+        self.tail: list[str] = []
+        self.tail_size = 0
         self.dropped = 0
 
     def writable(self) -> bool:
@@ -57,6 +73,7 @@ class BoundedText(io.TextIOBase):
 
     def write(self, text) -> int:
         text = str(text)
+        written = len(text)
         half = self.limit // 2
         if self.head_size < half:
             take = text[: half - self.head_size]
@@ -64,18 +81,29 @@ class BoundedText(io.TextIOBase):
             self.head_size += len(take)
             text = text[len(take):]
         if text:
-            combined = self.tail + text
-            if len(combined) > half:
-                self.dropped += len(combined) - half
-                combined = combined[-half:]
-            self.tail = combined
-        return len(text)
+            if len(text) > half:
+                self.dropped += len(text) - half
+                text = text[-half:]
+            self.tail.append(text)
+            self.tail_size += len(text)
+            if self.tail_size > 2 * half:
+                self._trim()
+        return written
+
+    def _trim(self) -> None:
+        half = self.limit // 2
+        joined = "".join(self.tail)
+        if len(joined) > half:
+            self.dropped += len(joined) - half
+            joined = joined[-half:]
+        self.tail, self.tail_size = [joined], len(joined)
 
     def getvalue(self) -> str:
-        head = "".join(self.head)
+        self._trim()
+        head, tail = "".join(self.head), "".join(self.tail)
         if self.dropped:
-            return f"{head}\n... [{self.dropped} characters of output dropped] ...\n{self.tail}"
-        return head + self.tail
+            return f"{head}\n... [{self.dropped} characters of output dropped] ...\n{tail}"
+        return head + tail
 
 
 def make_shell():
@@ -99,10 +127,87 @@ def make_shell():
     return shell
 
 
+class Guard:
+    """The functions of guarded modules and classes as they were before any notebook code ran, and the
+    library names (modules, functions, classes) read-only cells bound; put back before each test cell."""
+
+    def __init__(self):
+        self.modules: list[tuple[dict, dict]] = []
+        self.classes: list[tuple[type, dict]] = []
+        self.seen: set[str] = set()
+        self.bindings: dict[str, object] = {}
+
+    def capture(self) -> None:
+        for name in GUARDED_MODULES:
+            module = sys.modules.get(name)
+            if module is not None and name not in self.seen:
+                self.seen.add(name)
+                namespace = vars(module)
+                self.modules.append((namespace, {k: v for k, v in namespace.items() if _is_code(v)}))
+        for module_name, class_name in GUARDED_CLASSES:
+            key = f"{module_name}.{class_name}"
+            module = sys.modules.get(module_name)
+            cls = getattr(module, class_name, None) if module is not None else None
+            if isinstance(cls, type) and key not in self.seen:
+                self.seen.add(key)
+                self.classes.append((cls, dict(vars(cls))))
+
+    def note_bindings(self, namespace: dict, before: dict) -> None:
+        """After a read-only cell: remember the library objects it bound (``import numpy as np``...)."""
+        for name, value in namespace.items():
+            if before.get(name, _ABSENT) is not value and _is_library(value):
+                self.bindings[name] = value
+
+    def restore(self, namespace: dict) -> list[str]:
+        restored = []
+        for module_namespace, snapshot in self.modules:
+            for key, value in snapshot.items():
+                if module_namespace.get(key, _ABSENT) is not value:
+                    module_namespace[key] = value
+                    restored.append(f"{module_namespace.get('__name__')}.{key}")
+        for cls, snapshot in self.classes:
+            current = vars(cls)
+            for key in [k for k in current if k not in snapshot]:
+                try:
+                    delattr(cls, key)
+                    restored.append(f"{cls.__name__}.{key}")
+                except (AttributeError, TypeError):
+                    pass
+            for key, value in snapshot.items():
+                if current.get(key, _ABSENT) is not value:
+                    try:
+                        setattr(cls, key, value)
+                        restored.append(f"{cls.__name__}.{key}")
+                    except (AttributeError, TypeError):
+                        pass
+        for name, value in self.bindings.items():
+            if namespace.get(name, _ABSENT) is not value:
+                namespace[name] = value
+                restored.append(name)
+        return restored
+
+
+_ABSENT = object()
+
+
+def _is_code(value) -> bool:
+    return callable(value) or inspect.ismodule(value)
+
+
+def _is_library(value) -> bool:
+    if inspect.ismodule(value):
+        return True
+    return (inspect.isfunction(value) or inspect.isbuiltin(value) or inspect.isclass(value)) and \
+        getattr(value, "__module__", "__main__") not in ("__main__", None)
+
+
 class Runner:
     def __init__(self, job: dict, channel_fd: int):
         self.job = job
+        self.pid = _getpid()
+        self.guard = Guard()
         self.fd = channel_fd
+        self._exec_test = self.exec_test_cell  # bound now: patching the class later changes nothing here
         self.index: int | None = None
         self.cell_timeout = float(job.get("cell_timeout") or 0)
         self.output_limit = int(job.get("output_limit", 20000))
@@ -110,6 +215,8 @@ class Runner:
     # ------------------------------------------------------------------------------------ the channel
 
     def emit(self, event: dict) -> None:
+        if _getpid() != self.pid:  # a copy of the runner in a process the notebook forked: it has nothing to say
+            _os_exit(0)
         data = (_json_dumps(event, default=str) + "\n").encode("utf-8")
         view = memoryview(data)
         while view:
@@ -155,15 +262,24 @@ class Runner:
         if self.job.get("preload"):
             self.preload_reference()
         signal.signal(signal.SIGALRM, self._on_alarm)
-        self.emit({"event": "start", "pid": os.getpid()})
-        for cell in self.job["cells"]:
+        guard, emit, run_cell, namespace = self.guard, self.emit, self.run_cell, self.shell.user_ns
+        guard.capture()
+        emit({"event": "start", "pid": os.getpid()})
+        for cell in list(self.job["cells"]):
             self.index = cell["index"]
-            self.emit({"event": "cell_start", "index": self.index})
+            emit({"event": "cell_start", "index": self.index})
+            if cell.get("harness_exec"):
+                guard.capture()  # libraries the notebook imported itself are guarded from here on
+                guard.restore(namespace)
             if cell.get("seed") is not None:
                 seeding.seed_everything(cell["seed"])
-            self.emit(self.run_cell(cell))
+            before = dict(namespace) if cell.get("kind") in _TRUSTED_KINDS else None
+            end = run_cell(cell)
+            if before is not None:
+                guard.note_bindings(namespace, before)
+            emit(end)
         self.index = None
-        self.emit({"event": "done"})
+        emit({"event": "done"})
 
     def run_cell(self, cell: dict) -> dict:
         stdout, stderr = BoundedText(self.output_limit, "stdout"), BoundedText(self.output_limit, "stderr")
@@ -180,7 +296,7 @@ class Runner:
             signal.setitimer(signal.ITIMER_REAL, self.cell_timeout)
         try:
             if cell.get("harness_exec"):
-                result = self.exec_test_cell(cell["source"], cell["index"])
+                result = self._exec_test(cell["source"], cell["index"])
             else:
                 outcome = self.shell.run_cell(cell["source"], store_history=True)
                 failure = outcome.error_before_exec or outcome.error_in_exec
@@ -228,10 +344,16 @@ class Runner:
             last = ast.Expression(tree.body.pop().value)
         namespace = self.shell.user_ns
         namespace.setdefault("get_ipython", lambda: self.shell)
-        _exec(_compile(tree, f"<test cell {index}>", "exec"), namespace)
-        if last is not None:
-            return _eval(_compile(last, f"<test cell {index}>", "eval"), namespace)
-        return None
+        # The test's own code sees the builtins as they were before the notebook ran (abs, len, isinstance...).
+        saved_builtins = namespace.get("__builtins__")
+        namespace["__builtins__"] = dict(_pristine_builtins)
+        try:
+            _exec(_compile(tree, f"<test cell {index}>", "exec"), namespace)
+            if last is not None:
+                return _eval(_compile(last, f"<test cell {index}>", "eval"), namespace)
+            return None
+        finally:
+            namespace["__builtins__"] = saved_builtins
 
 
 def _limit_data(data: dict, limit: int) -> dict:

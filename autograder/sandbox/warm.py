@@ -11,7 +11,11 @@ Protocol over a Unix socket pair (parent <-> warm process), one run at a time:
     parent -> warm : {"workdir": ..., "env": {...}} with three file descriptors attached
                      (job read end, events write end, stderr write end)
     warm -> parent : {"pid": N}           the child started
-    warm -> parent : {"exit": N, "code": C}  the child ended (code < 0: killed by signal -C)
+    parent -> warm : {"kill": true}      stop the run now (a time limit): it and everything it started
+    warm -> parent : {"exit": N, "code": C}  the child ended (code < 0: killed by signal -C), and every
+                                         process it started is gone (the warm process is their subreaper)
+
+Inside bubblewrap the pids are those of the sandbox's pid namespace: the parent never signals them itself.
 
 Fork hazard: a process that ran intra-op-parallel torch work cannot fork safely (OpenMP does not
 survive fork), so the warm process sets torch to one thread right after importing it and runs nothing.
@@ -19,9 +23,12 @@ survive fork), so the warm process sets torch to one thread right after importin
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import os
+import select
+import shutil
 import signal
 import socket
 import sys
@@ -38,12 +45,13 @@ def _send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> N
         sock.sendall(data)
 
 
-def serve(sock_fd: int, preload: list[str]) -> None:
+def serve(sock_fd: int, preload: list[str], sandboxed: bool = False) -> None:
     """The warm process's main loop (runs in the warm interpreter, started by `WarmWorker`)."""
     sock = socket.socket(fileno=sock_fd)
     os.environ.setdefault("MPLBACKEND", "Agg")
     import IPython.core.interactiveshell  # noqa: F401 - imported for the children
     import autograder.sandbox.runner  # noqa: F401
+    import autograder.sandbox.confine  # noqa: F401
     import autograder.checks  # noqa: F401
 
     for name in preload:
@@ -57,22 +65,18 @@ def serve(sock_fd: int, preload: list[str]) -> None:
     if "matplotlib" in sys.modules:
         import matplotlib.pyplot  # noqa: F401 - the pyplot import is the slow part
     autograder.sandbox.runner.make_shell()  # a pristine shell every forked run starts from
+    _become_subreaper()
 
     _send(sock, {"ready": os.getpid()})
-    buffer = b""
+    messages = _Messages(sock)
     while True:
-        try:
-            data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 3)
-        except OSError:
-            return
-        if not data:
+        request, fds = messages.next()
+        if request is None:
             return  # the parent went away
-        buffer += data
-        if not buffer.endswith(b"\n"):
+        if "workdir" not in request:  # e.g. a late kill request for a run that has already ended
             for fd in fds:
                 os.close(fd)
             continue
-        request, buffer = json.loads(buffer), b""
         if len(fds) != 3:
             for fd in fds:
                 os.close(fd)
@@ -89,8 +93,137 @@ def serve(sock_fd: int, preload: list[str]) -> None:
         for fd in fds:
             os.close(fd)
         _send(sock, {"pid": pid})
-        _, status = os.waitpid(pid, 0)
-        _send(sock, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+        code = _supervise(pid, messages, sandboxed)
+        if code is None:
+            kill_descendants()
+            return
+        _send(sock, {"exit": pid, "code": code})
+
+
+class _Messages:
+    """JSON lines from the parent, with the file descriptors that came with them."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self.buffer, self.fds = sock, b"", []
+
+    def ready(self) -> bool:
+        return b"\n" in self.buffer
+
+    def next(self) -> tuple[dict | None, list[int]]:
+        while b"\n" not in self.buffer:
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, 3)
+            except OSError:
+                return None, []
+            self.fds.extend(fds)
+            if not data:
+                return None, []
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        fds, self.fds = self.fds, []
+        return json.loads(line), fds
+
+
+def _supervise(pid: int, messages: _Messages, sandboxed: bool) -> int | None:
+    """Wait for the run to end (or for the parent to ask for its end); then kill everything it left behind.
+
+    Returns its exit code (negative: killed by that signal), or None when the parent went away.
+    """
+    pidfd = os.pidfd_open(pid)
+    code = None
+    try:
+        while code is None:
+            if not messages.ready():
+                readable, _, _ = select.select([messages.sock, pidfd], [], [])
+            else:
+                readable = [messages.sock]
+            if messages.sock in readable:
+                request, fds = messages.next()
+                for fd in fds:
+                    os.close(fd)
+                if request is None:
+                    return None
+                if request.get("kill"):
+                    code = kill_descendants(pid)
+                continue
+            _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+    finally:
+        os.close(pidfd)
+    kill_descendants()
+    if sandboxed:
+        _clean_shared_directories()
+    return code
+
+
+def _become_subreaper() -> None:
+    """Orphans of a run (a daemon, a double fork, a `setsid`) become this process's children, so they can be killed."""
+    PR_SET_CHILD_SUBREAPER = 36
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _children() -> list[int]:
+    me = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1].decode() == me:
+            found.append(int(entry))
+    return found
+
+
+def kill_descendants(run_pid: int | None = None) -> int | None:
+    """SIGKILL every child of this process, and the orphans that then fall to it, until there are none.
+
+    Returns the exit code of ``run_pid`` when it is among those reaped here.
+    """
+    code = None
+    for _ in range(10000):
+        children = _children()
+        if not children:
+            break
+        for child in children:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for child in children:
+            try:
+                _, status = os.waitpid(child, 0)
+            except ChildProcessError:
+                continue
+            if child == run_pid:
+                code = os.waitstatus_to_exitcode(status)
+    return code
+
+
+def _clean_shared_directories() -> None:
+    """Inside the sandbox /tmp and /dev/shm are this worker's own: empty them so the next student finds nothing."""
+    for directory in ("/tmp", "/dev/shm"):
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            continue
+        for name in entries:
+            path = os.path.join(directory, name)
+            if os.path.ismount(path):  # the scratch root and the package shim are bound here: not the run's
+                continue
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 def _become_run(request: dict, job_fd: int, events_fd: int, stderr_fd: int) -> None:
@@ -103,6 +236,9 @@ def _become_run(request: dict, job_fd: int, events_fd: int, stderr_fd: int) -> N
     os.dup2(stderr_fd, 2)
     os.close(devnull)
     os.close(stderr_fd)
+    from autograder.sandbox.confine import confine_self
+
+    confine_self(request.get("confine") or {})
     os.chdir(request["workdir"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -114,7 +250,7 @@ def _become_run(request: dict, job_fd: int, events_fd: int, stderr_fd: int) -> N
 
 
 def main() -> None:
-    """Entry point of the warm interpreter: ``<bootstrap> SOCKET_FD MODULE,MODULE,...``."""
+    """Entry point of the warm interpreter: ``<bootstrap> SOCKET_FD MODULE,MODULE,... [sandboxed]``."""
     sock_fd = int(sys.argv[1])
     preload = [m for m in sys.argv[2].split(",") if m] if len(sys.argv) > 2 else []
-    serve(sock_fd, preload)
+    serve(sock_fd, preload, sandboxed=len(sys.argv) > 3 and sys.argv[3] == "sandboxed")

@@ -1,0 +1,360 @@
+"""Hostile and broken submissions cost only themselves (see docs/security.md for the table of attacks).
+
+Every attack is a real submission, graded end to end: on the toy course of conftest.py (checks compared
+with the reference outside the student's process) and on a small nbgrader-style course whose test cells
+are plain asserts. Each hostile submission's honest answers are wrong, so any point it earns is a forged
+one; the crashing submissions answer the other questions right, so they must keep those points.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_notebook
+
+from autograder.course import Course
+from autograder.grade import build_plan, discover, grade_batch
+from autograder.gradebook import Gradebook
+from autograder.release import release_assignment
+from autograder.sandbox import Limits
+from autograder.sandbox.confine import Confinement
+from conftest import CORRECT, TOY_SOLUTIONS, hand_in, nbgrader_cell, student_version, toy_notebook
+
+pytestmark = pytest.mark.slow  # each module fixture grades a whole batch once
+
+CONFINEMENT = Confinement.detect()
+WRONG = {
+    "double": "def double(x):\n    return 3 * np.asarray(x, dtype=float)",
+    "mean_rows": "def mean_rows(a):\n    return np.asarray(a, dtype=float).mean(axis=0)",
+    "half": "answer_half = 0.4",
+}
+LIMITS = Limits(cell_timeout=8, total_timeout=180, memory=2**30, processes=64, file_size=8 * 2**20)
+PLAIN_LIMITS = Limits(cell_timeout=8, total_timeout=180, memory=3 * 2**30, processes=64, file_size=8 * 2**20)  # torch
+
+
+def with_prefix(prefix: str, answers: dict[str, str]) -> dict[str, str]:
+    """The attack goes in the first answer cell, before the (wrong) answer itself."""
+    first, *_ = answers
+    return {**answers, first: prefix + "\n" + answers[first]}
+
+
+# ------------------------------------------------------------------------------------------- check mode
+
+
+def _channel_forgery(events: str) -> str:
+    return (
+        "import os, json\n"
+        "for fd in range(3, 64):\n"
+        "    try:\n"
+        "        if os.path.basename(os.readlink(f'/proc/self/fd/{fd}')).startswith('pipe:') and os.fstat(fd).st_mode & 0o200:\n"
+        f"            os.write(fd, {events!r}.encode())\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+
+
+TOY_ATTACKS = {
+    "patches_numpy_and_math": with_prefix(
+        "import math\nnp.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"
+        "np.testing.assert_allclose = lambda *a, **k: None\nmath.isclose = lambda *a, **k: True", WRONG),
+    "patches_the_check_api": with_prefix(
+        "import autograder.checks as c\nc._install('local', None)\nc._recorder = None\n"
+        "c.check_close = lambda *a, **k: None\nc.check_equal = lambda *a, **k: None\nag.check_close = c.check_close", WRONG),
+    "patches_the_check_api_from_inside_the_test": {
+        **WRONG, "double": "def double(x):\n    import autograder.checks as c\n    c._mode = 'local'\n    return 3 * np.asarray(x, dtype=float)"},
+    "records_forged_values": {
+        **WRONG, "double": "def double(x):\n    import autograder.checks as c\n    c._recorder({'name': 'double.random', 'value': 0.0})\n"
+                           "    return 3 * np.asarray(x, dtype=float)"},
+    "silences_errors": with_prefix(
+        "import sys\nip = get_ipython()\nip.showtraceback = lambda *a, **k: None\nsys.excepthook = lambda *a: None\n"
+        "ip.input_transformers_post.append(lambda lines: ['try:\\n'] + ['    ' + l for l in lines] + ['\\nexcept BaseException:\\n    pass\\n'])\n"
+        "original = ip.run_cell\nip.run_cell = lambda *a, **k: original('pass')", WRONG),
+    "lies_about_equality": {
+        "double": "class Yes(np.ndarray):\n    def __eq__(self, other): return np.ones(np.shape(self), bool)\n"
+                  "    def __ne__(self, other): return np.zeros(np.shape(self), bool)\n"
+                  "def double(x):\n    return (3 * np.asarray(x, dtype=float)).view(Yes)",
+        "mean_rows": "class Anything(float):\n    __eq__ = lambda self, other: True\n    __ne__ = lambda self, other: False\n"
+                     "    __lt__ = __le__ = __gt__ = __ge__ = lambda self, other: True\n"
+                     "def mean_rows(a):\n    return np.array([Anything(9.0)] * np.shape(a)[1], dtype=object)",
+        "half": "class Anything(float):\n    __eq__ = lambda self, other: True\n    __sub__ = __rsub__ = lambda self, other: 0.0\n"
+                "answer_half = Anything(0.4)",
+    },
+    "answers_with_a_pickle_bomb": {
+        **WRONG, "half": "import os\nclass Bomb:\n    def __reduce__(self):\n"
+                         "        return (os.system, ('touch /tmp/autograder-pickle-bomb-went-off',))\nanswer_half = Bomb()"},
+    "forges_events_on_the_channel": with_prefix(_channel_forgery(
+        '{"event": "cell_end", "index": 2, "status": "ok", "outputs": []}\n'
+        '{"event": "cell_start", "index": 3}\n'
+        '{"event": "check", "index": 3, "record": {"name": "double.small", "value": {"$float": 1}}}\n'
+        '{"event": "cell_end", "index": 3, "status": "ok", "outputs": []}\n'), WRONG),
+    "patches_the_runner": with_prefix(
+        "import autograder.sandbox.runner as r\nr.Runner.exec_test_cell = lambda self, source, index: None\n"
+        "r.Runner.run_cell = lambda self, cell: {'event': 'cell_end', 'index': cell['index'], 'status': 'ok', 'outputs': []}", WRONG),
+}
+
+
+@pytest.fixture(scope="module")
+def toy_batch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile") / "course"
+    (root / "source" / "toy").mkdir(parents=True)
+    (root / "solutions").mkdir()
+    nbformat.write(toy_notebook(), root / "source" / "toy" / "toy.ipynb")
+    (root / "solutions" / "toy.py").write_text(TOY_SOLUTIONS)
+    assignment = Course.at(root).assignment("toy")
+    release_assignment(assignment)
+    submissions = root.parent / "submitted"
+    solutions_file = (root / "solutions" / "toy.py").resolve()
+    attacks = dict(TOY_ATTACKS)
+    attacks["reads_the_solutions"] = with_prefix(
+        f"import importlib.util, glob\nfound = glob.glob('{root.parent}/**/solutions/toy.py', recursive=True) + ['{solutions_file}']\n"
+        "for path in found:\n    try:\n        spec = importlib.util.spec_from_file_location('s', path)\n"
+        "        m = importlib.util.module_from_spec(spec)\n        spec.loader.exec_module(m)\n        break\n"
+        "    except OSError:\n        m = None\n", {
+            "double": "def double(x):\n    return m.double(x) if m else 3 * np.asarray(x, dtype=float)",
+            "mean_rows": "def mean_rows(a):\n    return m.mean_rows(a) if m else np.asarray(a, dtype=float).mean(axis=0)",
+            "half": "answer_half = m.answer_half if m else 0.4"})
+    attacks["imports_the_solutions_package"] = with_prefix(
+        f"import sys\nsys.path[:0] = ['{root}', '{root.parent}', '../..', '../../..']\n"
+        "try:\n    import solutions.toy as m\nexcept ImportError:\n    m = None\n", attacks["reads_the_solutions"] | {"double": (
+            "def double(x):\n    return m.double(x) if m else 3 * np.asarray(x, dtype=float)")})
+    for name, answers in attacks.items():
+        hand_in(submissions, name, student_version(root, answers))
+    # crashes: the attack replaces one answer; the other questions are answered right and must keep their points
+    token = random.randrange(10**8, 10**9)
+    crashes = {
+        "os_exit": "import os\nos._exit(3)",
+        "segfault": "import ctypes\nctypes.string_at(0)",
+        "sys_exit": "import sys\nsys.exit(1)",
+        "kernel_death": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+        "endless_loop": "while True:\n    pass",
+        "endless_loop_ignoring_alarms": "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass",
+        "memory_hog": "hog = np.ones(2**30)",
+        "fork_storm": "import os\nwhile True:\n    os.fork()",
+        "huge_print": "print('x' * 300_000_000)",
+        "huge_file": "open('big.bin', 'wb').write(b'0' * (64 * 2**20))",
+        "leaves_a_daemon": (f"import subprocess\nsubprocess.Popen(['setsid', 'sh', '-c', 'sleep {token}'], start_new_session=True)\n"
+                            f"subprocess.Popen(['sh', '-c', '(sleep {token + 1} &) ; exit'])"),
+    }
+    for name, attack in crashes.items():
+        hand_in(submissions, name, student_version(root, {**CORRECT, "mean_rows": attack}))
+    hand_in(submissions, "correct", student_version(root, CORRECT))
+    hand_in(submissions, "wrong", student_version(root, WRONG))
+    _hand_in_broken_files(submissions, root)
+    plan = build_plan(assignment, LIMITS)
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        started = time.monotonic()
+        summary = grade_batch(plan, discover(submissions, assignment), gradebook, workers=2)
+        seconds = time.monotonic() - started
+    return {s.student_id: s for s in summary.graded}, seconds, token
+
+
+def _hand_in_broken_files(submissions: Path, root: Path) -> None:
+    v3 = nbformat.convert(student_version(root, CORRECT), 3)
+    folder = submissions / "old_nbformat_v3"
+    folder.mkdir(parents=True)
+    nbformat.write(v3, folder / "toy.ipynb", version=3)
+    big = json.loads(nbformat.writes(student_version(root, CORRECT)))
+    big["cells"][0]["source"] = "x" * (100 * 2**20)
+    hand_in(submissions, "hundred_megabytes", json.dumps(big).encode())
+    hand_in(submissions, "non_utf8", nbformat.writes(student_version(root, CORRECT)).encode("utf-16"))
+    hand_in(submissions, "another_assignment", new_notebook(cells=[nbgrader_cell("answer", "x = 1", "other_question")]))
+    (submissions / "directory_instead" / "toy.ipynb").mkdir(parents=True)
+    hand_in(submissions, "not_json", b"\x89PNG\r\n\x1a\n")
+
+
+def points(graded, student) -> dict[str, float]:
+    return {r.question: r.score for r in graded[student].results}
+
+
+def total(graded, student) -> float:
+    return sum(r.score or 0 for r in graded[student].results)
+
+
+HIDDEN_FILES = pytest.mark.skipif(
+    CONFINEMENT.bwrap is None and not CONFINEMENT.separate_uid,
+    reason="without bubblewrap and without a separate uid the course files are readable by student code: " + "; ".join(CONFINEMENT.why_not))
+
+
+@pytest.mark.parametrize("student", sorted(TOY_ATTACKS) + [pytest.param(s, marks=HIDDEN_FILES) for s in ("reads_the_solutions", "imports_the_solutions_package")])
+def test_a_hostile_submission_earns_nothing_its_wrong_answers_did_not(toy_batch, student):
+    graded, _, _ = toy_batch
+    honest = points(graded, "wrong")  # the wrong answers earn a little on their own (double([]) is right)
+    assert points(graded, "correct") == {"double_test": 2, "mean_rows_test": 1, "half_test": 1, "explain": 0}
+    earned = points(graded, student)
+    assert all((earned[q] or 0) <= honest[q] for q in honest), (graded[student].status, graded[student].message, earned)
+
+
+def test_the_pickle_bomb_is_never_unpickled(toy_batch):
+    graded, _, _ = toy_batch
+    assert not Path("/tmp/autograder-pickle-bomb-went-off").exists()
+    half = next(r for r in graded["answers_with_a_pickle_bomb"].results if r.question == "half_test")
+    assert half.score == 0 and "got an object of type Bomb" in half.message
+
+
+def test_forged_events_void_the_run_and_say_why(toy_batch):
+    graded, _, _ = toy_batch
+    forged = graded["forges_events_on_the_channel"]
+    assert forged.status == "error" and "wrote on the grader's channel" in forged.message
+
+
+@pytest.mark.skipif(CONFINEMENT.bwrap is None, reason="bubblewrap is not usable here: " + "; ".join(CONFINEMENT.why_not))
+def test_in_bubblewrap_the_course_directory_is_not_even_visible(toy_batch):
+    graded, _, _ = toy_batch
+    # the attack could not open solutions/toy.py; its wrong fallback answers scored as wrong answers
+    assert graded["reads_the_solutions"].status == "ok"
+
+
+CRASHES = ["os_exit", "segfault", "sys_exit", "kernel_death", "endless_loop", "endless_loop_ignoring_alarms",
+           "memory_hog", "fork_storm", "huge_print", "huge_file", "leaves_a_daemon"]
+
+
+@pytest.mark.parametrize("student", CRASHES)
+def test_a_crash_costs_only_its_own_question(toy_batch, student):
+    graded, _, _ = toy_batch
+    scores = points(graded, student)
+    assert scores["double_test"] == 2 and scores["half_test"] == 1, (graded[student].status, graded[student].message, scores)
+    if student not in ("huge_print", "huge_file", "leaves_a_daemon"):
+        assert scores["mean_rows_test"] == 0
+
+
+def test_a_crash_says_what_happened(toy_batch):
+    graded, _, _ = toy_batch
+    assert "exited with code 3" in graded["os_exit"].message
+    assert "SIGSEGV" in graded["segfault"].message
+    assert "SIGKILL" in graded["kernel_death"].message or "memory" in graded["kernel_death"].message
+    assert "ran longer than 8 s" in graded["endless_loop_ignoring_alarms"].message
+    hog = graded["memory_hog"].message
+    assert "more than 1 GiB of memory" in hog or "MemoryError" in hog, hog
+
+
+def test_no_process_a_submission_started_outlives_its_grading(toy_batch):
+    _, _, token = toy_batch
+    leftovers = []
+    for entry in os.listdir("/proc"):
+        try:
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if str(token) in command or str(token + 1) in command:
+            leftovers.append(command)
+    assert leftovers == []
+
+
+def test_the_batch_finishes_in_bounded_time(toy_batch):
+    graded, seconds, _ = toy_batch
+    assert len(graded) == len(TOY_ATTACKS) + 2 + 11 + 2 + 6
+    assert seconds < 600
+
+
+BROKEN = {
+    "hundred_megabytes": "MB limit",
+    "non_utf8": "not UTF-8",
+    "another_assignment": "another assignment",
+    "directory_instead": "is a directory",
+    "not_json": "not UTF-8",
+}
+
+
+@pytest.mark.parametrize("student", sorted(BROKEN))
+def test_a_broken_file_gets_a_row_with_a_clear_message(toy_batch, student):
+    graded, _, _ = toy_batch
+    assert graded[student].status == "invalid" and BROKEN[student] in graded[student].message
+    assert total(graded, student) == 0 and len(graded[student].results) == 4
+
+
+def test_an_old_nbformat_v3_notebook_is_converted_and_graded(toy_batch):
+    graded, _, _ = toy_batch
+    assert points(graded, "old_nbformat_v3") == points(graded, "correct")
+
+
+# ---------------------------------------------------------------------------------- plain-assert mode
+
+
+def plain_notebook():
+    """nbgrader-style: test cells are plain asserts (no checks, no reference module)."""
+    return new_notebook(cells=[
+        nbgrader_cell("locked", "import math\nimport numpy as np\nimport torch", "setup"),
+        nbgrader_cell("answer", "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION", "add"),
+        nbgrader_cell("test", "assert add(1, 2) == 3\n### BEGIN HIDDEN TESTS\nassert add(5, 7) == 12\n### END HIDDEN TESTS", "add_test", points=1),
+        nbgrader_cell("answer", "def scale(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "scale"),
+        nbgrader_cell("test", "assert np.allclose(scale(np.array([1.0, 2.0])), [2.0, 4.0])", "scale_test", points=1),
+        nbgrader_cell("answer", "def area(r):\n    ### BEGIN SOLUTION\n    return math.pi * r ** 2\n    ### END SOLUTION", "area"),
+        nbgrader_cell("test", "assert math.isclose(area(1.0), math.pi)\nassert abs(area(2.0) - 4 * math.pi) < 1e-9", "area_test", points=1),
+        nbgrader_cell("answer", "def relu(t):\n    ### BEGIN SOLUTION\n    return t.clamp(min=0)\n    ### END SOLUTION", "relu"),
+        nbgrader_cell("test", "assert torch.equal(relu(torch.tensor([-1.0, 2.0])), torch.tensor([0.0, 2.0]))", "relu_test", points=1),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+PLAIN_WRONG = {
+    "add": "def add(a, b):\n    return a - b",
+    "scale": "def scale(x):\n    return 3 * x",
+    "area": "def area(r):\n    return 3 * r ** 2",
+    "relu": "def relu(t):\n    return t",
+}
+PLAIN_ATTACKS = {
+    "input_transformer": with_prefix(
+        "get_ipython().input_transformers_post.append(lambda lines: ['try:\\n'] + ['    ' + l for l in lines] + "
+        "['\\nexcept BaseException:\\n    pass\\n'])", PLAIN_WRONG),
+    "showtraceback_and_excepthook": with_prefix(
+        "import sys\nget_ipython().showtraceback = lambda *a, **k: None\nget_ipython().showsyntaxerror = lambda *a, **k: None\n"
+        "sys.excepthook = lambda *a: None", PLAIN_WRONG),
+    "wraps_run_cell": with_prefix(
+        "ip = get_ipython()\noriginal = ip.run_cell\n"
+        "def quiet(cell, *a, **k):\n    return original('try:\\n' + ''.join('    ' + l + '\\n' for l in cell.splitlines()) + 'except BaseException:\\n    pass', *a, **k)\n"
+        "ip.run_cell = quiet", PLAIN_WRONG),
+    "patches_numpy_math_torch": with_prefix(
+        "np.allclose = lambda *a, **k: True\nmath.isclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
+        "import builtins\nbuiltins.abs = lambda x: 0", PLAIN_WRONG),
+    "rebinds_the_modules": with_prefix(
+        "class Yes:\n    def __getattr__(self, name): return lambda *a, **k: True\n"
+        "np = Yes()\nmath = Yes()\ntorch = Yes()", {**PLAIN_WRONG, "scale": "def scale(x):\n    return 3 * x", "area": "def area(r):\n    return 3.0"}),
+    "patches_the_runner": with_prefix(
+        "import autograder.sandbox.runner as r\nr.Runner.exec_test_cell = lambda self, source, index: None", PLAIN_WRONG),
+    "forges_events_on_the_channel": with_prefix(_channel_forgery(
+        '{"event": "cell_end", "index": 1, "status": "ok", "outputs": []}\n'
+        '{"event": "cell_start", "index": 2}\n{"event": "cell_end", "index": 2, "status": "ok", "outputs": []}\n'), PLAIN_WRONG),
+}
+
+
+@pytest.fixture(scope="module")
+def plain_batch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plain") / "course"
+    (root / "source" / "plain").mkdir(parents=True)
+    nbformat.write(plain_notebook(), root / "source" / "plain" / "plain.ipynb")
+    assignment = Course.at(root).assignment("plain")
+    release_assignment(assignment)
+    submissions = root.parent / "submitted"
+    for name, answers in {**PLAIN_ATTACKS, "wrong": PLAIN_WRONG}.items():
+        hand_in(submissions, name, student_version(root, answers, "plain", "plain.ipynb"), "plain.ipynb")
+    hand_in(submissions, "correct", nbformat.read(root / "source" / "plain" / "plain.ipynb", as_version=4), "plain.ipynb")
+    plan = build_plan(assignment, PLAIN_LIMITS)
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        summary = grade_batch(plan, discover(submissions, assignment), gradebook, workers=2)
+    return {s.student_id: s for s in summary.graded}
+
+
+@pytest.mark.parametrize("student", sorted(PLAIN_ATTACKS))
+def test_in_plain_assert_mode_a_known_attack_earns_nothing(plain_batch, student):
+    assert total(plain_batch, "correct") == 4 and total(plain_batch, "wrong") == 0
+    assert total(plain_batch, student) == 0, (plain_batch[student].status, plain_batch[student].message, points(plain_batch, student))
+
+
+def test_in_plain_assert_mode_an_object_that_lies_about_equality_still_passes(plain_batch, tmp_path):
+    """What plain asserts cannot prevent (docs/security.md): the comparison runs in the student's process.
+    This test pins that limit down; checks (`autograder.checks`) close it (see the toy-course tests above)."""
+    root = tmp_path / "course"
+    (root / "source" / "plain").mkdir(parents=True)
+    nbformat.write(plain_notebook(), root / "source" / "plain" / "plain.ipynb")
+    assignment = Course.at(root).assignment("plain")
+    release_assignment(assignment)
+    liar = {**PLAIN_WRONG, "add": "class Yes(int):\n    __eq__ = lambda self, other: True\ndef add(a, b):\n    return Yes(0)"}
+    hand_in(tmp_path / "submitted", "liar", student_version(root, liar, "plain", "plain.ipynb"), "plain.ipynb")
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        summary = grade_batch(build_plan(assignment, PLAIN_LIMITS), discover(tmp_path / "submitted", assignment), gradebook, workers=1)
+    assert points({"liar": summary.graded[0]}, "liar")["add_test"] == 1
