@@ -79,7 +79,8 @@ def _grade(args) -> int:
     assignment = course.assignment(args.assignment)
     submissions = discover(Path(args.submissions), assignment)
     workers = args.workers or default_workers()
-    console.print(f"[bold]{assignment.name}[/]: {len(submissions)} notebook(s) in {args.submissions}, {workers} worker(s)")
+    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{workers} worker(s)"
+    console.print(f"[bold]{assignment.name}[/]: {len(submissions)} notebook(s) in {args.submissions}, {where}")
     plan = build_plan(assignment, _limits(args))
     console.print(plan.limits.confinement().summary(plan.limits), markup=False)
     url = args.gradebook or course.gradebook_url
@@ -97,7 +98,8 @@ def _grade(args) -> int:
                 rate = done / max(_time.monotonic() - started, 1e-9)
                 progress.update(task, advance=1, rate=f"{rate:.2f}/s")
 
-            summary = grade_batch(plan, submissions, gradebook, workers=workers, force=args.force, on_done=advance)
+            summary = grade_batch(plan, submissions, gradebook, workers=workers, force=args.force, on_done=advance,
+                                  scheduler=args.scheduler)
             progress.update(task, completed=len(submissions))
         table = Table(title=f"{assignment.name}: graded {len(summary.graded)}, skipped {summary.skipped} unchanged, {summary.seconds:.1f} s")
         for column in ("student", "notebook", "score", "status", "message"):
@@ -353,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limit_options(grade)
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
     grade.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="grade on this Dask distributed cluster (see docs/cluster.md); default: here, on --workers threads")
     grade.set_defaults(run=_grade)
 
     export = sub.add_parser("export", help="write grades out of the gradebook (late penalties applied)")

@@ -184,13 +184,13 @@ class Gradebook:
                 path=item.path,
                 sha256=item.sha256,
                 status=item.status,
-                message=item.message[:4000],
+                message=_no_nul(item.message[:4000]),
                 score=round(total, 9),
                 max_score=sum(r.max_score for r in item.results),
                 duration_s=item.duration_s,
                 submitted_at=item.submitted_at,
                 graded_at=datetime.now(timezone.utc),
-                notes=list(item.notes or []),
+                notes=_no_nul(list(item.notes or [])),
             )
             row.results = [
                 ResultRow(
@@ -199,15 +199,15 @@ class Gradebook:
                     score=r.score,
                     max_score=r.max_score,
                     status=r.status,
-                    message=(r.message or "")[:4000],
-                    checks=json.loads(json.dumps(r.checks or [], default=str)),
+                    message=_no_nul((r.message or "")[:4000]),
+                    checks=_no_nul(json.loads(json.dumps(r.checks or [], default=str))),
                 )
                 for position, r in enumerate(item.results)
             ]
             session.add(row)
             if item.student_view is not None:
                 session.flush()  # the new row's id
-                view = json.loads(json.dumps(item.student_view, default=str))
+                view = _no_nul(json.loads(json.dumps(item.student_view, default=str)))
                 session.add(StudentViewRow(submission_id=row.id, answers=view.pop("answers", {}), notebook=view))
 
     def graded_hashes(self, assignment: str) -> dict[tuple[str, str], str | None]:
@@ -328,6 +328,18 @@ class Gradebook:
             session.flush()
             session.expunge(grade)
         return grade
+
+
+def _no_nul(value):
+    """``value`` with every NUL character replaced by U+FFFD: PostgreSQL's text cannot hold NUL (SQLite's
+    can), and what a student's code prints or raises reaches the messages."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_no_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_no_nul(key): _no_nul(item) for key, item in value.items()}
+    return value
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -1,0 +1,162 @@
+"""Grading on a Dask cluster gives the gradebook a local run gives.
+
+The cluster is real: a `dask scheduler` and two `dask worker` processes on loopback, started here on free
+ports (each worker importing this checkout) and stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.cli import main
+from autograder.course import CourseError
+from autograder.gradebook import Gradebook
+from conftest import CORRECT, REPO, hand_in, student_version
+
+distributed = pytest.importorskip("distributed", reason="dask[distributed] is a dependency of the package: pip install -e .")
+
+START_SECONDS = 120
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def dask_command(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "dask", *arguments]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """``tcp://127.0.0.1:PORT`` of a scheduler with two single-thread workers, each in its own process."""
+    base = tmp_path_factory.mktemp("dask")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = dict(os.environ, PYTHONPATH=str(REPO))  # the workers grade with this checkout, whatever is installed
+    logs = []
+    processes = []
+
+    def start(name: str, command: list[str]) -> None:
+        log = (base / f"{name}.log").open("wb")
+        logs.append(log)
+        processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=base))
+
+    start("scheduler", dask_command("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"))
+    for number in (1, 2):
+        start(f"worker{number}", dask_command(
+            "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
+            "--name", f"worker{number}", "--local-directory", str(base / f"worker{number}")))
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            assert all(p.poll() is None for p in processes), _tails(base)
+            try:
+                with distributed.Client(address, timeout=5) as client:
+                    client.wait_for_workers(2, timeout=max(1, deadline - time.monotonic()))
+                    break
+            except (OSError, TimeoutError):
+                assert time.monotonic() < deadline, "the Dask cluster did not start:\n" + _tails(base)
+                time.sleep(0.5)
+        yield address
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for log in logs:
+            log.close()
+
+
+def _tails(base: Path) -> str:
+    return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}" for log in sorted(base.glob("*.log")))
+
+
+def export(course: Path, url: str, output: Path) -> str:
+    assert main(["export", "toy", "--course", str(course), "--gradebook", url, "--format", "csv", "--output", str(output)]) == 0
+    return output.read_text()
+
+
+@pytest.fixture
+def varied_batch(toy_course, tmp_path) -> Path:
+    submissions = tmp_path / "submitted"
+    hand_in(submissions, "correct", student_version(toy_course, CORRECT))
+    hand_in(submissions, "untouched", student_version(toy_course, {}))
+    hand_in(submissions, "wrong_axis", student_version(toy_course, dict(CORRECT, mean_rows="def mean_rows(a):\n    return np.mean(a, axis=0)")))
+    hand_in(submissions, "raises", student_version(toy_course, dict(CORRECT, double="def double(x):\n    raise RuntimeError('oops')")))
+    hand_in(submissions, "broken_answer", student_version(toy_course, dict(CORRECT, mean_rows="1 / 0")))
+    hand_in(submissions, "half_wrong", student_version(toy_course, dict(CORRECT, half="answer_half = 0.4")))
+    hand_in(submissions, "corrupt", b'{"cells": [')
+    hand_in(submissions, "empty", b"")
+    (submissions / "nobody").mkdir()
+    return submissions
+
+
+@pytest.mark.slow
+def test_a_batch_graded_on_a_dask_cluster_exports_what_a_local_run_exports(cluster, toy_course, varied_batch, tmp_path):
+    local, remote = f"sqlite:///{tmp_path / 'local.db'}", f"sqlite:///{tmp_path / 'dask.db'}"
+    common = ["grade", "toy", str(varied_batch), "--course", str(toy_course), "--quiet"]
+    assert main([*common, "--gradebook", local, "--workers", "2"]) == 0
+    assert main([*common, "--gradebook", remote, "--scheduler", cluster]) == 0
+    local_csv, remote_csv = export(toy_course, local, tmp_path / "local.csv"), export(toy_course, remote, tmp_path / "dask.csv")
+    assert local_csv.count("\n") == 1 + 9 * 4
+    assert remote_csv == local_csv
+    with Gradebook(remote) as gradebook:
+        paths = {s.student_id: s.path for s in gradebook.submissions("toy")}
+    assert paths["correct"] == str(varied_batch / "correct" / "toy.ipynb"), "the gradebook names the coordinator's file"
+
+
+@pytest.mark.slow
+def test_a_dask_batch_resumes_like_a_local_one(cluster, toy_course, varied_batch, tmp_path):
+    from autograder.course import Course
+    from autograder.grade import build_plan, discover, grade_batch
+    from autograder.sandbox import Limits
+
+    assignment = Course.at(toy_course).assignment("toy")
+    plan = build_plan(assignment, Limits(cell_timeout=10))
+    with Gradebook(f"sqlite:///{tmp_path / 'dask.db'}") as gradebook:
+        first = grade_batch(plan, discover(varied_batch, assignment), gradebook, scheduler=cluster)
+        again = grade_batch(plan, discover(varied_batch, assignment), gradebook, scheduler=cluster)
+    assert len(first.graded) == 9
+    assert again.skipped == 9 - 1 and [s.student_id for s in again.graded] == ["nobody"]
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(toy_course, tmp_path, monkeypatch):
+    import autograder.distributed as remote
+    from autograder.course import Course
+    from autograder.grade import build_plan, discover, grade_batch
+    from autograder.sandbox import Limits
+
+    hand_in(tmp_path / "submitted", "correct", student_version(toy_course, CORRECT))
+    assignment = Course.at(toy_course).assignment("toy")
+    plan = build_plan(assignment, Limits(cell_timeout=10))
+    monkeypatch.setattr(remote, "CONNECT_TIMEOUT_SECONDS", 2)
+    nowhere = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    with Gradebook(f"sqlite:///{tmp_path / 'g.db'}") as gradebook, pytest.raises(CourseError, match="cannot reach the Dask scheduler"):
+        grade_batch(plan, discover(tmp_path / "submitted", assignment), gradebook, scheduler=nowhere)
+
+
+@pytest.mark.slow
+def test_the_sample_submissions_grade_the_same_on_a_dask_cluster(cluster, tmp_path):
+    local, remote = f"sqlite:///{tmp_path / 'local.db'}", f"sqlite:///{tmp_path / 'dask.db'}"
+    common = ["grade", "deep_mlps", str(REPO / "samples" / "deep_mlps"), "--course", str(REPO), "--quiet"]
+    assert main([*common, "--gradebook", local]) == 0
+    assert main([*common, "--gradebook", remote, "--scheduler", cluster]) == 0
+    outputs = []
+    for url, name in ((local, "local.csv"), (remote, "dask.csv")):
+        assert main(["export", "deep_mlps", "--course", str(REPO), "--gradebook", url, "--format", "csv", "--output", str(tmp_path / name)]) == 0
+        outputs.append((tmp_path / name).read_text())
+    assert outputs[0].count("\n") > 8
+    assert outputs[1] == outputs[0]
