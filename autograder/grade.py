@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import hashlib
+import itertools
 import queue
 import json
 import os
@@ -65,12 +66,18 @@ class GradingPlan:
         self.gpus = GpuSlots(self.limits.device)
 
 
+#: Where a GPU driver shows itself (NVIDIA, ROCm, WSL2); with none of them torch.cuda sees no device.
+GPU_DRIVER_NODES = ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+
+
 def resolve_device(device: str) -> str:
     """``auto`` is ``cuda`` when the grader sees a GPU, else ``cpu``."""
     if device not in ("auto", "cpu", "cuda"):
         raise CourseError(f"unknown device {device!r}: use auto, cpu or cuda")
     if device == "cpu":
         return "cpu"
+    if device == "auto" and not any(os.path.exists(node) for node in GPU_DRIVER_NODES):
+        return "cpu"  # no GPU driver: torch would say so too, after seconds of importing it
     import torch
 
     if torch.cuda.is_available():
@@ -139,6 +146,11 @@ class WorkerPool:
 
 _IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 
+#: What a heavy library imports on first use rather than at its own import, where nearly every notebook
+#: using it gets there: torch's first optimizer (`torch.optim.SGD(...)`) imports torch._dynamo, about 900
+#: modules and seconds of CPU, which a run forked from a warm worker would otherwise pay every time.
+LAZY_IMPORTS = {"torch": ("torch._dynamo",)}
+
 
 def heavy_imports(manifests: Iterable[NotebookManifest]) -> list[str]:
     """The heavy libraries an assignment's notebooks import: what a warm worker should import once."""
@@ -147,7 +159,8 @@ def heavy_imports(manifests: Iterable[NotebookManifest]) -> list[str]:
         sources = [cell.solution_source for cell in manifest.cells] + [source for _, _, source in manifest.plain_cells]
         for source in sources:
             found.update(_IMPORT.findall(source))
-    return [name for name in HEAVY_MODULES if name in found]
+    heavy = [name for name in HEAVY_MODULES if name in found]
+    return heavy + [lazy for name in heavy for lazy in LAZY_IMPORTS.get(name, ())]
 
 
 @dataclass
@@ -422,13 +435,23 @@ def grade_batch(
                 summary.graded.append(stored)
                 if on_done is not None:
                     on_done(stored)
+                stored.student_view = None  # it is in the gradebook now; the summary keeps scores, not every cell's output
     summary.seconds = time.monotonic() - started
     return summary
 
 
 def _grade_locally(plan: GradingPlan, todo: list[Submission], workers: int, warm: bool) -> Iterator[StoredSubmission]:
-    """Each submission graded on a thread with its warm worker, yielded as soon as it is scored."""
+    """Each submission graded on a thread with its warm worker, yielded as soon as it is scored.
+
+    Only two submissions per worker are handed to the pool at a time: a future holds its result until it
+    is dropped, so submitting the whole batch at once made memory grow with the batch, and an
+    interrupted batch would have waited for every queued submission before stopping.
+    """
+    waiting = iter(todo)
     with plan.worker_pool(warm) as workers_pool, concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_grade_safely, plan, s, workers_pool) for s in todo]
-        for future in concurrent.futures.as_completed(futures):
-            yield future.result()
+        running = {pool.submit(_grade_safely, plan, s, workers_pool) for s in itertools.islice(waiting, 2 * workers)}
+        while running:
+            done, running = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            running |= {pool.submit(_grade_safely, plan, s, workers_pool) for s in itertools.islice(waiting, len(done))}
+            for future in done:
+                yield future.result()
