@@ -508,6 +508,9 @@ def _run_attempt(job: dict, cells: list[dict], silent: set[int], workdir: Path, 
         stderr_file.seek(max(0, size - 4000))
         attempt.stderr_tail = stderr_file.read().decode("utf-8", "replace")
         stderr_file.close()
+    if attempt.message.endswith("exited with code 70 before the notebook finished") and attempt.stderr_tail.strip():
+        # 70: the harness itself failed before or between cells; its last words tell the grader why
+        attempt.message += f" (the harness said: {attempt.stderr_tail.strip().splitlines()[-1][:300]})"
     result.cells.update(attempt.cells)
     result.checks.extend(attempt.checks)
     result.finished = attempt.finished

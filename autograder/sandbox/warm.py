@@ -32,6 +32,7 @@ import shutil
 import signal
 import socket
 import sys
+import traceback
 
 #: Libraries worth importing once per worker when an assignment uses them.
 HEAVY_MODULES = ("numpy", "pandas", "scipy", "sklearn", "matplotlib", "torch", "torchvision")
@@ -88,6 +89,8 @@ def serve(sock_fd: int, preload: list[str], sandboxed: bool = False) -> None:
             try:
                 sock.close()
                 _become_run(request, job_fd, events_fd, stderr_fd)
+            except BaseException:
+                traceback.print_exc()  # on the run's stderr: the parent reports its last line
             finally:
                 os._exit(70)
         for fd in fds:
