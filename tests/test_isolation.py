@@ -156,3 +156,24 @@ def test_huge_output_keeps_only_head_and_tail(run):
 def test_the_working_directory_holds_only_what_the_grader_put_there(run):
     outcome = run("import os\nsorted(os.listdir('.'))")
     assert result_of(outcome)["data"]["text/plain"] == "['.home']"
+
+
+def test_grading_threads_starting_together_share_one_scratch_root(monkeypatch):
+    """A warm worker's sandbox sees the scratch root it started with: two roots would hide one thread's runs."""
+    import threading
+
+    from autograder.sandbox import launch
+
+    monkeypatch.setattr(launch, "_scratch_root", None)
+    barrier, roots = threading.Barrier(8), []
+
+    def start():
+        barrier.wait()
+        roots.append(launch.scratch_root())
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(roots)) == 1

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,7 @@ class _Shim:
 
 
 _scratch_root: Path | None = None
+_scratch_lock = threading.Lock()
 
 
 def scratch_root() -> Path:
@@ -110,11 +112,12 @@ def scratch_root() -> Path:
     read a concurrent run's directory; the root itself cannot be listed by runs.
     """
     global _scratch_root
-    if _scratch_root is None or not _scratch_root.is_dir():
-        _scratch_root = Path(tempfile.mkdtemp(prefix="autograder-scratch-"))
-        _scratch_root.chmod(0o711)
-        atexit.register(shutil.rmtree, _scratch_root, True)
-    return _scratch_root
+    with _scratch_lock:  # grading threads start their workers at the same moment: one root for all of them
+        if _scratch_root is None or not _scratch_root.is_dir():
+            _scratch_root = Path(tempfile.mkdtemp(prefix="autograder-scratch-"))
+            _scratch_root.chmod(0o711)
+            atexit.register(shutil.rmtree, _scratch_root, True)
+        return _scratch_root
 
 
 def child_environment(workdir: Path, device: str = "cpu", gpu: int | None = None) -> dict[str, str]:
@@ -273,6 +276,7 @@ class WarmWorker:
         self.cgroup: Cgroup | None = None
         self.confinement: Confinement | None = None
         self.isolation: str | None = None
+        self.scratch: Path | None = None
 
     @property
     def uid(self) -> int | None:
@@ -284,12 +288,13 @@ class WarmWorker:
         if self.confinement.cgroup_roots and self.cgroup is None:
             self.cgroup = Cgroup.create(self.confinement.cgroup_roots, _cgroup_name(f"worker{self.slot}"), limits.memory, limits.processes)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        env = child_environment(scratch_root())
+        self.scratch = scratch_root()
+        env = child_environment(self.scratch)
         command = [sys.executable, "-I", "-c", _bootstrap(_WARM_ENTRY, self.course_root), str(child.fileno()), ",".join(self.preload)]
         if self.confinement.bwrap:
             command.append("sandboxed")
             # The warm process keeps CAP_DAC_OVERRIDE/CAP_FOWNER to clean /tmp between runs; its runs drop everything.
-            command = self.confinement.bwrap_command(scratch_root(), self.cgroup, _Shim.readonly_paths()) + [
+            command = self.confinement.bwrap_command(self.scratch, self.cgroup, _Shim.readonly_paths()) + [
                 "--cap-add", "CAP_DAC_OVERRIDE", "--cap-add", "CAP_FOWNER"] + command
         self.process = subprocess.Popen(
             command,
@@ -329,8 +334,8 @@ class WarmWorker:
 
     def start_run(self, job_bytes: bytes, workdir: Path, env: dict, events_fd: int, stderr_fd: int, limits: Limits | None = None) -> "_Forked":
         limits = limits or Limits()
-        if self.alive() and limits.isolation != self.isolation:
-            self.close()
+        if self.alive() and (limits.isolation != self.isolation or not Path(workdir).resolve().is_relative_to(self.scratch.resolve())):
+            self.close()  # another isolation, or a working directory its sandbox cannot see
         if not self.alive():
             self._start(limits)
         _set_cgroup_limits(self.cgroup, limits)
@@ -477,6 +482,8 @@ def _run_attempt(job: dict, cells: list[dict], silent: set[int], workdir: Path, 
                  course_root: Path | None, worker: WarmWorker | None, started: float, result: RunResult) -> RunResult:
     """One process: run ``cells`` (``silent`` ones are replays whose events are ignored); merge into ``result``."""
     confined = job.get("mode") != "reference"
+    if confined and limits.confinement().bwrap and not Path(workdir).resolve().is_relative_to(scratch_root().resolve()):
+        raise ValueError(f"{workdir} is outside the scratch root the sandbox sees: make working directories with fresh_workdir()")
     attempt_job = dict(job, cells=cells, cell_timeout=limits.cell_timeout, output_limit=limits.output_limit, device=limits.device)
     job_bytes = json.dumps(attempt_job).encode("utf-8")
     read_fd, write_fd = os.pipe()
