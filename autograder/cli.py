@@ -108,7 +108,7 @@ def _grade(args) -> int:
             score = sum(r.score or 0 for r in item.results)
             maximum = sum(r.max_score for r in item.results)
             message = item.message if len(item.message) <= 90 else item.message[:87] + "..."
-            table.add_row(item.student_id, item.notebook, f"{score:g} / {maximum:g}", item.status, message)
+            table.add_row(escape(item.student_id), escape(item.notebook), f"{score:g} / {maximum:g}", item.status, escape(message))
         if not args.quiet:
             console.print(table)
     console.print(f"gradebook: {url}")
@@ -234,7 +234,7 @@ def _verify(args) -> int:
         table.add_column("what is proved", overflow="fold")
         table.add_column("detail", overflow="fold")
         for finding in report.findings:
-            table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", finding.what, finding.detail)
+            table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", escape(finding.what), escape(finding.detail))
         console.print(table)
         failed = failed or not report.ok
     if failed:
