@@ -68,15 +68,25 @@ class NotebookManifest:
 
 
 def build_manifest(assignment: str, notebook_name: str, source: NotebookNode, where: str) -> NotebookManifest:
+    """The manifest of a solution notebook: what the grader keeps from source/."""
     released = release_notebook(source, where)
-    manifest = NotebookManifest(assignment, notebook_name, metadata=dict(released.metadata))
+    return manifest_from_cells(assignment, notebook_name, dict(released.metadata), zip(source.cells, released.cells))
+
+
+def manifest_from_cells(assignment: str, notebook_name: str, metadata: dict, pairs) -> NotebookManifest:
+    """A manifest from (instructor's cell, released cell) pairs, in notebook order.
+
+    From source/ the instructor's cell holds the solution and the hidden tests; a student's `check`, which
+    has only release/, passes the released cell as both (visible tests only).
+    """
+    manifest = NotebookManifest(assignment, notebook_name, metadata=metadata)
     anchor = None
-    for source_cell, released_cell in zip(source.cells, released.cells):
+    for source_cell, released_cell in pairs:
         kind = cells.kind(source_cell)
-        if kind is Kind.PLAIN:
+        grade_id = cells.grade_id(source_cell)
+        if kind is Kind.PLAIN or grade_id is None:
             manifest.plain_cells.append((anchor, source_cell.cell_type, source_cell.source))
             continue
-        grade_id = cells.grade_id(source_cell)
         keeps_instructor_source = kind in (Kind.TEST, Kind.LOCKED, Kind.TASK)
         manifest.cells.append(
             ManifestCell(

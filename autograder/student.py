@@ -33,9 +33,8 @@ import nbformat
 
 from autograder import cells
 from autograder.cells import Kind
-from autograder.course import CourseError
 from autograder.grade import Invalid, build_job, read_notebook
-from autograder.manifest import ManifestCell, NotebookManifest
+from autograder.manifest import ManifestCell, NotebookManifest, manifest_from_cells
 from autograder.sandbox import Limits, RunResult, run_job
 from autograder.sandbox.launch import fresh_workdir, remove_workdir
 from autograder.sanitize import Sanitized, sanitize
@@ -92,26 +91,7 @@ def manifest_from_release(assignment: str, notebook_name: str, released: nbforma
     Release already wrote what `sanitize` compares against (stubs, locked cells, nbgrader checksums), so
     the released cells are taken as they are.
     """
-    manifest = NotebookManifest(assignment, notebook_name, metadata=dict(released.metadata))
-    anchor = None
-    for cell in released.cells:
-        kind = cells.kind(cell)
-        grade_id = cells.grade_id(cell)
-        if kind is Kind.PLAIN or grade_id is None:
-            manifest.plain_cells.append((anchor, cell.cell_type, cell.source))
-            continue
-        manifest.cells.append(ManifestCell(
-            grade_id=grade_id,
-            kind=kind.value,
-            cell_type=cell.cell_type,
-            source=cell.source,
-            solution_source=cell.source,
-            points=cells.points(cell) if kind in (Kind.TEST, Kind.MANUAL) else 0.0,
-            checksum=cells.nbgrader(cell).get("checksum"),
-            metadata=dict(cell.metadata),
-        ))
-        anchor = grade_id
-    return manifest
+    return manifest_from_cells(assignment, notebook_name, dict(released.metadata), zip(released.cells, released.cells))
 
 
 def changed_cell(released: nbformat.NotebookNode) -> str | None:

@@ -24,7 +24,6 @@ import statistics
 import sys
 import tempfile
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
 import nbformat

@@ -7,7 +7,6 @@ ports (each worker importing this checkout) and stopped afterwards.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys

@@ -2,7 +2,6 @@
 
 import base64
 import html as html_module
-import io
 import re
 
 import nbformat

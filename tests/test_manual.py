@@ -6,7 +6,6 @@ from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import urlopen
 
-import nbformat
 import pytest
 
 from autograder.course import Course

@@ -1,6 +1,5 @@
 """check_metric: a trained model judged on the grader's held-out data, rebuilt from plain data."""
 
-import numpy as np
 import pytest
 import torch
 

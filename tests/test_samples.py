@@ -6,7 +6,6 @@ import io
 import pytest
 
 from autograder.cli import main
-from autograder.course import Course
 from autograder.export import to_csv
 from autograder.gradebook import Gradebook
 from conftest import REPO
