@@ -78,10 +78,8 @@ def toy_notebook():
     )
 
 
-@pytest.fixture
-def toy_course(tmp_path: Path) -> Path:
-    """A course directory with one assignment, `toy`, released."""
-    root = tmp_path / "course"
+def build_toy_course(root: Path) -> Path:
+    """Write a course directory with one assignment, `toy`, at ``root``, and release it."""
     (root / "source" / "toy").mkdir(parents=True)
     (root / "solutions").mkdir()
     nbformat.write(toy_notebook(), root / "source" / "toy" / "toy.ipynb")
@@ -91,6 +89,12 @@ def toy_course(tmp_path: Path) -> Path:
 
     release_assignment(Course.at(root).assignment("toy"))
     return root
+
+
+@pytest.fixture
+def toy_course(tmp_path: Path) -> Path:
+    """A course directory with one assignment, `toy`, released."""
+    return build_toy_course(tmp_path / "course")
 
 
 def student_version(course: Path, answers: dict[str, str], assignment: str = "toy", notebook: str = "toy.ipynb"):

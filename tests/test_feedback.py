@@ -26,16 +26,9 @@ PNG_CELL = (
 @pytest.fixture(scope="module")
 def toy_course(tmp_path_factory):
     """The toy course of conftest, built once for this module (grading it takes seconds)."""
-    from autograder.release import release_assignment
-    from conftest import TOY_SOLUTIONS, toy_notebook
+    from conftest import build_toy_course
 
-    root = tmp_path_factory.mktemp("feedback") / "course"
-    (root / "source" / "toy").mkdir(parents=True)
-    (root / "solutions").mkdir()
-    nbformat.write(toy_notebook(), root / "source" / "toy" / "toy.ipynb")
-    (root / "solutions" / "toy.py").write_text(TOY_SOLUTIONS)
-    release_assignment(Course.at(root).assignment("toy"))
-    return root
+    return build_toy_course(tmp_path_factory.mktemp("feedback") / "course")
 
 
 @pytest.fixture(scope="module")
