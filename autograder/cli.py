@@ -55,6 +55,12 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size: use e.g. 4G, 512M or a number of bytes") from None
 
 
+def _add_course_options(parser: argparse.ArgumentParser, gradebook: bool = False) -> None:
+    parser.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    if gradebook:
+        parser.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+
+
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     """Per-submission limits, the same for `grade` and `verify` (see docs/security.md)."""
     parser.add_argument("--budget", type=float, default=600.0, help="seconds per submission, all cells together (default: 600; 0 = none)")
@@ -334,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="prove the tests right: solution full marks, release zero, mutants lose points")
     verify.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every assignment in source/")
-    verify.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    _add_course_options(verify)
     verify.add_argument("--workers", type=int, default=0, help="parallel runs (default: the number of cores)")
     verify.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
     verify.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -346,8 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade = sub.add_parser("grade", help="grade a directory of submissions into the gradebook")
     grade.add_argument("assignment", metavar="ASSIGNMENT")
     grade.add_argument("submissions", metavar="SUBMISSIONS", help="<id>/<nb>.ipynb, <id>/<assignment>/<nb>.ipynb or <id>.ipynb")
-    grade.add_argument("--course", default=".", help="course directory (default: the current directory)")
-    grade.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+    _add_course_options(grade, gradebook=True)
     grade.add_argument("--workers", type=int, default=0, help="parallel submissions (default: the number of cores)")
     grade.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
     grade.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -361,8 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="write grades out of the gradebook (late penalties applied)")
     export.add_argument("assignments", nargs="+", metavar="ASSIGNMENT", help="one; several only with --format canvas")
-    export.add_argument("--course", default=".", help="course directory (default: the current directory)")
-    export.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+    _add_course_options(export, gradebook=True)
     export.add_argument("--format", choices=["csv", "gradescope", "canvas"], default="csv",
                         help="csv: one row per student and question; gradescope: <output>/<student>/results.json; canvas: gradebook-import CSV")
     export.add_argument("--output", help="file to write (default: standard output); a directory for --format gradescope")
@@ -388,23 +392,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     feedback = sub.add_parser("feedback", help="one HTML feedback page per student (never hidden tests or solutions)")
     feedback.add_argument("assignment", metavar="ASSIGNMENT")
-    feedback.add_argument("--course", default=".", help="course directory (default: the current directory)")
-    feedback.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+    _add_course_options(feedback, gradebook=True)
     feedback.add_argument("--output", required=True, metavar="DIR", help="writes DIR/<student_id>.html")
     feedback.add_argument("--quiet", action="store_true", help="no progress bar or table")
     feedback.set_defaults(run=_feedback)
 
     report = sub.add_parser("report", help="the class view: score distribution, per-question statistics, failure categories, plots")
     report.add_argument("assignment", metavar="ASSIGNMENT")
-    report.add_argument("--course", default=".", help="course directory (default: the current directory)")
-    report.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+    _add_course_options(report, gradebook=True)
     report.add_argument("--output", required=True, metavar="FILE.html")
     report.set_defaults(run=_report)
 
     manual = sub.add_parser("manual", help="grade written answers by hand in a browser (a local web app)")
     manual.add_argument("assignment", metavar="ASSIGNMENT")
-    manual.add_argument("--course", default=".", help="course directory (default: the current directory)")
-    manual.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+    _add_course_options(manual, gradebook=True)
     manual.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     manual.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     manual.set_defaults(run=_manual)
