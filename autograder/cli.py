@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+# jsonschema builds rfc3987_syntax's grammar at import (1.3-1.8 s of CPU, most of a command's start-up) only
+# to offer the "iri" string format, which no notebook schema uses: nbformat's validation is the same without it.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
 from rich.console import Console
 from rich.markup import escape
 
@@ -37,7 +41,7 @@ def _release(args) -> int:
 
 
 def _limits(args):
-    from autograder.grade import resolve_device
+    from autograder.sandbox.pool import resolve_device
     from autograder.sandbox import Limits
 
     return Limits(cell_timeout=args.timeout, total_timeout=args.budget, device=resolve_device(args.device),
@@ -78,8 +82,9 @@ def _grade(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from autograder.grade import build_plan, default_workers, discover, grade_batch
-    from autograder.gradebook import Gradebook
+    from autograder import lifeline
+    from autograder.sandbox.pool import WorkerPool, default_workers, heavy_imports_of_sources
+    from autograder.submissions import discover
 
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
@@ -87,36 +92,48 @@ def _grade(args) -> int:
     workers = args.workers or default_workers()
     where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{workers} worker(s)"
     console.print(f"[bold]{assignment.name}[/]: {len(submissions)} notebook(s) in {args.submissions}, {where}")
-    plan = build_plan(assignment, _limits(args))
-    console.print(plan.limits.confinement().summary(plan.limits), markup=False)
+    limits = _limits(args)
     url = args.gradebook or course.gradebook_url
-    with Gradebook(url) as gradebook:
-        columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-        with Progress(*columns, console=console, transient=False, disable=args.quiet) as progress:
-            task = progress.add_task("grade", total=len(submissions), rate="")
-            import time as _time
+    # One watchdog for the whole command (see autograder.lifeline). The warm workers start first: their
+    # start-up is most of a small batch's time, and it runs while this process reads the gradebook and
+    # builds the plan; if nothing turns out to need grading they are stopped where they are.
+    with lifeline.guard(), WorkerPool(heavy_imports_of_sources(assignment), course.root) as pool:
+        if not args.scheduler:
+            pool.prestart(min(workers, len(submissions)), limits)
+        from autograder.grade import build_plan, grade_batch, pending
+        from autograder.gradebook import Gradebook
 
-            started = _time.monotonic()
+        with Gradebook(url) as gradebook:
+            selected = pending(assignment.name, submissions, gradebook, args.force)
+            if not selected.todo:
+                pool.close()
+            plan = build_plan(assignment, limits)
+            console.print(plan.limits.confinement().summary(plan.limits), markup=False)
+            columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+            with Progress(*columns, console=console, transient=False, disable=args.quiet) as progress:
+                task = progress.add_task("grade", total=len(submissions), rate="")
+                import time as _time
 
-            def advance(stored):
-                done = progress.tasks[0].completed + 1
-                rate = done / max(_time.monotonic() - started, 1e-9)
-                progress.update(task, advance=1, rate=f"{rate:.2f}/s")
+                started = _time.monotonic()
 
-            summary = grade_batch(plan, submissions, gradebook, workers=workers, force=args.force, on_done=advance,
-                                  scheduler=args.scheduler)
-            progress.update(task, completed=len(submissions))
-        table = Table(title=f"{assignment.name}: graded {len(summary.graded)}, skipped {summary.skipped} unchanged, {summary.seconds:.1f} s")
-        for column in ("student", "notebook", "score", "status", "message"):
-            table.add_column(column, overflow="fold")
-        for item in sorted(summary.graded, key=lambda s: (s.student_id, s.notebook)):
-            score = sum(r.score or 0 for r in item.results)
-            maximum = sum(r.max_score for r in item.results)
-            message = item.message if len(item.message) <= 90 else item.message[:87] + "..."
-            table.add_row(escape(item.student_id), escape(item.notebook), f"{score:g} / {maximum:g}", item.status, escape(message))
-        if not args.quiet:
-            console.print(table)
+                def advance(stored):
+                    done = progress.tasks[0].completed + 1
+                    rate = done / max(_time.monotonic() - started, 1e-9)
+                    progress.update(task, advance=1, rate=f"{rate:.2f}/s")
+
+                summary = grade_batch(plan, selected, gradebook, workers=workers, on_done=advance, scheduler=args.scheduler, pool=pool)
+                progress.update(task, completed=len(submissions))
+            table = Table(title=f"{assignment.name}: graded {len(summary.graded)}, skipped {summary.skipped} unchanged, {summary.seconds:.1f} s")
+            for column in ("student", "notebook", "score", "status", "message"):
+                table.add_column(column, overflow="fold")
+            for item in sorted(summary.graded, key=lambda s: (s.student_id, s.notebook)):
+                score = sum(r.score or 0 for r in item.results)
+                maximum = sum(r.max_score for r in item.results)
+                message = item.message if len(item.message) <= 90 else item.message[:87] + "..."
+                table.add_row(escape(item.student_id), escape(item.notebook), f"{score:g} / {maximum:g}", item.status, escape(message))
+            if not args.quiet:
+                console.print(table)
     console.print(f"gradebook: {url}")
     return 0
 
@@ -228,7 +245,7 @@ def _submit(args) -> int:
 def _verify(args) -> int:
     from rich.table import Table
 
-    from autograder.grade import default_workers
+    from autograder.sandbox.pool import default_workers
     from autograder.verify import verify_assignment
 
     course = Course.at(args.course)

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import hashlib
 import itertools
-import queue
 import json
 import os
-import re
+import queue
 import shutil
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,23 +28,16 @@ from autograder.gradebook import Gradebook, StoredResult, StoredSubmission
 from autograder.manifest import NotebookManifest, build_manifest
 from autograder.reference import Expectations, compute_expectations, metric_lookup, stage_public_files
 from autograder.sandbox import Limits, RunResult, WarmWorker, run_job
-from autograder.sandbox.warm import HEAVY_MODULES
 from autograder.sandbox.launch import child_environment, fresh_workdir, remove_workdir
+from autograder.sandbox.pool import (  # noqa: F401 - re-exported
+    LAZY_IMPORTS, WorkerPool, default_workers, heavy_imports, heavy_imports_of_sources, resolve_device)
 from autograder.sanitize import NotThisAssignment, Sanitized, sanitize
 from autograder.scoring import QuestionResult, score_notebook
+from autograder.submissions import Submission, discover, file_hash  # noqa: F401 - re-exported
 from autograder import lifeline, seeding
 
 #: Larger notebook files are refused before they are parsed.
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
-
-
-@dataclass
-class Submission:
-    student_id: str
-    notebook: str  # the assignment notebook this file is graded as
-    path: Path | None  # None when the student handed in nothing for this notebook
-    problem: str = ""  # set when the entry cannot be a notebook (e.g. a directory)
-    submitted_at: str | None = None
 
 
 @dataclass
@@ -64,27 +54,6 @@ class GradingPlan:
 
     def __post_init__(self) -> None:
         self.gpus = GpuSlots(self.limits.device)
-
-
-#: Where a GPU driver shows itself (NVIDIA, ROCm, WSL2); with none of them torch.cuda sees no device.
-GPU_DRIVER_NODES = ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` is ``cuda`` when the grader sees a GPU, else ``cpu``."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise CourseError(f"unknown device {device!r}: use auto, cpu or cuda")
-    if device == "cpu":
-        return "cpu"
-    if device == "auto" and not any(os.path.exists(node) for node in GPU_DRIVER_NODES):
-        return "cpu"  # no GPU driver: torch would say so too, after seconds of importing it
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if device == "cuda":
-        raise CourseError("--device cuda: no CUDA device is visible to the grader")
-    return "cpu"
 
 
 class GpuSlots:
@@ -111,58 +80,6 @@ class GpuSlots:
             self.slots.put(index)
 
 
-class WorkerPool:
-    """One warm worker per grading thread, created on first use and closed with the pool."""
-
-    def __init__(self, preload: list[str], course_root: Path | None = None, warm: bool = True):
-        self.preload, self.course_root, self.warm = preload, course_root, warm
-        self._local = threading.local()
-        self._all: list[WarmWorker] = []
-        self._lock = threading.Lock()
-
-    def current(self) -> WarmWorker | None:
-        if not self.warm:
-            return None
-        worker = getattr(self._local, "worker", None)
-        if worker is None:
-            worker = WarmWorker(self.preload, self.course_root)
-            self._local.worker = worker
-            with self._lock:
-                self._all.append(worker)
-        return worker
-
-    def close(self) -> None:
-        with self._lock:
-            for worker in self._all:
-                worker.close()
-            self._all.clear()
-
-    def __enter__(self) -> "WorkerPool":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-_IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
-
-#: What a heavy library imports on first use rather than at its own import, where nearly every notebook
-#: using it gets there: torch's first optimizer (`torch.optim.SGD(...)`) imports torch._dynamo, about 900
-#: modules and seconds of CPU, which a run forked from a warm worker would otherwise pay every time.
-LAZY_IMPORTS = {"torch": ("torch._dynamo",)}
-
-
-def heavy_imports(manifests: Iterable[NotebookManifest]) -> list[str]:
-    """The heavy libraries an assignment's notebooks import: what a warm worker should import once."""
-    found = set()
-    for manifest in manifests:
-        sources = [cell.solution_source for cell in manifest.cells] + [source for _, _, source in manifest.plain_cells]
-        for source in sources:
-            found.update(_IMPORT.findall(source))
-    heavy = [name for name in HEAVY_MODULES if name in found]
-    return heavy + [lazy for name in heavy for lazy in LAZY_IMPORTS.get(name, ())]
-
-
 @dataclass
 class BatchSummary:
     graded: list[StoredSubmission] = field(default_factory=list)
@@ -184,63 +101,6 @@ def build_plan(assignment: Assignment, limits: Limits, use_cache: bool = True) -
             )
         expectations[name] = found
     return GradingPlan(assignment, manifests, expectations, limits)
-
-
-# ------------------------------------------------------------------------------------------ discovery
-
-
-def discover(submissions_dir: Path, assignment: Assignment) -> list[Submission]:
-    """Accepts ``<id>/<nb>.ipynb``, ``<id>/<assignment>/<nb>.ipynb`` (nbgrader) and ``<id>.ipynb``."""
-    if not submissions_dir.is_dir():
-        raise CourseError(f"{submissions_dir} is not a directory of submissions")
-    notebooks = assignment.notebook_names
-    found: list[Submission] = []
-    for entry in sorted(submissions_dir.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.suffix == ".ipynb" and not entry.is_dir():
-            if len(notebooks) != 1:
-                raise CourseError(f"{entry}: a single-file submission only works for a one-notebook assignment; use <student_id>/<notebook>.ipynb")
-            found.append(Submission(entry.stem, notebooks[0], entry))
-            continue
-        if entry.suffix == ".ipynb" and entry.is_dir():
-            found.append(Submission(entry.stem, notebooks[0] if len(notebooks) == 1 else entry.name, None,
-                                    problem=f"{entry} is a directory, not a notebook file"))
-            continue
-        if not entry.is_dir():
-            continue
-        folder = entry / assignment.name if (entry / assignment.name).is_dir() else entry
-        timestamp = _read_timestamp(folder)
-        present = {p.name: p for p in folder.glob("*.ipynb")}
-        for name in notebooks:
-            path = present.get(name)
-            if path is None and len(notebooks) == 1 and len(present) == 1:
-                path = next(iter(present.values()))  # a renamed file of a one-notebook assignment
-            if path is None:
-                found.append(Submission(entry.name, name, None, problem=f"no {name} in {folder}", submitted_at=timestamp))
-            elif path.is_dir():
-                found.append(Submission(entry.name, name, None, problem=f"{path} is a directory, not a notebook file", submitted_at=timestamp))
-            else:
-                found.append(Submission(entry.name, name, path, submitted_at=timestamp))
-    return found
-
-
-def _read_timestamp(folder: Path) -> str | None:
-    stamp = folder / "timestamp.txt"
-    try:
-        return stamp.read_text(encoding="utf-8").strip()[:64] if stamp.is_file() else None
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def file_hash(path: Path | None) -> str | None:
-    if path is None or not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------------ one submission
@@ -392,13 +252,30 @@ def _grade_safely(plan: GradingPlan, submission: Submission, pool: WorkerPool) -
 # ------------------------------------------------------------------------------------------- the batch
 
 
-def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+@dataclass
+class Pending:
+    """What a batch has to grade: the new or changed submissions, and how many were skipped unchanged."""
+
+    todo: list[Submission]
+    skipped: int = 0
+
+
+def pending(assignment_name: str, submissions: Iterable[Submission], gradebook: Gradebook, force: bool = False) -> Pending:
+    """The submissions not yet graded, or whose file changed since (all of them with ``force``)."""
+    done_before = {} if force else gradebook.graded_hashes(assignment_name)
+    selected = Pending([])
+    for submission in submissions:
+        key = (submission.student_id, submission.notebook)
+        if key in done_before and done_before[key] is not None and done_before[key] == file_hash(submission.path):
+            selected.skipped += 1
+            continue
+        selected.todo.append(submission)
+    return selected
 
 
 def grade_batch(
     plan: GradingPlan,
-    submissions: Iterable[Submission],
+    submissions: Iterable[Submission] | Pending,
     gradebook: Gradebook,
     *,
     workers: int | None = None,
@@ -406,29 +283,26 @@ def grade_batch(
     warm: bool = True,
     on_done: Callable[[StoredSubmission], None] | None = None,
     scheduler: str | None = None,
+    pool: WorkerPool | None = None,
 ) -> BatchSummary:
     """Grade what is new or changed (everything with ``force``) and store each submission as it finishes.
 
-    Runs locally on ``workers`` threads, or on the Dask cluster at ``scheduler`` (``tcp://HOST:PORT``,
-    see `autograder.distributed`); either way this thread is the gradebook's only writer.
+    ``submissions`` may be what `pending` already selected. Runs locally on ``workers`` threads, or on
+    the Dask cluster at ``scheduler`` (``tcp://HOST:PORT``, see `autograder.distributed`); either way
+    this thread is the gradebook's only writer. Locally the warm workers come from ``pool`` when given
+    (the caller closes it; see `WorkerPool.prestart`).
     """
     started = time.monotonic()
-    summary = BatchSummary()
-    done_before = {} if force else gradebook.graded_hashes(plan.assignment.name)
-    todo = []
-    for submission in submissions:
-        key = (submission.student_id, submission.notebook)
-        if key in done_before and done_before[key] is not None and done_before[key] == file_hash(submission.path):
-            summary.skipped += 1
-            continue
-        todo.append(submission)
+    selected = submissions if isinstance(submissions, Pending) else pending(plan.assignment.name, submissions, gradebook, force)
+    todo = selected.todo
+    summary = BatchSummary(skipped=selected.skipped)
     with lifeline.guard():  # a grader killed mid-batch leaves no warm worker or run behind
         if scheduler:
             from autograder.distributed import grade_on_cluster
 
             finished = grade_on_cluster(plan, todo, scheduler)
         else:
-            finished = _grade_locally(plan, todo, workers or default_workers(), warm)
+            finished = _grade_locally(plan, todo, workers or default_workers(), warm, pool)
         with contextlib.closing(finished):
             for stored in finished:
                 gradebook.store(stored)
@@ -440,7 +314,8 @@ def grade_batch(
     return summary
 
 
-def _grade_locally(plan: GradingPlan, todo: list[Submission], workers: int, warm: bool) -> Iterator[StoredSubmission]:
+def _grade_locally(plan: GradingPlan, todo: list[Submission], workers: int, warm: bool,
+                   given: WorkerPool | None = None) -> Iterator[StoredSubmission]:
     """Each submission graded on a thread with its warm worker, yielded as soon as it is scored.
 
     Only two submissions per worker are handed to the pool at a time: a future holds its result until it
@@ -448,7 +323,8 @@ def _grade_locally(plan: GradingPlan, todo: list[Submission], workers: int, warm
     interrupted batch would have waited for every queued submission before stopping.
     """
     waiting = iter(todo)
-    with plan.worker_pool(warm) as workers_pool, concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+    owned = contextlib.nullcontext(given) if given is not None else plan.worker_pool(warm)
+    with owned as workers_pool, concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         running = {pool.submit(_grade_safely, plan, s, workers_pool) for s in itertools.islice(waiting, 2 * workers)}
         while running:
             done, running = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
-from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions, ComputeChecksums, LockCells
 
 from autograder import cells
 from autograder.cells import Kind
@@ -68,6 +67,10 @@ def _normalise(notebook: NotebookNode) -> NotebookNode:
 
 def release_notebook(source: NotebookNode, where: str = "notebook") -> NotebookNode:
     """The student version of one solution notebook (the input is not modified)."""
+    # Imported here, not above: importing nbgrader costs a second (its package imports its Jupyter server
+    # extensions), which `autograder grade` pays while its warm workers start rather than before.
+    from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions, ComputeChecksums, LockCells
+
     validate_source(source, where)
     notebook = copy.deepcopy(source)
     resources: dict = {}

@@ -63,6 +63,7 @@ class Timed:
     output: str
     load_before: str
     load_after: str
+    began_at: float = 0.0  # time.time() when the command was started
 
 
 def run_timed(argv: list[str], cwd: Path | None = None, env: dict | None = None) -> Timed:
@@ -75,6 +76,7 @@ def run_timed(argv: list[str], cwd: Path | None = None, env: dict | None = None)
     group = _cpu_group()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_before = load_average()
+    began_at = time.time()
     started = time.perf_counter()
 
     def join_group() -> None:  # runs in the child, before exec
@@ -88,7 +90,7 @@ def run_timed(argv: list[str], cwd: Path | None = None, env: dict | None = None)
         cpu, how = _cpu_seconds(group), "cgroup"
     else:
         cpu, how = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), "rusage"
-    return Timed(argv, completed.returncode, wall, cpu, how, completed.stdout, load_before, load_average())
+    return Timed(argv, completed.returncode, wall, cpu, how, completed.stdout, load_before, load_average(), began_at)
 
 
 def _cpu_group() -> Path | None:

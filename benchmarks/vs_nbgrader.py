@@ -14,7 +14,8 @@
 Wall time is what a grader waits for; CPU time (the command and everything it started) is printed too,
 since on a shared machine the wall time depends on what else runs. The steady-state rate of ours (from
 the first to the last submission it stored) is printed apart from the end-to-end time, which includes
-starting the command and the warm workers.
+starting the command and the warm workers, and so is that start-up (command start to first submission
+stored).
 """
 
 from __future__ import annotations
@@ -125,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     steady = (n - 1) / (stored_at[-1] - stored_at[0]).total_seconds() if n > 1 and stored_at[-1] > stored_at[0] else float("nan")
     print(f"autograder grade ({args.workers} workers): {us.wall:.1f} s wall, {us.wall / n:.3f} s per submission; "
           f"{us.cpu:.1f} CPU s ({us.cpu_how})  [load {us.load_before} -> {us.load_after}]")
-    print(f"  one submission (read, restore, fork, run, score; the first in each worker includes starting it): "
+    print(f"  start-up (command started to first submission stored; the warm workers start while the plan is built): "
+          f"{stored_at[0].timestamp() - us.began_at:.2f} s")
+    print(f"  one submission (read, restore, fork, run, score): "
           f"median {statistics.median(durations):.3f} s, min {durations[0]:.3f} s, max {durations[-1]:.3f} s")
     print(f"  steady state (first to last submission stored): {steady:.1f} submissions/s "
           f"= {1 / steady if steady == steady else float('nan'):.3f} s per submission")

@@ -85,15 +85,18 @@ class _Shim:
     """A directory holding only a link to this autograder package: the child imports it, nothing else of ours."""
 
     _path: Path | None = None
+    _lock = threading.Lock()
 
     @classmethod
     def path(cls) -> Path:
-        if cls._path is None or not cls._path.exists():
-            directory = Path(tempfile.mkdtemp(prefix="autograder-shim-"))
-            directory.chmod(0o755)
-            (directory / "autograder").symlink_to(Path(autograder.__file__).resolve().parent)
-            cls._path = directory
-        return cls._path
+        with cls._lock:  # workers start on several threads at once: one shim for all of them
+            if cls._path is None or not cls._path.exists():
+                directory = Path(tempfile.mkdtemp(prefix="autograder-shim-"))
+                directory.chmod(0o755)
+                (directory / "autograder").symlink_to(Path(autograder.__file__).resolve().parent)
+                atexit.register(shutil.rmtree, directory, True)
+                cls._path = directory
+            return cls._path
 
     @classmethod
     def readonly_paths(cls) -> list[Path]:
@@ -277,10 +280,17 @@ class WarmWorker:
         self.confinement: Confinement | None = None
         self.isolation: str | None = None
         self.scratch: Path | None = None
+        self._cancelled = False
+        self._process_lock = threading.Lock()
 
     @property
     def uid(self) -> int | None:
         return UID_BASE + self.slot if self.confinement and self.confinement.separate_uid else None
+
+    def start(self, limits: Limits) -> None:
+        """Start the warm interpreter now (it would start with the first run otherwise) and wait until it is ready."""
+        if not self.alive():
+            self._start(limits)
 
     def _start(self, limits: Limits) -> None:
         self.confinement = limits.confinement()
@@ -296,14 +306,19 @@ class WarmWorker:
             # The warm process keeps CAP_DAC_OVERRIDE/CAP_FOWNER to clean /tmp between runs; its runs drop everything.
             command = self.confinement.bwrap_command(self.scratch, self.cgroup, _Shim.readonly_paths()) + [
                 "--cap-add", "CAP_DAC_OVERRIDE", "--cap-add", "CAP_FOWNER"] + command
-        self.process = subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            pass_fds=(child.fileno(),),
-            start_new_session=True,
-        )
+        with self._process_lock:
+            if self._cancelled:
+                child.close()
+                parent.close()
+                raise RuntimeError("the warm worker was cancelled before it started")
+            self.process = subprocess.Popen(
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(child.fileno(),),
+                start_new_session=True,
+            )
         child.close()
         self.sock = parent
         ready = self._receive(timeout=300)
@@ -366,6 +381,18 @@ class WarmWorker:
             except BrokenPipeError:
                 pass
         return run
+
+    def cancel(self) -> None:
+        """From another thread, while `start` may be waiting: stop the worker's start (it raises there);
+        `close` stays for the thread that started it."""
+        with self._process_lock:
+            self._cancelled = True
+            process = self.process
+        if process is not None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # its end of the socket closes: `start` stops waiting
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def close(self) -> None:
         if self.sock is not None:

@@ -124,6 +124,12 @@ def make_shell():
     shell.displayhook.write_format_data = lambda *args, **kwargs: None
     shell.showtraceback = lambda *args, **kwargs: None
     shell.showsyntaxerror = lambda *args, **kwargs: None
+    # IPython builds some state on first use (the formatters' lazy trait defaults, a display publisher's
+    # class set-up): build it here, once per warm worker, not again in every run forked from it.
+    from IPython.core.displaypub import CapturingDisplayPublisher
+
+    shell.display_formatter.format(0)
+    CapturingDisplayPublisher()
     return shell
 
 

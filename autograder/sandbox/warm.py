@@ -24,6 +24,7 @@ survive fork), so the warm process sets torch to one thread right after importin
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -67,6 +68,10 @@ def serve(sock_fd: int, preload: list[str], sandboxed: bool = False) -> None:
         import matplotlib.pyplot  # noqa: F401 - the pyplot import is the slow part
     autograder.sandbox.runner.make_shell()  # a pristine shell every forked run starts from
     _become_subreaper()
+    # Everything imported so far is shared with every run copy-on-write; the cyclic garbage collector of
+    # a run would walk (and so write to, and copy) all of it. Frozen, it walks only what the run creates.
+    gc.collect()
+    gc.freeze()
 
     _send(sock, {"ready": os.getpid()})
     messages = _Messages(sock)
