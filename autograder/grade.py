@@ -25,7 +25,7 @@ from autograder.cells import Kind
 from autograder.course import Assignment, CourseError
 from autograder.feedback import student_view
 from autograder.gradebook import Gradebook, StoredResult, StoredSubmission
-from autograder.manifest import NotebookManifest, build_manifest
+from autograder.manifest import NotebookManifest, assignment_manifest
 from autograder.reference import Expectations, compute_expectations, metric_lookup, stage_public_files
 from autograder.sandbox import Limits, RunResult, WarmWorker, run_job
 from autograder.sandbox.launch import child_environment, fresh_workdir, remove_workdir
@@ -90,7 +90,7 @@ class BatchSummary:
 def build_plan(assignment: Assignment, limits: Limits, use_cache: bool = True) -> GradingPlan:
     manifests, expectations = {}, {}
     for name in assignment.notebook_names:
-        manifest = build_manifest(assignment.name, name, assignment.read_source(name), str(assignment.source_notebook_path(name)))
+        manifest = assignment_manifest(assignment, name)
         manifests[name] = manifest
         with lifeline.guard():  # the reference pass runs too: a kill now must not leave it behind
             found = compute_expectations(manifest, assignment, limits, use_cache=use_cache)

@@ -1,7 +1,10 @@
 """What the grader keeps from source/ about one notebook: the grading manifest.
 
-It is derived from the solution notebook on the trusted side every time it is needed (and can be shipped
-as JSON to remote workers); it never goes into release/. For each nbgrader cell, in source order:
+It is derived from the solution notebook on the trusted side (and can be shipped as JSON to remote
+workers); it never goes into release/. `autograder release` and the first `grade` keep it under
+``.autograder/manifests/``, keyed by the source notebook's bytes and the code that derives it, as nbgrader's
+generate_assignment keeps the source cells in its gradebook: a grading run does not repeat the release
+pipeline (nor pay a second of importing nbgrader for it). For each nbgrader cell, in source order:
 
 * test and read-only cells: the full source, hidden tests included (restored into every submission);
 * answer cells: the released stub (put back when a student deleted the cell) and its checksum;
@@ -10,13 +13,24 @@ as JSON to remote workers); it never goes into release/. For each nbgrader cell,
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbformat import NotebookNode
 
+import autograder
 from autograder import cells
 from autograder.cells import Kind
 from autograder.release import release_notebook
+
+if TYPE_CHECKING:
+    from autograder.course import Assignment
 
 
 @dataclass
@@ -102,3 +116,44 @@ def manifest_from_cells(assignment: str, notebook_name: str, metadata: dict, pai
         )
         anchor = grade_id
     return manifest
+
+
+def assignment_manifest(assignment: Assignment, notebook_name: str) -> NotebookManifest:
+    """The manifest of one of the assignment's notebooks: kept from an earlier release or grading run when
+    the source notebook and the code that derives manifests are unchanged, otherwise built and kept."""
+    path = assignment.source_notebook_path(notebook_name)
+    cache = _manifest_cache(assignment, notebook_name, path.read_bytes())
+    try:
+        return NotebookManifest.from_json(json.loads(cache.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not kept yet, or unreadable: build it again
+    manifest = build_manifest(assignment.name, notebook_name, assignment.read_source(notebook_name), str(path))
+    keep_manifest(assignment, manifest)
+    return manifest
+
+
+def keep_manifest(assignment: Assignment, manifest: NotebookManifest) -> None:
+    """Write the manifest where `assignment_manifest` looks (quietly not, where the course is read-only)."""
+    path = assignment.source_notebook_path(manifest.notebook)
+    cache = _manifest_cache(assignment, manifest.notebook, path.read_bytes())
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=cache.parent, prefix=".manifest-")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(manifest.to_json(), out)
+        os.replace(temporary, cache)  # whole or not at all, whoever reads it meanwhile
+    except OSError:
+        pass
+
+
+def _manifest_cache(assignment: Assignment, notebook_name: str, source: bytes) -> Path:
+    digest = hashlib.sha256(source)
+    digest.update(f"{assignment.name}/{notebook_name} autograder {autograder.__version__}".encode())
+    try:
+        digest.update(importlib.metadata.version("nbgrader").encode())
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    package = Path(__file__).resolve().parent
+    for module in ("manifest.py", "release.py", "cells.py"):  # the code that derives a manifest
+        digest.update((package / module).read_bytes())
+    return assignment.course.cache_dir / "manifests" / f"{assignment.name}--{notebook_name}--{digest.hexdigest()[:20]}.json"

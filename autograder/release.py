@@ -109,7 +109,12 @@ def release_assignment(assignment: Assignment, check: bool = False) -> ReleaseRe
     expected_files: dict[Path, str | Path] = {}
     for name in assignment.notebook_names:
         source = assignment.read_source(name)
-        expected_files[target / name] = render(release_notebook(source, str(assignment.source_notebook_path(name))))
+        released = release_notebook(source, str(assignment.source_notebook_path(name)))
+        expected_files[target / name] = render(released)
+        if not check:  # what grading keeps of source/ (see autograder.manifest), made here once rather than per batch
+            from autograder.manifest import keep_manifest, manifest_from_cells
+
+            keep_manifest(assignment, manifest_from_cells(assignment.name, name, dict(released.metadata), zip(source.cells, released.cells)))
     for path in assignment.public_files():
         expected_files[target / path.relative_to(assignment.source_dir)] = path
 

@@ -5,6 +5,9 @@
 1. Builds a real nbgrader course in a temporary directory: `nbgrader_config.py`, the five-question PyTorch
    notebook of `benchmarks.torch_course` in source/, `nbgrader generate_assignment`, and one submission
    per student in nbgrader's `submitted/<student>/<assignment>/` layout, made from nbgrader's release.
+   Each tool's release step, done once per assignment by the instructor, runs here untimed:
+   `nbgrader generate_assignment` (which keeps the source cells in nbgrader's gradebook for autograde) and
+   `autograder release` (which finds release/ identical to nbgrader's and keeps our grading manifest).
 2. Imports torch once (so neither grader pays for a cold page cache), then times, one after the other,
    `nbgrader autograde ASSIGNMENT --force` and `autograder grade ASSIGNMENT submitted --workers N --force`
    on the same files, each as its own command, from start to exit.
@@ -47,6 +50,8 @@ def build_course(root: Path, students: int) -> list[str]:
     nbformat.write(torch_course.solution_notebook(), root / "source" / ASSIGNMENT / NOTEBOOK)
     generated = run_timed([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], cwd=root)
     require_success(generated, "nbgrader generate_assignment")
+    ours = run_timed(autograder_command() + ["release", ASSIGNMENT, "--course", str(root)], cwd=root)
+    require_success(ours, "autograder release")
     released = nbformat.read(root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
     ids = []
     for index, plan in enumerate(torch_course.answer_plan(students)):
@@ -96,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     plans = torch_course.answer_plan(args.students)
     points = sum(q.points for q in QUESTIONS)
     print(f"course: {root} (nbgrader layout), {len(QUESTIONS)} questions, {points:g} points; {len(students)} submissions")
+    print("release steps, untimed (once per assignment): nbgrader generate_assignment, autograder release")
     for question in QUESTIONS:
         handed = Counter(plan[question.grade_id] for plan in plans)
         print(f"  {question.grade_id:<14} " + ", ".join(f"{name} x{count}" for name, count in handed.items()))

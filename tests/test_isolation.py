@@ -177,3 +177,49 @@ def test_grading_threads_starting_together_share_one_scratch_root(monkeypatch):
     for thread in threads:
         thread.join()
     assert len(set(roots)) == 1
+
+
+CGROUPS = pytest.mark.skipif(not CONFINEMENT.cgroup_roots, reason="no cgroup this process may create groups in")
+
+
+@CGROUPS
+def test_a_warm_workers_runs_are_born_in_its_cgroups_and_are_the_first_the_oom_killer_takes(tmp_path):
+    """The warm process joins its worker's cgroups once, after its imports (so what it holds is not charged
+    to the runs); every run it forks starts inside them, with no migration of its own."""
+    worker = WarmWorker(["numpy"], course_root=tmp_path)
+    workdir = fresh_workdir()
+    try:
+        outcome = run_job({"mode": "record", "cells": [
+            {"index": 0, "source": "[line.split(':')[2].strip() for line in open('/proc/self/cgroup') if ':memory:' in line or ':pids:' in line]"},
+            {"index": 1, "source": "int(open('/proc/self/oom_score_adj').read())"}]}, workdir, Limits(cell_timeout=10), worker=worker)
+        assert worker.in_cgroup
+        groups = eval(result_of(outcome, 0)["data"]["text/plain"])
+        assert len(groups) == len(worker.cgroup.directories()) and all(g.endswith(worker.cgroup.directories()[0].name) for g in groups)
+        assert result_of(outcome, 1)["data"]["text/plain"] == "500"
+        assert int((worker.cgroup.memory / "memory.usage_in_bytes").read_text()) < 64 * 2**20 if worker.cgroup.memory else True
+    finally:
+        remove_workdir(workdir)
+        worker.close()
+
+
+@CGROUPS
+def test_many_small_memory_hogs_are_killed_before_the_warm_worker_they_share_a_cgroup_with(tmp_path):
+    """A warm worker holding torch is larger than each of many small processes of a run; the kernel would
+    take it first, were the runs not marked to go first."""
+    worker = WarmWorker(["numpy", "torch"], course_root=tmp_path)
+    workdir = fresh_workdir()
+    hogs = ("import os, time\nkids = []\nfor _ in range(24):\n    pid = os.fork()\n    if pid == 0:\n"
+            "        block = b'x' * (48 * 2**20)\n        time.sleep(3)\n        os._exit(0)\n    kids.append(pid)\n"
+            "codes = [os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in kids]\ncodes.count(-9)")
+    try:
+        limits = Limits(cell_timeout=30, memory=512 * 2**20)
+        outcome = run_job({"mode": "record", "cells": [{"index": 0, "source": "import numpy"}, {"index": 1, "source": hogs}]},
+                          workdir, limits, worker=worker)
+        first = worker.process
+        killed = int(result_of(outcome, 1)["data"]["text/plain"])
+        assert killed > 0  # 24 x 48 MiB do not fit in 512 MiB: the kernel killed some of them...
+        again = run_job({"mode": "record", "cells": [{"index": 0, "source": "'still here'"}]}, workdir, limits, worker=worker)
+        assert again.finished and worker.process is first and worker.alive()  # ...and not the warm worker
+    finally:
+        remove_workdir(workdir)
+        worker.close()

@@ -97,3 +97,33 @@ def test_cell_kinds_follow_nbgrader_metadata(released):
     kinds = [kind(cell) for cell in released.cells]
     assert kinds[:4] == [Kind.PLAIN, Kind.LOCKED, Kind.ANSWER, Kind.TEST]
     assert kinds[-1] is Kind.MANUAL
+
+
+def test_release_keeps_the_grading_manifest_and_grading_uses_it_until_the_source_changes(toy_course):
+    """Like nbgrader's generate_assignment, release keeps what grading needs of source/; a batch reads it
+    back instead of running the release pipeline again, and never reads a manifest of another source."""
+    from autograder.manifest import assignment_manifest, build_manifest
+
+    assignment = Course.at(toy_course).assignment("toy")
+    kept = list((toy_course / ".autograder" / "manifests").glob("toy--toy.ipynb--*.json"))
+    assert len(kept) == 1
+    fresh = build_manifest("toy", "toy.ipynb", assignment.read_source("toy.ipynb"), "toy.ipynb")
+    assert assignment_manifest(assignment, "toy.ipynb").to_json() == fresh.to_json()
+
+    source = assignment.read_source("toy.ipynb")
+    test_cell = next(cell for cell in source.cells if kind(cell) is Kind.TEST)
+    test_cell.source += "\nassert True  # changed after the release"
+    nbformat.write(source, assignment.source_notebook_path("toy.ipynb"))
+    changed = assignment_manifest(assignment, "toy.ipynb")
+    assert any("changed after the release" in cell.source for cell in changed.cells)
+
+
+def test_a_kept_manifest_that_cannot_be_read_is_built_again(toy_course):
+    from autograder.manifest import assignment_manifest, build_manifest
+
+    assignment = Course.at(toy_course).assignment("toy")
+    [kept] = (toy_course / ".autograder" / "manifests").glob("*.json")
+    kept.write_text('{"cells": [tru')  # e.g. a disk that filled up mid-write elsewhere
+    fresh = build_manifest("toy", "toy.ipynb", assignment.read_source("toy.ipynb"), "toy.ipynb")
+    assert assignment_manifest(assignment, "toy.ipynb").to_json() == fresh.to_json()
+    assert kept.read_text().startswith('{"assignment"')  # and kept again, whole

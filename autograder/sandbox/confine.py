@@ -112,6 +112,15 @@ class Cgroup:
     def directories(self) -> list[Path]:
         return [d for d in (self.memory, self.pids) if d is not None]
 
+    def tasks(self) -> int:
+        """Threads in the pids group now (what counts against pids.max)."""
+        if self.pids is None:
+            return 0
+        try:
+            return int((self.pids / "pids.current").read_text())
+        except (OSError, ValueError):
+            return 0
+
     def oom_kills(self) -> int:
         if self.memory is None:
             return 0
@@ -296,9 +305,8 @@ def confine_self(settings: dict) -> None:
     ``settings``: ``uid`` (or None), ``cgroup`` (in-sandbox or host directories to join), ``memory``,
     ``processes``, ``file_size`` (0 = none), ``rlimit_memory`` / ``rlimit_processes`` (when no cgroup).
     """
-    for directory in settings.get("cgroups", []):
-        with open(os.path.join(directory, "cgroup.procs"), "w") as handle:
-            handle.write(str(os.getpid()))
+    join_cgroups(settings.get("cgroups", []))
+    _prefer_for_oom_kill()
     limits = []
     if settings.get("file_size"):
         limits.append((resource.RLIMIT_FSIZE, settings["file_size"]))
@@ -320,6 +328,23 @@ def confine_self(settings: dict) -> None:
         os.setuid(uid)  # all uids non-zero: every capability is gone
     if settings.get("workdir"):
         os.chdir(settings["workdir"])  # as the run's uid: the directory is 0700 and the sandbox has no CAP_DAC_OVERRIDE
+
+
+def join_cgroups(directories: list[str]) -> None:
+    """Move this process into each cgroup directory (memory, pids); the children it forks are born in them."""
+    for directory in directories:
+        with open(os.path.join(directory, "cgroup.procs"), "w") as handle:
+            handle.write(str(os.getpid()))
+
+
+def _prefer_for_oom_kill() -> None:
+    """When memory runs out, the kernel kills this run (and what it starts) before the warm worker it was
+    forked from, even where the run is many small processes: any process may raise its own score."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("500")
+    except OSError:
+        pass
 
 
 def _no_new_privileges() -> None:

@@ -166,7 +166,8 @@ def _confine_settings(confinement: Confinement, limits: Limits, uid: int | None,
     }
 
 
-def _set_cgroup_limits(cgroup: Cgroup | None, limits: Limits) -> None:
+def _set_cgroup_limits(cgroup: Cgroup | None, limits: Limits, baseline_tasks: int = 0) -> None:
+    """A run's limits; ``baseline_tasks``: the warm process's own threads in the pids group, not the run's."""
     if cgroup is None:
         return
     if cgroup.memory is not None:
@@ -177,7 +178,7 @@ def _set_cgroup_limits(cgroup: Cgroup | None, limits: Limits) -> None:
             except OSError:
                 pass
     if cgroup.pids is not None:
-        (cgroup.pids / "pids.max").write_text(str(limits.processes) if limits.processes else "max")
+        (cgroup.pids / "pids.max").write_text(str(limits.processes + baseline_tasks) if limits.processes else "max")
 
 
 def _cgroup_name(kind: str) -> str:
@@ -282,6 +283,8 @@ class WarmWorker:
         self.scratch: Path | None = None
         self._cancelled = False
         self._process_lock = threading.Lock()
+        self.in_cgroup = False  # the warm process joined the worker's cgroups (its runs are born in them)
+        self.baseline_tasks = 0  # the warm process's own tasks in the pids cgroup
 
     @property
     def uid(self) -> int | None:
@@ -300,9 +303,9 @@ class WarmWorker:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.scratch = scratch_root()
         env = child_environment(self.scratch)
-        command = [sys.executable, "-I", "-c", _bootstrap(_WARM_ENTRY, self.course_root), str(child.fileno()), ",".join(self.preload)]
+        command = [sys.executable, "-I", "-c", _bootstrap(_WARM_ENTRY, self.course_root), str(child.fileno()), ",".join(self.preload),
+                   "sandboxed" if self.confinement.bwrap else "plain", json.dumps(self._cgroup_dirs())]
         if self.confinement.bwrap:
-            command.append("sandboxed")
             # The warm process keeps CAP_DAC_OVERRIDE/CAP_FOWNER to clean /tmp between runs; its runs drop everything.
             command = self.confinement.bwrap_command(self.scratch, self.cgroup, _Shim.readonly_paths()) + [
                 "--cap-add", "CAP_DAC_OVERRIDE", "--cap-add", "CAP_FOWNER"] + command
@@ -325,6 +328,16 @@ class WarmWorker:
         if not ready or "ready" not in ready:
             self.close()
             raise RuntimeError("the warm worker did not start")
+        self.in_cgroup = bool(ready.get("in_cgroup"))
+        self.baseline_tasks = self.cgroup.tasks() if self.in_cgroup and self.cgroup is not None else 0
+
+    def _cgroup_dirs(self) -> list[str]:
+        """The worker's cgroup directories as its processes see them (bound at /sys/fs/cgroup in bubblewrap)."""
+        if self.cgroup is None:
+            return []
+        if self.confinement.bwrap:
+            return [f"/sys/fs/cgroup/{name}" for name, d in (("memory", self.cgroup.memory), ("pids", self.cgroup.pids)) if d]
+        return [str(d) for d in self.cgroup.directories()]
 
     def _receive(self, timeout: float | None) -> dict | None:
         """The next message, or None on timeout or when the warm process is gone."""
@@ -353,15 +366,12 @@ class WarmWorker:
             self.close()  # another isolation, or a working directory its sandbox cannot see
         if not self.alive():
             self._start(limits)
-        _set_cgroup_limits(self.cgroup, limits)
+        _set_cgroup_limits(self.cgroup, limits, self.baseline_tasks)
         if self.uid is not None:
             chown_tree(workdir, self.uid)
-        if self.cgroup is None:
-            cgroup_dirs = []
-        elif self.confinement.bwrap:
-            cgroup_dirs = [f"/sys/fs/cgroup/{name}" for name, d in (("memory", self.cgroup.memory), ("pids", self.cgroup.pids)) if d]
-        else:
-            cgroup_dirs = [str(d) for d in self.cgroup.directories()]
+        # A run forked from a warm process that is in the cgroups is born in them; joining them costs a run
+        # a wait of its own (the kernel waits for an RCU grace period on every cgroup migration).
+        cgroup_dirs = [] if self.in_cgroup else self._cgroup_dirs()
         settings = _confine_settings(self.confinement, limits, self.uid, cgroup_dirs)
         job_read, job_write = os.pipe()
         try:

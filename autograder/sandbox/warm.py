@@ -47,7 +47,7 @@ def _send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> N
         sock.sendall(data)
 
 
-def serve(sock_fd: int, preload: list[str], sandboxed: bool = False) -> None:
+def serve(sock_fd: int, preload: list[str], sandboxed: bool = False, cgroups: list[str] | None = None) -> None:
     """The warm process's main loop (runs in the warm interpreter, started by `WarmWorker`)."""
     sock = socket.socket(fileno=sock_fd)
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -72,8 +72,17 @@ def serve(sock_fd: int, preload: list[str], sandboxed: bool = False) -> None:
     # a run would walk (and so write to, and copy) all of it. Frozen, it walks only what the run creates.
     gc.collect()
     gc.freeze()
+    # Into the worker's cgroups, after the imports: what the warm process holds stays charged where it was
+    # made, and every run it forks is born in the groups, limited by them, with no migration of its own.
+    in_cgroup = False
+    if cgroups:
+        try:
+            autograder.sandbox.confine.join_cgroups(cgroups)
+            in_cgroup = True
+        except OSError:
+            pass  # each run joins them itself (and reports why it cannot)
 
-    _send(sock, {"ready": os.getpid()})
+    _send(sock, {"ready": os.getpid(), "in_cgroup": in_cgroup})
     messages = _Messages(sock)
     while True:
         request, fds = messages.next()
@@ -258,7 +267,8 @@ def _become_run(request: dict, job_fd: int, events_fd: int, stderr_fd: int) -> N
 
 
 def main() -> None:
-    """Entry point of the warm interpreter: ``<bootstrap> SOCKET_FD MODULE,MODULE,... [sandboxed]``."""
+    """Entry point of the warm interpreter: ``<bootstrap> SOCKET_FD MODULE,MODULE,... sandboxed|plain CGROUPS_JSON``."""
     sock_fd = int(sys.argv[1])
     preload = [m for m in sys.argv[2].split(",") if m] if len(sys.argv) > 2 else []
-    serve(sock_fd, preload, sandboxed=len(sys.argv) > 3 and sys.argv[3] == "sandboxed")
+    cgroups = json.loads(sys.argv[4]) if len(sys.argv) > 4 else []
+    serve(sock_fd, preload, sandboxed=len(sys.argv) > 3 and sys.argv[3] == "sandboxed", cgroups=cgroups)
