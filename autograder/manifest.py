@@ -43,6 +43,7 @@ class ManifestCell:
     points: float
     checksum: str | None
     metadata: dict  # the released cell's metadata (nbgrader's included)
+    released_source: str = ""  # the cell as released (test cells: without their hidden tests); "" in older manifests
 
     @property
     def graded(self) -> bool:
@@ -112,6 +113,7 @@ def manifest_from_cells(assignment: str, notebook_name: str, metadata: dict, pai
                 points=cells.points(source_cell) if kind in (Kind.TEST, Kind.MANUAL) else 0.0,
                 checksum=cells.nbgrader(released_cell).get("checksum"),
                 metadata=dict(released_cell.metadata),
+                released_source=released_cell.source,
             )
         )
         anchor = grade_id

@@ -54,6 +54,18 @@ def _checksum(cell_type: str, source: str, metadata: dict) -> str:
     return compute_checksum(probe)
 
 
+def _as_released(item: ManifestCell, source: str) -> bool:
+    """Whether ``source`` is the cell as released. nbgrader's checksum hashes the source with metadata that
+    is the manifest's here, so equal checksums mean equal sources: compare the sources themselves where the
+    manifest has the released one (and skip importing nbgrader, a second of a batch's start-up)."""
+    if item.checksum is None:
+        return False
+    if item.released_source or item.kind in (Kind.ANSWER.value, Kind.MANUAL.value):
+        released = item.released_source or item.source  # an answer cell's manifest source is its released stub
+        return source == released
+    return _checksum(item.cell_type, source, item.metadata) == item.checksum
+
+
 def sanitize(student: NotebookNode, manifest: NotebookManifest) -> Sanitized:
     known = manifest.by_id()
     result = Sanitized()
@@ -114,7 +126,7 @@ def _restore(item: ManifestCell, student_cell: NotebookNode | None, notes: list[
         source = _text(student_cell.get("source", ""))
         if student_cell.get("cell_type") != item.cell_type:
             notes.append(f"answer cell {item.grade_id!r} was changed to a {student_cell.get('cell_type')} cell; it is graded as a {item.cell_type} cell")
-        unchanged = item.checksum is not None and _checksum(item.cell_type, source, item.metadata) == item.checksum
+        unchanged = _as_released(item, source)
         return RunnableCell(item.cell_type, source, "student", item.grade_id, item.kind, unchanged)
     # test, read-only and task cells always come from source/
     if student_cell is None:
@@ -125,7 +137,7 @@ def _restore(item: ManifestCell, student_cell: NotebookNode | None, notes: list[
         student_meta = cells.nbgrader(student_cell)
         changed_meta = any(student_meta.get(k) != cells.nbgrader(nbformat.from_dict({"metadata": item.metadata})).get(k)
                            for k in ("points", "grade", "solution"))
-        edited = item.checksum is not None and _checksum(item.cell_type, student_source, item.metadata) != item.checksum
+        edited = item.checksum is not None and not _as_released(item, student_source)
         if edited or changed_type or changed_meta:
             what = ", ".join(w for w, flag in (("edited", edited), ("its type changed", changed_type), ("its metadata changed", changed_meta)) if flag)
             notes.append(f"{_noun(kind)} {item.grade_id!r} was {what}; it was restored from source/")

@@ -104,3 +104,44 @@ def test_a_notebook_of_another_assignment_is_refused(manifest):
 
     with pytest.raises(NotThisAssignment, match="another assignment"):
         sanitize(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), manifest)
+
+
+def test_unchanged_and_edited_cells_are_told_apart_as_nbgrader_checksums_tell_them(manifest, released):
+    """Comparing with the released source (the manifest keeps it) decides what nbgrader's checksum decides;
+    a manifest without it (written by an older version) falls back to the checksum itself."""
+    from autograder.sanitize import _as_released, _checksum
+
+    for item in manifest.cells:
+        if item.checksum is None:
+            continue
+        released_source = cell(released, item.grade_id).source
+        for source in (released_source, released_source + "\n# edited", ""):
+            by_checksum = _checksum(item.cell_type, source, item.metadata) == item.checksum
+            assert _as_released(item, source) == by_checksum, (item.grade_id, source)
+            older = copy.copy(item)
+            older.released_source = ""
+            assert _as_released(older, source) == by_checksum, (item.grade_id, source)
+
+
+def test_grading_with_the_manifest_kept_at_release_does_not_import_nbgrader(toy_course, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import hand_in, student_version
+
+    hand_in(tmp_path / "in", "ada", student_version(toy_course, {}))
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from autograder.course import Course\n"
+        "from autograder.grade import build_plan, grade_submission\n"
+        "from autograder.sandbox import Limits\n"
+        "from autograder.submissions import discover\n"
+        f"assignment = Course.at({str(toy_course)!r}).assignment('toy')\n"
+        "plan = build_plan(assignment, Limits(cell_timeout=10))\n"
+        f"[submission] = discover(Path({str(tmp_path / 'in')!r}), assignment)\n"
+        "stored = grade_submission(plan, submission)\n"
+        "print(stored.status, 'nbgrader' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["ok", "False"], done.stdout + done.stderr
