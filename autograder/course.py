@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:
+    import nbformat
 
 
 class CourseError(Exception):
@@ -45,6 +47,8 @@ class Assignment:
     def read_source(self, notebook: str) -> nbformat.NotebookNode:
         path = self.source_notebook_path(notebook)
         try:
+            import nbformat  # here: a command that reads no notebook (or not yet) does not pay for importing it
+
             return nbformat.read(path, as_version=4)
         except Exception as error:
             raise CourseError(f"{path}: cannot read the source notebook: {error}") from None
