@@ -35,10 +35,28 @@ POLL_SECONDS = 0.25
 #: The prefix of the scratch directories the sandbox makes in $TMPDIR (a run's, or the root of all runs').
 RUN_DIR_PREFIX = "autograder-"
 
-_GOODBYE = b"bye\n"
+_GOODBYE = b"bye"
 _lock = threading.Lock()
 _depth = 0
 _watchdog: subprocess.Popen | None = None
+_adopted: list[Path] = []  # scratch directories of this process that are no process's working directory
+
+
+def adopt(directory: Path) -> None:
+    """Have the watchdog remove ``directory`` too if this process dies (the package shim, the scratch root:
+    directories this process made that no process works in, so the watchdog would not find them)."""
+    with _lock:
+        _adopted.append(Path(directory))
+        if _watchdog is not None:
+            _tell(_watchdog, directory)
+
+
+def _tell(watchdog: subprocess.Popen, directory: Path) -> None:
+    try:
+        watchdog.stdin.write(b"dir " + os.fsencode(str(directory)) + b"\n")
+        watchdog.stdin.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
 
 
 @contextlib.contextmanager
@@ -49,6 +67,9 @@ def guard():
         _depth += 1
         if _depth == 1:
             _watchdog = _start()
+            if _watchdog is not None:
+                for directory in _adopted:
+                    _tell(_watchdog, directory)
     try:
         yield
     finally:
@@ -76,7 +97,7 @@ def _start() -> subprocess.Popen | None:
 
 def _stop(watchdog: subprocess.Popen) -> None:
     try:
-        watchdog.stdin.write(_GOODBYE)
+        watchdog.stdin.write(_GOODBYE + b"\n")
         watchdog.stdin.close()
     except (BrokenPipeError, OSError):
         pass
@@ -160,14 +181,23 @@ def _kill(pid: int) -> None:
 def watch(grader: int, pipe: int) -> None:
     known: dict[int, int] = {}  # pid -> start time
     run_dirs: set[Path] = set()
+    buffer = b""
     while True:
         ready, _, _ = select.select([pipe], [], [], POLL_SECONDS)
         if ready:
-            data = os.read(pipe, 64)
-            if data.startswith(_GOODBYE):
-                return
+            data = os.read(pipe, 4096)
             if not data:
                 break  # the grader is gone without a goodbye
+            buffer += data
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line == _GOODBYE:
+                    return
+                if line.startswith(b"dir "):
+                    adopted = Path(os.fsdecode(line[4:]))
+                    temp = Path(tempfile.gettempdir())
+                    if adopted.name.startswith(RUN_DIR_PREFIX) and adopted.parent == temp:  # nothing else, whatever it says
+                        run_dirs.add(adopted)
         for pid in _descendants(grader):
             if pid != os.getpid() and pid not in known:
                 started = _start_time(pid)

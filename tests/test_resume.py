@@ -208,8 +208,7 @@ def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
 
 
 def scratch_left(tmpdir: Path) -> list[str]:
-    # The shim (a directory holding one symbolic link to the package) is left by every grader, killed or not.
-    return sorted(p.name for p in tmpdir.iterdir() if not p.name.startswith("autograder-shim-"))
+    return sorted(p.name for p in tmpdir.iterdir())
 
 
 @pytest.mark.slow
@@ -225,8 +224,18 @@ def test_a_killed_grader_leaves_no_warm_worker_or_run_behind(killed_during_long_
 @pytest.mark.slow
 def test_a_killed_grader_leaves_no_scratch_directory_behind(killed_during_long_runs):
     _, tmpdir, scratch = killed_during_long_runs
-    assert any(name.startswith("autograder-") and not name.startswith("autograder-shim-") for name in scratch), scratch
+    assert any(name.startswith("autograder-scratch-") for name in scratch), scratch
+    assert any(name.startswith("autograder-shim-") for name in scratch), scratch  # the package link the sandboxes see
     deadline = time.monotonic() + 5
     while scratch_left(tmpdir) and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert scratch_left(tmpdir) == []
+
+
+def test_a_grader_that_finishes_leaves_nothing_in_its_temporary_directory(tmp_path):
+    course = make_course(tmp_path / "course", 2, "")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    finish(start_grader(course, course / "gradebook.db", tmpdir=tmpdir))
+    assert stored_count(course / "gradebook.db") == 2
     assert scratch_left(tmpdir) == []

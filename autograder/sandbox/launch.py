@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import autograder
+from autograder import lifeline
 from autograder.sandbox.confine import UID_BASE, Cgroup, Confinement, chown_tree, next_slot
 
 #: How long after a cell's own timeout the parent waits before killing the process.
@@ -95,6 +96,7 @@ class _Shim:
                 directory.chmod(0o755)
                 (directory / "autograder").symlink_to(Path(autograder.__file__).resolve().parent)
                 atexit.register(shutil.rmtree, directory, True)
+                lifeline.adopt(directory)  # and if this process is killed
                 cls._path = directory
             return cls._path
 
@@ -120,6 +122,7 @@ def scratch_root() -> Path:
             _scratch_root = Path(tempfile.mkdtemp(prefix="autograder-scratch-"))
             _scratch_root.chmod(0o711)
             atexit.register(shutil.rmtree, _scratch_root, True)
+            lifeline.adopt(_scratch_root)
         return _scratch_root
 
 
