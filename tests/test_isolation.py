@@ -223,3 +223,9 @@ def test_many_small_memory_hogs_are_killed_before_the_warm_worker_they_share_a_c
     finally:
         remove_workdir(workdir)
         worker.close()
+
+
+def test_a_run_has_the_garbage_collector_on(run):
+    """The warm worker imports with the collector off (and freezes what it imported); its runs must not notice."""
+    outcome = run("import gc\ngc.isenabled(), gc.get_threshold()[0] > 0")
+    assert result_of(outcome)["data"]["text/plain"] == "(True, True)"
