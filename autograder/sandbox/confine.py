@@ -112,6 +112,12 @@ class Cgroup:
     def directories(self) -> list[Path]:
         return [d for d in (self.memory, self.pids) if d is not None]
 
+    def seen_from(self, sandboxed: bool) -> list[str]:
+        """The directories as the group's processes see them: bubblewrap binds them at /sys/fs/cgroup/<controller>."""
+        if sandboxed:
+            return [f"/sys/fs/cgroup/{name}" for name, d in (("memory", self.memory), ("pids", self.pids)) if d is not None]
+        return [str(d) for d in self.directories()]
+
     def tasks(self) -> int:
         """Threads in the pids group now (what counts against pids.max)."""
         if self.pids is None:

@@ -204,10 +204,7 @@ class _Spawned:
             uid = UID_BASE + 999 if confinement.separate_uid else None
             if uid is not None:
                 chown_tree(workdir, uid)
-            inside = {"memory": "/sys/fs/cgroup/memory", "pids": "/sys/fs/cgroup/pids"}
-            dirs = [] if self.cgroup is None else (
-                [inside[c] for c, d in (("memory", self.cgroup.memory), ("pids", self.cgroup.pids)) if d] if self.sandboxed
-                else [str(d) for d in self.cgroup.directories()])
+            dirs = [] if self.cgroup is None else self.cgroup.seen_from(self.sandboxed)
             settings = _confine_settings(confinement, limits, uid, dirs) | {"workdir": str(workdir)}
             if self.sandboxed:
                 command = confinement.bwrap_command(scratch_root(), self.cgroup, _Shim.readonly_paths()) + command
@@ -335,12 +332,7 @@ class WarmWorker:
         self.baseline_tasks = self.cgroup.tasks() if self.in_cgroup and self.cgroup is not None else 0
 
     def _cgroup_dirs(self) -> list[str]:
-        """The worker's cgroup directories as its processes see them (bound at /sys/fs/cgroup in bubblewrap)."""
-        if self.cgroup is None:
-            return []
-        if self.confinement.bwrap:
-            return [f"/sys/fs/cgroup/{name}" for name, d in (("memory", self.cgroup.memory), ("pids", self.cgroup.pids)) if d]
-        return [str(d) for d in self.cgroup.directories()]
+        return [] if self.cgroup is None else self.cgroup.seen_from(bool(self.confinement.bwrap))
 
     def _receive(self, timeout: float | None) -> dict | None:
         """The next message, or None on timeout or when the warm process is gone."""
