@@ -13,6 +13,7 @@ pipeline (nor pay a second of importing nbgrader for it). For each nbgrader cell
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -130,14 +131,17 @@ def assignment_manifest(assignment: Assignment, notebook_name: str) -> NotebookM
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not kept yet, or unreadable: build it again
     manifest = build_manifest(assignment.name, notebook_name, assignment.read_source(notebook_name), str(path))
-    keep_manifest(assignment, manifest)
+    _write(cache, manifest)
     return manifest
 
 
 def keep_manifest(assignment: Assignment, manifest: NotebookManifest) -> None:
     """Write the manifest where `assignment_manifest` looks (quietly not, where the course is read-only)."""
-    path = assignment.source_notebook_path(manifest.notebook)
-    cache = _manifest_cache(assignment, manifest.notebook, path.read_bytes())
+    source = assignment.source_notebook_path(manifest.notebook).read_bytes()
+    _write(_manifest_cache(assignment, manifest.notebook, source), manifest)
+
+
+def _write(cache: Path, manifest: NotebookManifest) -> None:
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=cache.parent, prefix=".manifest-")
@@ -150,12 +154,20 @@ def keep_manifest(assignment: Assignment, manifest: NotebookManifest) -> None:
 
 def _manifest_cache(assignment: Assignment, notebook_name: str, source: bytes) -> Path:
     digest = hashlib.sha256(source)
-    digest.update(f"{assignment.name}/{notebook_name} autograder {autograder.__version__}".encode())
+    digest.update(f"{assignment.name}/{notebook_name}".encode())
+    digest.update(_deriving_code())
+    return assignment.course.cache_dir / "manifests" / f"{assignment.name}--{notebook_name}--{digest.hexdigest()[:20]}.json"
+
+
+@functools.cache
+def _deriving_code() -> bytes:
+    """What a manifest is derived by: this package's version and code, and nbgrader's version."""
+    digest = hashlib.sha256(f"autograder {autograder.__version__}".encode())
     try:
         digest.update(importlib.metadata.version("nbgrader").encode())
     except importlib.metadata.PackageNotFoundError:
         pass
     package = Path(__file__).resolve().parent
-    for module in ("manifest.py", "release.py", "cells.py"):  # the code that derives a manifest
+    for module in ("manifest.py", "release.py", "cells.py"):
         digest.update((package / module).read_bytes())
-    return assignment.course.cache_dir / "manifests" / f"{assignment.name}--{notebook_name}--{digest.hexdigest()[:20]}.json"
+    return digest.digest()

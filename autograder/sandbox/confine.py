@@ -353,12 +353,16 @@ def _prefer_for_oom_kill() -> None:
         pass
 
 
-def _no_new_privileges() -> None:
-    PR_SET_NO_NEW_PRIVS = 38
+def prctl_on(option: int) -> None:
+    """``prctl(option, 1)`` on this process, where the C library offers it (best effort)."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(option, 1, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def _no_new_privileges() -> None:
+    prctl_on(38)  # PR_SET_NO_NEW_PRIVS
 
 
 def chown_tree(path: Path, uid: int) -> None:

@@ -23,7 +23,6 @@ survive fork), so the warm process sets torch to one thread right after importin
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import importlib
 import json
@@ -180,11 +179,9 @@ def _supervise(pid: int, messages: _Messages, sandboxed: bool) -> int | None:
 
 def _become_subreaper() -> None:
     """Orphans of a run (a daemon, a double fork, a `setsid`) become this process's children, so they can be killed."""
-    PR_SET_CHILD_SUBREAPER = 36
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    from autograder.sandbox.confine import prctl_on
+
+    prctl_on(36)  # PR_SET_CHILD_SUBREAPER
 
 
 def _children() -> list[int]:
