@@ -62,6 +62,22 @@ def console_errors(driver) -> list[str]:
     return [entry["message"] for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
 
 
+def click_and_load(driver, element, timeout: float = 30) -> None:
+    """Click a link or submit button and wait until the page it leads to has loaded.
+
+    Without the wait, the next `find_element` can still find the old page's element, which goes stale
+    under it as the new page replaces it (a race that a slow machine loses).
+    """
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    old = driver.find_element("tag name", "html")
+    element.click()
+    wait = WebDriverWait(driver, timeout)
+    wait.until(expected_conditions.staleness_of(old))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def ink(png: bytes) -> float:
     """The fraction of pixels of a screenshot that are not (near) white."""
     from PIL import Image

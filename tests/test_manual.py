@@ -14,7 +14,7 @@ from autograder.gradebook import Gradebook, StaleAnswer
 from autograder.grade import build_plan, discover, grade_batch
 from autograder.manual import ManualGrading, Server
 from autograder.sandbox import Limits
-from browser import chromium, console_errors, full_page, save
+from browser import chromium, click_and_load, console_errors, full_page, save
 from conftest import CORRECT, hand_in, student_version
 
 ESSAY = "Doubling is *linear*:\n\n- f(a + b) = f(a) + f(b)\n- <b>bold?</b>"
@@ -125,13 +125,13 @@ def test_grading_in_the_browser_updates_the_gradebook_and_the_export(course):
         try:
             driver.get(server.url)
             assert console_errors(driver) == []
-            driver.find_element("css selector", "a.question").click()
+            click_and_load(driver, driver.find_element("css selector", "a.question"))
             answer = driver.find_element("id", "answer-alice")
             assert answer.find_element("tag name", "em").text == "linear"  # Markdown rendered
             assert "<b>bold?</b>" in answer.text  # raw HTML shown as text
             answer.find_element("name", "score").send_keys("1.5")
             answer.find_element("name", "comment").send_keys("right idea; say why it matters")
-            answer.find_element("css selector", "button[type=submit]").click()
+            click_and_load(driver, answer.find_element("css selector", "button[type=submit]"))
             assert driver.find_element("id", "progress").text.startswith("1 of 2")
             assert "saved" in driver.find_element("id", "answer-alice").text
             assert console_errors(driver) == []
