@@ -51,6 +51,13 @@ def adopt(directory: Path) -> None:
             _tell(_watchdog, directory)
 
 
+def forget(directory: Path) -> None:
+    """``directory`` was removed by this process: no longer the watchdog's to remove."""
+    with _lock:
+        if Path(directory) in _adopted:
+            _adopted.remove(Path(directory))
+
+
 def _tell(watchdog: subprocess.Popen, directory: Path) -> None:
     try:
         watchdog.stdin.write(b"dir " + os.fsencode(str(directory)) + b"\n")

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +41,10 @@ def cluster(tmp_path_factory):
     """``tcp://127.0.0.1:PORT`` of a scheduler with two single-thread workers, each in its own process."""
     base = tmp_path_factory.mktemp("dask")
     address = f"tcp://127.0.0.1:{free_port()}"
-    env = dict(os.environ, PYTHONPATH=str(REPO))  # the workers grade with this checkout, whatever is installed
+    temporary = base / "tmp"  # the cluster's own TMPDIR: a test can see what its workers leave there
+    temporary.mkdir()
+    # the workers grade with this checkout, whatever is installed
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(temporary))
     logs = []
     processes = []
 
@@ -67,9 +71,10 @@ def cluster(tmp_path_factory):
                 time.sleep(0.5)
         yield address
     finally:
-        for process in processes:
+        # Workers first, as a cluster is shut down: a worker whose scheduler went first can hang on SIGTERM.
+        for process in reversed(processes):
             process.terminate()
-        for process in processes:
+        for process in reversed(processes):
             try:
                 process.wait(20)
             except subprocess.TimeoutExpired:
@@ -130,6 +135,17 @@ def test_a_dask_batch_resumes_like_a_local_one(cluster, toy_course, varied_batch
         again = grade_batch(plan, discover(varied_batch, assignment), gradebook, scheduler=cluster)
     assert len(first.graded) == 9
     assert again.skipped == 9 - 1 and [s.student_id for s in again.graded] == ["nobody"]
+
+
+@pytest.mark.slow
+def test_a_dask_worker_keeps_nothing_in_its_temporary_directory_after_a_batch(cluster, toy_course, varied_batch, tmp_path):
+    """A Dask worker outlives its batches, and its own shutdown may end in a SIGKILL that skips atexit: the
+    sandbox's scratch root and package shim go when the batch ends, not when the worker process exits."""
+    url = f"sqlite:///{tmp_path / 'dask.db'}"
+    assert main(["grade", "toy", str(varied_batch), "--course", str(toy_course), "--quiet", "--gradebook", url, "--scheduler", cluster]) == 0
+    with distributed.Client(cluster, timeout=5) as client:
+        left = client.run(lambda: sorted(name for name in os.listdir(tempfile.gettempdir()) if name.startswith("autograder-")))
+    assert len(left) == 2 and all(entries == [] for entries in left.values()), left
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(toy_course, tmp_path, monkeypatch):

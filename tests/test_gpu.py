@@ -14,6 +14,19 @@ from conftest import REPO
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to this machine")
 
 
+def recorded(source: str, device: str) -> str:
+    """What one cell's last expression shows, run in the sandbox on ``device``."""
+    from autograder.sandbox import Limits, run_job
+    from autograder.sandbox.launch import fresh_workdir, remove_workdir
+
+    workdir = fresh_workdir()
+    try:
+        run = run_job({"mode": "record", "cells": [{"index": 0, "source": source}]}, workdir, Limits(device=device))
+    finally:
+        remove_workdir(workdir)
+    return [o for o in run.cells[0]["outputs"] if o["output_type"] == "execute_result"][0]["data"]["text/plain"]
+
+
 def scores(url):
     with Gradebook(url) as gradebook:
         return {(r["student_id"], r["question"]): r["score"] for r in csv.DictReader(io.StringIO(to_csv(gradebook, "deep_mlps")))}
@@ -31,23 +44,12 @@ def test_cpu_and_gpu_grading_agree_on_every_question(tmp_path):
 
 
 @needs_cuda
-def test_gpu_runs_get_the_determinism_switches(tmp_path):
-    from autograder.sandbox import Limits, run_job
-    from autograder.sandbox.launch import fresh_workdir
-
+def test_gpu_runs_get_the_determinism_switches():
     source = ("import torch, os\n"
               "(torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic,"
               " torch.are_deterministic_algorithms_enabled(), os.environ['CUBLAS_WORKSPACE_CONFIG'], torch.cuda.device_count())")
-    run = run_job({"mode": "record", "cells": [{"index": 0, "source": source}]}, fresh_workdir(), Limits(device="cuda"))
-    result = [o for o in run.cells[0]["outputs"] if o["output_type"] == "execute_result"][0]
-    assert result["data"]["text/plain"] == "(False, False, True, True, ':4096:8', 1)"
+    assert recorded(source, "cuda") == "(False, False, True, True, ':4096:8', 1)"
 
 
-def test_cpu_runs_see_no_gpu(tmp_path):
-    from autograder.sandbox import Limits, run_job
-    from autograder.sandbox.launch import fresh_workdir
-
-    source = "import os\nos.environ['CUDA_VISIBLE_DEVICES']"
-    run = run_job({"mode": "record", "cells": [{"index": 0, "source": source}]}, fresh_workdir(), Limits(device="cpu"))
-    result = [o for o in run.cells[0]["outputs"] if o["output_type"] == "execute_result"][0]
-    assert result["data"]["text/plain"] == "''"
+def test_cpu_runs_see_no_gpu():
+    assert recorded("import os\nos.environ['CUDA_VISIBLE_DEVICES']", "cpu") == "''"

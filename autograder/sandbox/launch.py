@@ -101,13 +101,25 @@ class _Shim:
             return cls._path
 
     @classmethod
+    def remove(cls) -> None:
+        with cls._lock:
+            if cls._path is not None:
+                shutil.rmtree(cls._path, ignore_errors=True)
+                lifeline.forget(cls._path)
+                cls._path = None
+
+    @classmethod
     def readonly_paths(cls) -> list[Path]:
         """What a sandbox must see of ours: the shim and the package it links to (not the repository around it)."""
         return [cls.path(), Path(autograder.__file__).resolve().parent]
 
 
+#: The home (and TMPDIR) of whatever runs in a directory: a run's, or a warm worker's in the scratch root.
+HOME_DIR = ".home"
+
 _scratch_root: Path | None = None
-_scratch_lock = threading.Lock()
+_scratch_lock = threading.RLock()
+_scratch_users: set = set()  # warm workers of this process started (or starting) in the scratch root
 
 
 def scratch_root() -> Path:
@@ -126,13 +138,46 @@ def scratch_root() -> Path:
         return _scratch_root
 
 
+def _use_scratch(user: object) -> Path:
+    with _scratch_lock:
+        _scratch_users.add(user)
+        return scratch_root()
+
+
+def _leave_scratch(user: object) -> None:
+    with _scratch_lock:
+        _scratch_users.discard(user)
+
+
+def release_scratch() -> bool:
+    """Remove this process's scratch root and package shim now if nothing of this process uses them: no
+    warm worker started in them and no run's working directory left in the root. True if removed.
+
+    A process that exits removes both anyway (atexit); this is for one that lives on after its batch and
+    may never exit cleanly: a Dask worker, whose process its own shutdown can leave to a SIGKILL. The next
+    batch makes new ones.
+    """
+    global _scratch_root
+    with _scratch_lock:
+        if _scratch_users:
+            return False
+        if _scratch_root is not None:
+            if _scratch_root.is_dir() and any(entry.name != HOME_DIR for entry in _scratch_root.iterdir()):
+                return False  # a run (a fresh interpreter, a reference) is working there
+            shutil.rmtree(_scratch_root, ignore_errors=True)
+            lifeline.forget(_scratch_root)
+            _scratch_root = None
+        _Shim.remove()
+        return True
+
+
 def child_environment(workdir: Path, device: str = "cpu", gpu: int | None = None) -> dict[str, str]:
     """A small, explicit environment: nothing of the grader's (database URLs, tokens) reaches the child.
 
     On "cpu" no GPU is visible; on "cuda" only the GPU this run holds (one run per GPU at a time), with
     TF32 off at the library level and cuBLAS in its deterministic workspace mode.
     """
-    home = workdir / ".home"
+    home = workdir / HOME_DIR
     home.mkdir(exist_ok=True)
     gpu_settings = {
         "CUDA_VISIBLE_DEVICES": "" if device != "cuda" else str(gpu if gpu is not None else 0),
@@ -301,7 +346,7 @@ class WarmWorker:
         if self.confinement.cgroup_roots and self.cgroup is None:
             self.cgroup = Cgroup.create(self.confinement.cgroup_roots, _cgroup_name(f"worker{self.slot}"), limits.memory, limits.processes)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.scratch = scratch_root()
+        self.scratch = _use_scratch(self)
         env = child_environment(self.scratch)
         command = [sys.executable, "-I", "-c", _bootstrap(_WARM_ENTRY, self.course_root), str(child.fileno()), ",".join(self.preload),
                    "sandboxed" if self.confinement.bwrap else "plain", json.dumps(self._cgroup_dirs())]
@@ -413,6 +458,7 @@ class WarmWorker:
         if self.cgroup is not None:
             self.cgroup.remove()
             self.cgroup = None
+        _leave_scratch(self)
 
 
 class _Forked:
@@ -667,7 +713,8 @@ def _synthetic_end(index: int, status: str, message: str) -> dict:
 
 
 def fresh_workdir(prefix: str = "autograder-run-") -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_root()))
+    with _scratch_lock:  # made in the same breath as the root is looked up: `release_scratch` sees it
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_root()))
 
 
 def remove_workdir(path: Path) -> None:

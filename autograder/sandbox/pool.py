@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from autograder.course import CourseError
-from autograder.sandbox.launch import Limits, WarmWorker
+from autograder.sandbox.launch import Limits, WarmWorker, release_scratch
 from autograder.sandbox.warm import HEAVY_MODULES
 
 if TYPE_CHECKING:
@@ -94,6 +94,7 @@ class WorkerPool:
                 worker.close()
             self._all.clear()
         self._closed.set()
+        release_scratch()  # unless another pool of this process still works there
 
     def __enter__(self) -> "WorkerPool":
         return self
