@@ -134,6 +134,10 @@ def _grade(args) -> int:
                 table.add_row(escape(item.student_id), escape(item.notebook), f"{score:g} / {maximum:g}", item.status, escape(message))
             if not args.quiet:
                 console.print(table)
+            failures = sum(item.status == "failed" for item in summary.graded)
+            if failures:
+                error_console.print(f"[red]{failures} submission(s) the grader failed on[/] (status failed, the message says why): "
+                                    "the next `autograder grade` of this batch grades them again, after the cause is fixed.")
     console.print(f"gradebook: {url}")
     return 0
 

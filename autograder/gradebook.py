@@ -211,11 +211,15 @@ class Gradebook:
                 session.add(StudentViewRow(submission_id=row.id, answers=view.pop("answers", {}), notebook=view))
 
     def graded_hashes(self, assignment: str) -> dict[tuple[str, str], str | None]:
-        """(student_id, notebook) -> sha256 of the file graded last, for resuming a batch."""
+        """(student_id, notebook) -> sha256 of the file graded last, for resuming a batch.
+
+        A row the grader itself failed on (status ``failed``: a grader bug, a Dask worker lost twice) is
+        no verdict on the file, so it is left out: a rerun grades that file again.
+        """
         with Session(self.engine) as session:
             rows = session.execute(
                 select(SubmissionRow.student_id, SubmissionRow.notebook, SubmissionRow.sha256).where(
-                    SubmissionRow.assignment == assignment
+                    SubmissionRow.assignment == assignment, SubmissionRow.status != "failed"
                 )
             ).all()
         return {(student, notebook): sha for student, notebook, sha in rows}

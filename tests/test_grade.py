@@ -6,6 +6,7 @@ import io
 import nbformat
 import pytest
 
+from autograder.cli import main
 from autograder.course import Course
 from autograder.export import CSV_COLUMNS, to_csv
 from autograder.grade import build_plan, discover, grade_batch
@@ -108,6 +109,29 @@ def test_a_changed_file_is_regraded(toy_course, batch):
     summary, rows = grade(toy_course, batch)
     assert [s.student_id for s in summary.graded if s.sha256] == ["untouched"]
     assert scores(rows, "untouched")["double_test"] == ("2", "passed")
+
+
+def test_a_rerun_retries_what_the_grader_failed_on_without_force(toy_course, batch, monkeypatch, capsys):
+    """A `failed` row is the grader's fault (a bug, a lost cluster worker), not the student's: it is not graded."""
+    import autograder.grade
+
+    real = autograder.grade.grade_submission
+
+    def fails_on_raises(plan, submission, worker=None):
+        if submission.student_id == "raises":
+            raise MemoryError("the grader ran out of memory")
+        return real(plan, submission, worker)
+
+    monkeypatch.setattr(autograder.grade, "grade_submission", fails_on_raises)
+    assert main(["grade", "toy", str(batch), "--course", str(toy_course), "--quiet", "--workers", "2"]) == 0
+    assert "1 submission(s) the grader failed on" in capsys.readouterr().err  # and that a rerun retries it
+    with Gradebook(f"sqlite:///{toy_course / 'gradebook.db'}") as gradebook:
+        first = list(csv.DictReader(io.StringIO(to_csv(gradebook, "toy"))))
+    assert scores(first, "raises")["double_test"] == ("0", "failed")
+    monkeypatch.setattr(autograder.grade, "grade_submission", real)
+    summary, second = grade(toy_course, batch)
+    assert {s.student_id for s in summary.graded} == {"raises", "nobody", "dir_student"}
+    assert scores(second, "raises")["double_test"] == ("0", "error") and scores(second, "raises")["half_test"] == ("1", "passed")
 
 
 def test_layouts_nbgrader_and_single_file_are_both_found(toy_course, tmp_path):
