@@ -7,11 +7,22 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
+
+
+def work_directory(given: str | None, prefix: str) -> Path:
+    """Where a benchmark builds its course: ``--dir`` (made if missing), else a new temporary directory
+    that is kept for a look afterwards."""
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        return path.resolve()
+    return Path(tempfile.mkdtemp(prefix=prefix)).resolve()
 
 
 def cores() -> int:

@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_notebook
 
-from benchmarks.common import KERNELSPEC, machine, markdown, nbgrader_cell
+from benchmarks.common import KERNELSPEC, machine, markdown, nbgrader_cell, work_directory
 
 ASSIGNMENT = "tiny"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also in a log file
 
-    base = Path(args.dir or tempfile.mkdtemp(prefix="bench-memory-")).resolve()
+    base = work_directory(args.dir, "bench-memory-")
     root = base / "course"
     print(f"machine: {machine()}")
     started = time.perf_counter()

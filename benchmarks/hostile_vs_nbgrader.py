@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
 
-from benchmarks.common import autograder_command, machine, require_success, run_timed
+from benchmarks.common import autograder_command, machine, require_success, run_timed, work_directory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from test_hostile import PLAIN_ATTACKS, PLAIN_WRONG, plain_notebook, with_prefix  # noqa: E402
@@ -73,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", help="course directory to build (default: a temporary one)")
     args = parser.parse_args()
-    root = Path(args.dir or tempfile.mkdtemp(prefix="hostile-vs-nbgrader-")).resolve()
+    root = work_directory(args.dir, "hostile-vs-nbgrader-")
     (root / "source" / "plain").mkdir(parents=True, exist_ok=True)
     (root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(root=str(root)))
     source_path = root / "source" / "plain" / "plain.ipynb"

@@ -26,13 +26,12 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_notebook
 
-from benchmarks.common import KERNELSPEC, autograder_command, machine, markdown, nbgrader_cell, require_success, run_timed
+from benchmarks.common import KERNELSPEC, autograder_command, machine, markdown, nbgrader_cell, require_success, run_timed, work_directory
 
 ASSIGNMENT = "training"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -132,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also in a log file
 
-    base = Path(args.dir or tempfile.mkdtemp(prefix="bench-training-")).resolve()
+    base = work_directory(args.dir, "bench-training-")
     print(f"machine: {machine()}")
     probe_steps = 100
     probe, _ = run_bare(base, probe_steps)

@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 import nbformat
 
 from benchmarks import torch_course
-from benchmarks.common import autograder_command, machine, require_success, run_timed
+from benchmarks.common import autograder_command, machine, require_success, run_timed, work_directory
 from benchmarks.torch_course import ASSIGNMENT, NOTEBOOK, QUESTIONS
 
 NBGRADER_CONFIG = '''c = get_config()
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.students < 2:
         parser.error("--students must be at least 2 (the solution and the untouched release)")
 
-    root = Path(args.dir or tempfile.mkdtemp(prefix="bench-vs-nbgrader-")).resolve() / "course"
+    root = work_directory(args.dir, "bench-vs-nbgrader-") / "course"
     print(f"machine: {machine()}")
     students = build_course(root, args.students)
     plans = torch_course.answer_plan(args.students)
