@@ -44,7 +44,11 @@ def _limits(args):
     from autograder.sandbox.pool import resolve_device
     from autograder.sandbox import Limits
 
-    return Limits(cell_timeout=args.timeout, total_timeout=args.budget, device=resolve_device(args.device),
+    # On a Dask cluster each worker decides `auto` (and checks `cuda`) against its own hardware when the
+    # batch reaches it: the coordinator's says nothing of theirs (`autograder.distributed.GradingPlugin`).
+    on_cluster = getattr(args, "scheduler", None) and args.device != "cpu"
+    device = args.device if on_cluster else resolve_device(args.device)
+    return Limits(cell_timeout=args.timeout, total_timeout=args.budget, device=device,
                   memory=args.memory, processes=args.processes, file_size=args.file_size, output_limit=args.output_limit,
                   isolation=args.isolation)
 

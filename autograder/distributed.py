@@ -34,6 +34,7 @@ from autograder.gradebook import StoredResult, StoredSubmission
 from autograder.manifest import NotebookManifest
 from autograder.reference import Expectations
 from autograder.sandbox import Limits
+from autograder.sandbox.pool import resolve_device
 
 #: Seconds to wait for the scheduler to answer, and for a first worker to join it.
 CONNECT_TIMEOUT_SECONDS = 30
@@ -83,8 +84,9 @@ def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") or part in ("__pycache__", ".ipynb_checkpoints") for part in relative.parts)
 
 
-def unpack(shipped: ShippedPlan, directory: Path):
-    """The shipped plan as a `GradingPlan` over a course written into ``directory`` (on a worker)."""
+def unpack(shipped: ShippedPlan, directory: Path, device: str | None = None):
+    """The shipped plan as a `GradingPlan` over a course written into ``directory`` (on a worker), grading
+    on ``device`` (default: the shipped one)."""
     from autograder.grade import GradingPlan
 
     root = directory / shipped.digest
@@ -104,7 +106,7 @@ def unpack(shipped: ShippedPlan, directory: Path):
         assignment,
         {name: NotebookManifest.from_json(data) for name, data in shipped.manifests.items()},
         {name: Expectations.from_json(data) for name, data in shipped.expectations.items()},
-        Limits(**shipped.limits),
+        Limits(**dict(shipped.limits, device=device or shipped.limits["device"])),
     )
 
 
@@ -127,7 +129,14 @@ class GradingPlugin(WorkerPlugin):
         self._lifeline.__enter__()  # this worker killed: its warm workers and runs go with it
         self.directory = Path(worker.local_directory) / "autograder"
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.plan = unpack(self.shipped, self.directory)
+        # `auto` and `cuda` are decided here, against this worker's hardware. A worker that cannot grade
+        # as asked fails its tasks with the reason (one `failed` row each; a rerun retries them).
+        self.unusable: str | None = None
+        try:
+            device = resolve_device(self.shipped.limits["device"])
+        except CourseError as error:
+            device, self.unusable = "cpu", f"the Dask worker {worker.name} cannot grade: {error}"
+        self.plan = unpack(self.shipped, self.directory, device)
         self.pool = self.plan.worker_pool(warm=True)
         self.incoming = Path(tempfile.mkdtemp(prefix="incoming-", dir=self.directory))
         self._count = 0
@@ -141,6 +150,8 @@ class GradingPlugin(WorkerPlugin):
     def grade(self, student_id: str, notebook: str, file_name: str, content: bytes, submitted_at: str | None) -> dict:
         from autograder.grade import Submission, _grade_safely
 
+        if self.unusable:
+            raise RuntimeError(self.unusable)
         with self._lock:
             self._count += 1
             folder = self.incoming / str(self._count)

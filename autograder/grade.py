@@ -11,9 +11,9 @@ import concurrent.futures
 import contextlib
 import itertools
 import json
-import os
 import queue
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,27 +57,38 @@ class GradingPlan:
 
 
 class GpuSlots:
-    """One run per GPU at a time: a run takes a GPU index here and gives it back when it ends."""
+    """One run per GPU at a time: a run takes a GPU index here and gives it back when it ends.
+
+    The GPUs are counted at the first run (a coordinator that sends the batch to a cluster never counts,
+    nor imports torch to do so).
+    """
 
     def __init__(self, device: str):
+        self.device = device
         self.slots: queue.Queue | None = None
-        if device == "cuda":
-            import torch
+        self._lock = threading.Lock()
 
-            self.slots = queue.Queue()
-            for index in range(torch.cuda.device_count()):
-                self.slots.put(index)
+    def _counted(self) -> queue.Queue:
+        with self._lock:
+            if self.slots is None:
+                import torch
+
+                self.slots = queue.Queue()
+                for index in range(torch.cuda.device_count()):
+                    self.slots.put(index)
+            return self.slots
 
     @contextlib.contextmanager
     def hold(self):
-        if self.slots is None:
+        if self.device != "cuda":
             yield None
             return
-        index = self.slots.get()
+        slots = self._counted()
+        index = slots.get()
         try:
             yield index
         finally:
-            self.slots.put(index)
+            slots.put(index)
 
 
 @dataclass

@@ -148,6 +148,24 @@ def test_a_dask_worker_keeps_nothing_in_its_temporary_directory_after_a_batch(cl
     assert len(left) == 2 and all(entries == [] for entries in left.values()), left
 
 
+@pytest.mark.skipif(os.path.exists("/dev/nvidiactl"), reason="the cluster's workers may have a GPU here")
+def test_each_dask_worker_decides_the_device_for_itself(cluster, toy_course, varied_batch, tmp_path):
+    """`--device` is checked by each worker against its own hardware, not by the coordinator: a coordinator
+    without a GPU can send `--device cuda` to GPU workers. A worker without one fails its tasks, saying
+    why, one row each, and a rerun with `--device auto` grades them there on the CPU."""
+    url = f"sqlite:///{tmp_path / 'dask.db'}"
+    common = ["grade", "toy", str(varied_batch), "--course", str(toy_course), "--quiet", "--gradebook", url, "--scheduler", cluster]
+    assert main([*common, "--device", "cuda"]) == 0
+    with Gradebook(url) as gradebook:
+        rows = {s.student_id: s for s in gradebook.submissions("toy")}
+    assert rows["correct"].status == "failed" and "no CUDA device is visible" in rows["correct"].message
+    assert rows["nobody"].status == "missing"  # judged on the coordinator: nothing to send to a worker
+    assert main([*common, "--device", "auto"]) == 0
+    with Gradebook(url) as gradebook:
+        rows = {s.student_id: s for s in gradebook.submissions("toy")}
+    assert rows["correct"].status == "ok" and rows["correct"].score == 4
+
+
 def test_an_unreachable_scheduler_is_a_clear_error(toy_course, tmp_path, monkeypatch):
     import autograder.distributed as remote
     from autograder.course import Course

@@ -42,7 +42,9 @@ class Limits:
     cell_timeout: float = 60.0  # seconds per cell
     total_timeout: float = 600.0  # seconds for the whole submission, resumed runs included
     output_limit: int = 20000  # characters of stdout/stderr kept per cell (head and tail)
-    device: str = "cpu"  # "cpu" (GPUs hidden) or "cuda" (the harness sets the determinism switches)
+    # "cpu" (GPUs hidden) or "cuda" (the harness sets the determinism switches); "auto" only in a plan
+    # shipped to a Dask cluster, where each worker resolves it for itself
+    device: str = "cpu"
     memory: int = 4 * 2**30  # bytes (cgroup where available, else RLIMIT_DATA)
     processes: int = 256  # processes and threads (cgroup pids.max, else RLIMIT_NPROC)
     file_size: int = 256 * 2**20  # bytes per file the notebook writes (RLIMIT_FSIZE)
