@@ -19,6 +19,7 @@ import pytest
 from autograder.cli import main
 from autograder.course import CourseError
 from autograder.gradebook import Gradebook
+from autograder.sandbox.pool import resolve_device
 from conftest import CORRECT, REPO, hand_in, student_version
 
 distributed = pytest.importorskip("distributed", reason="dask[distributed] is a dependency of the package: pip install -e .")
@@ -93,6 +94,11 @@ def export(course: Path, url: str, output: Path) -> str:
     return output.read_text()
 
 
+def by_student(url: str) -> dict:
+    with Gradebook(url) as gradebook:
+        return {s.student_id: s for s in gradebook.submissions("toy")}
+
+
 @pytest.fixture
 def varied_batch(toy_course, tmp_path) -> Path:
     submissions = tmp_path / "submitted"
@@ -117,9 +123,7 @@ def test_a_batch_graded_on_a_dask_cluster_exports_what_a_local_run_exports(clust
     local_csv, remote_csv = export(toy_course, local, tmp_path / "local.csv"), export(toy_course, remote, tmp_path / "dask.csv")
     assert local_csv.count("\n") == 1 + 9 * 4
     assert remote_csv == local_csv
-    with Gradebook(remote) as gradebook:
-        paths = {s.student_id: s.path for s in gradebook.submissions("toy")}
-    assert paths["correct"] == str(varied_batch / "correct" / "toy.ipynb"), "the gradebook names the coordinator's file"
+    assert by_student(remote)["correct"].path == str(varied_batch / "correct" / "toy.ipynb"), "the gradebook names the coordinator's file"
 
 
 @pytest.mark.slow
@@ -148,7 +152,7 @@ def test_a_dask_worker_keeps_nothing_in_its_temporary_directory_after_a_batch(cl
     assert len(left) == 2 and all(entries == [] for entries in left.values()), left
 
 
-@pytest.mark.skipif(os.path.exists("/dev/nvidiactl"), reason="the cluster's workers may have a GPU here")
+@pytest.mark.skipif(resolve_device("auto") != "cpu", reason="the cluster's workers have a GPU here")
 def test_each_dask_worker_decides_the_device_for_itself(cluster, toy_course, varied_batch, tmp_path):
     """`--device` is checked by each worker against its own hardware, not by the coordinator: a coordinator
     without a GPU can send `--device cuda` to GPU workers. A worker without one fails its tasks, saying
@@ -156,13 +160,11 @@ def test_each_dask_worker_decides_the_device_for_itself(cluster, toy_course, var
     url = f"sqlite:///{tmp_path / 'dask.db'}"
     common = ["grade", "toy", str(varied_batch), "--course", str(toy_course), "--quiet", "--gradebook", url, "--scheduler", cluster]
     assert main([*common, "--device", "cuda"]) == 0
-    with Gradebook(url) as gradebook:
-        rows = {s.student_id: s for s in gradebook.submissions("toy")}
+    rows = by_student(url)
     assert rows["correct"].status == "failed" and "no CUDA device is visible" in rows["correct"].message
     assert rows["nobody"].status == "missing"  # judged on the coordinator: nothing to send to a worker
     assert main([*common, "--device", "auto"]) == 0
-    with Gradebook(url) as gradebook:
-        rows = {s.student_id: s for s in gradebook.submissions("toy")}
+    rows = by_student(url)
     assert rows["correct"].status == "ok" and rows["correct"].score == 4
 
 

@@ -20,8 +20,13 @@ def grade(course, submissions, **kwargs):
     plan = build_plan(assignment, Limits(cell_timeout=10))
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         summary = grade_batch(plan, discover(submissions, assignment), gradebook, workers=2, **kwargs)
-        rows = list(csv.DictReader(io.StringIO(to_csv(gradebook, "toy"))))
-    return summary, rows
+    return summary, exported(course)
+
+
+def exported(course):
+    """The course gradebook's CSV export, as rows."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        return list(csv.DictReader(io.StringIO(to_csv(gradebook, "toy"))))
 
 
 def scores(rows, student):
@@ -125,9 +130,7 @@ def test_a_rerun_retries_what_the_grader_failed_on_without_force(toy_course, bat
     monkeypatch.setattr(autograder.grade, "grade_submission", fails_on_raises)
     assert main(["grade", "toy", str(batch), "--course", str(toy_course), "--quiet", "--workers", "2"]) == 0
     assert "1 submission(s) the grader failed on" in capsys.readouterr().err  # and that a rerun retries it
-    with Gradebook(f"sqlite:///{toy_course / 'gradebook.db'}") as gradebook:
-        first = list(csv.DictReader(io.StringIO(to_csv(gradebook, "toy"))))
-    assert scores(first, "raises")["double_test"] == ("0", "failed")
+    assert scores(exported(toy_course), "raises")["double_test"] == ("0", "failed")
     monkeypatch.setattr(autograder.grade, "grade_submission", real)
     summary, second = grade(toy_course, batch)
     assert {s.student_id for s in summary.graded} == {"raises", "nobody", "dir_student"}
