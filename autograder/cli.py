@@ -19,7 +19,7 @@ error_console = Console(stderr=True, highlight=False)
 
 
 def _release(args) -> int:
-    from autograder.release import release_assignment
+    from autograder.prepare.publish import release_assignment
 
     course = Course.at(args.course)
     stale = []
@@ -41,26 +41,13 @@ def _release(args) -> int:
 
 
 def _limits(args):
+    from autograder.sandbox.limits import limits_from_options
     from autograder.sandbox.pool import resolve_device
-    from autograder.sandbox import Limits
 
     # On a Dask cluster each worker decides `auto` (and checks `cuda`) against its own hardware when the
-    # batch reaches it: the coordinator's says nothing of theirs (`autograder.distributed.GradingPlugin`).
+    # batch reaches it: the coordinator's says nothing of theirs (`autograder.grading.cluster.GradingPlugin`).
     on_cluster = getattr(args, "scheduler", None) and args.device != "cpu"
-    device = args.device if on_cluster else resolve_device(args.device)
-    return Limits(cell_timeout=args.timeout, total_timeout=args.budget, device=device,
-                  memory=args.memory, processes=args.processes, file_size=args.file_size, output_limit=args.output_limit,
-                  isolation=args.isolation)
-
-
-def _size(text: str) -> int:
-    """``4G``, ``512M``, ``100k`` or a number of bytes; 0 = no limit."""
-    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    text = text.strip().lower().removesuffix("ib").removesuffix("b")
-    try:
-        return int(float(text[:-1]) * units[text[-1]]) if text and text[-1] in units else int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size: use e.g. 4G, 512M or a number of bytes") from None
+    return limits_from_options(args, device=args.device if on_cluster else resolve_device(args.device))
 
 
 def _add_course_options(parser: argparse.ArgumentParser, gradebook: bool = False) -> None:
@@ -69,26 +56,15 @@ def _add_course_options(parser: argparse.ArgumentParser, gradebook: bool = False
         parser.add_argument("--gradebook", help="SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
 
 
-def _add_limit_options(parser: argparse.ArgumentParser) -> None:
-    """Per-submission limits, the same for `grade` and `verify` (see docs/security.md)."""
-    parser.add_argument("--budget", type=float, default=600.0, help="seconds per submission, all cells together (default: 600; 0 = none)")
-    parser.add_argument("--memory", type=_size, default="4G", help="memory per submission, e.g. 2G (default: 4G; 0 = none)")
-    parser.add_argument("--processes", type=int, default=256, help="processes and threads per submission (default: 256; 0 = none)")
-    parser.add_argument("--file-size", type=_size, default="256M", help="largest file a submission may write (default: 256M; 0 = none)")
-    parser.add_argument("--output-limit", type=int, default=20000, help="characters of output kept per cell, head and tail (default: 20000)")
-    parser.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto",
-                        help="auto: bubblewrap where it runs, else uid and rlimits only (said in the output); bwrap: fail without it")
-
-
 def _grade(args) -> int:
     from pathlib import Path
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from autograder import lifeline
-    from autograder.sandbox.pool import WorkerPool, default_workers, heavy_imports_of_sources
-    from autograder.submissions import discover
+    from autograder.sandbox import lifeline
+    from autograder.sandbox.pool import WarmPool, default_workers, heavy_imports_of_sources
+    from autograder.course.submissions import discover
 
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
@@ -98,14 +74,16 @@ def _grade(args) -> int:
     console.print(f"[bold]{assignment.name}[/]: {len(submissions)} notebook(s) in {args.submissions}, {where}")
     limits = _limits(args)
     url = args.gradebook or course.gradebook_url
-    # One watchdog for the whole command (see autograder.lifeline). The warm workers start first: their
+    # One watchdog for the whole command (see autograder.sandbox.lifeline). The warm workers start first: their
     # start-up is most of a small batch's time, and it runs while this process reads the gradebook and
     # builds the plan; if nothing turns out to need grading they are stopped where they are.
-    with lifeline.guard(), WorkerPool(heavy_imports_of_sources(assignment), course.root) as pool:
+    with lifeline.guard(), WarmPool(heavy_imports_of_sources(assignment), course.root) as pool:
         if not args.scheduler:
             pool.prestart(min(workers, len(submissions)), limits)
-        from autograder.grade import build_plan, grade_batch, pending
-        from autograder.gradebook import Gradebook
+        from autograder.grading.plan import build_plan
+        from autograder.grading.batch import grade_batch, pending
+        from autograder.results.gradebook import Gradebook
+        from autograder.results.status import SubmissionStatus
 
         with Gradebook(url) as gradebook:
             selected = pending(assignment.name, submissions, gradebook, args.force)
@@ -138,9 +116,9 @@ def _grade(args) -> int:
                 table.add_row(escape(item.student_id), escape(item.notebook), f"{score:g} / {maximum:g}", item.status, escape(message))
             if not args.quiet:
                 console.print(table)
-            failures = sum(item.status == "failed" for item in summary.graded)
+            failures = sum(item.status == SubmissionStatus.GRADER_ERROR for item in summary.graded)
             if failures:
-                error_console.print(f"[red]{failures} submission(s) the grader failed on[/] (status failed, the message says why): "
+                error_console.print(f"[red]{failures} submission(s) the grader failed on[/] (status grader_error, the message says why): "
                                     "the next `autograder grade` of this batch grades them again, after the cause is fixed.")
     console.print(f"gradebook: {url}")
     return 0
@@ -152,9 +130,11 @@ def _export(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
-    from autograder.export import RosterError, hidden_code_redactor, read_roster, student_totals, to_canvas, to_csv, write_gradescope
-    from autograder.gradebook import Gradebook
-    from autograder.late import deadline_for
+    from autograder.results.disclosure import hidden_code_redactor
+    from autograder.results.export import RosterError, read_roster, to_canvas, to_csv, write_gradescope
+    from autograder.results.totals import student_totals
+    from autograder.results.gradebook import Gradebook
+    from autograder.course.late import deadline_for
 
     course = Course.at(args.course)
     assignments = [course.assignment(name) for name in args.assignments]
@@ -209,12 +189,13 @@ def _export(args) -> int:
 def _check(args) -> int:
     from rich.table import Table
 
-    from autograder.sandbox import Limits
-    from autograder.student import StudentError, check_notebook
+    from autograder.sandbox.limits import limits_from_options
+    from autograder.student import StudentError
+    from autograder.student.check import check_notebook
 
     try:
         with console.status(f"running {args.notebook} with the visible tests..."):
-            report = check_notebook(args.notebook, args.course, Limits(cell_timeout=args.timeout))
+            report = check_notebook(args.notebook, args.course, limits_from_options(args))
     except StudentError as error:
         error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         return 2
@@ -238,7 +219,8 @@ def _check(args) -> int:
 
 
 def _submit(args) -> int:
-    from autograder.student import StudentError, submit_notebook
+    from autograder.student import StudentError
+    from autograder.student.submit import submit_notebook
 
     try:
         receipt = submit_notebook(args.notebook, args.student, args.to, args.course)
@@ -254,7 +236,7 @@ def _verify(args) -> int:
     from rich.table import Table
 
     from autograder.sandbox.pool import default_workers
-    from autograder.verify import verify_assignment
+    from autograder.grading.verify import verify_assignment
 
     course = Course.at(args.course)
     failed = False
@@ -281,8 +263,8 @@ def _feedback(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from autograder.feedback import write_feedback
-    from autograder.gradebook import Gradebook
+    from autograder.results.feedback import write_feedback
+    from autograder.results.gradebook import Gradebook
 
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
@@ -310,8 +292,8 @@ def _feedback(args) -> int:
 def _report(args) -> int:
     from rich.table import Table
 
-    from autograder.gradebook import Gradebook
-    from autograder.report import write_report
+    from autograder.results.gradebook import Gradebook
+    from autograder.results.report import write_report
 
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
@@ -331,8 +313,8 @@ def _report(args) -> int:
 
 
 def _manual(args) -> int:
-    from autograder.gradebook import Gradebook
-    from autograder.manual import ManualGrading, Server
+    from autograder.results.gradebook import Gradebook
+    from autograder.results.manual import ManualGrading, Server
 
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
@@ -354,6 +336,8 @@ def _manual(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from autograder.sandbox.limits import add_limit_options
+
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -367,10 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every assignment in source/")
     _add_course_options(verify)
     verify.add_argument("--workers", type=int, default=0, help="parallel runs (default: the number of cores)")
-    verify.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
-    verify.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                        help="where student code runs (default: auto = cuda when a GPU is visible); cuda: one run per GPU, determinism switches set by the harness")
-    _add_limit_options(verify)
+    add_limit_options(verify)
     verify.add_argument("--no-mutants", action="store_true", help="skip the bank of wrong answers")
     verify.set_defaults(run=_verify)
 
@@ -379,10 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", metavar="SUBMISSIONS", help="<id>/<nb>.ipynb, <id>/<assignment>/<nb>.ipynb or <id>.ipynb")
     _add_course_options(grade, gradebook=True)
     grade.add_argument("--workers", type=int, default=0, help="parallel submissions (default: the number of cores)")
-    grade.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
-    grade.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                        help="where student code runs (default: auto = cuda when a GPU is visible); cuda: one run per GPU, determinism switches set by the harness")
-    _add_limit_options(grade)
+    add_limit_options(grade)
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
     grade.add_argument("--quiet", action="store_true", help="no progress bar or table")
     grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
@@ -405,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("notebook", metavar="NOTEBOOK")
     check.add_argument("--course", default=None,
                        help="the course folder you were given, the one with release/ (default: the current directory, else the nearest folder above the notebook with release/)")
-    check.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default: 60, as grading)")
+    add_limit_options(check, only=("cell_timeout",))
     check.set_defaults(run=_check)
 
     submit = sub.add_parser("submit", help="students: hand in a notebook: check it is one of the course's, stamp the time, place it for grading")

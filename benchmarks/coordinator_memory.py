@@ -71,7 +71,7 @@ def source_notebook():
 
 def build_course(root: Path, count: int) -> Path:
     from autograder.course import Course
-    from autograder.release import release_assignment
+    from autograder.prepare.publish import release_assignment
 
     (root / "source" / ASSIGNMENT).mkdir(parents=True)
     (root / "solutions").mkdir()
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     peak_kb = next(int(line.split()[1]) for line in stderr.splitlines() if line.startswith("COORDINATOR_VMHWM_KB"))
     sampled_hwm = max((hwm for _, _, hwm in samples), default=0)
 
-    from autograder.gradebook import Gradebook
+    from autograder.results.gradebook import Gradebook
 
     with Gradebook(gradebook) as book:
         rows = book.submissions(ASSIGNMENT)

@@ -101,7 +101,7 @@ def main() -> None:
 
     from nbgrader.api import Gradebook as NbgraderGradebook, MissingEntry
 
-    from autograder.gradebook import Gradebook
+    from autograder.results.gradebook import Gradebook
 
     theirs = {}
     with NbgraderGradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:

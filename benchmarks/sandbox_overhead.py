@@ -13,8 +13,12 @@ import argparse
 import statistics
 import time
 
-from autograder.sandbox import Limits, WarmWorker, run_job
-from autograder.sandbox.launch import fresh_workdir, remove_workdir
+from autograder.sandbox.limits import Limits
+
+from autograder.sandbox.warm import WarmInterpreter
+
+from autograder.sandbox.launch import run_job
+from autograder.sandbox.scratch import fresh_workdir, remove_workdir
 from benchmarks.common import machine
 
 JOB = {"mode": "record", "cells": [{"index": 0, "source": "import numpy as np\nx = np.arange(10).sum()\nx"}]}
@@ -27,7 +31,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     for isolation in ("none", "auto"):
         limits = Limits(cell_timeout=30, isolation=isolation)
-        worker = WarmWorker(["numpy"])
+        worker = WarmInterpreter(["numpy"])
         started = time.perf_counter()
         worker._start(limits)
         start = time.perf_counter() - started

@@ -71,7 +71,7 @@ CLASSIFIER_TEST = "assert train_classifier(STEPS) > 0.8"
 
 BARE = """import json, sys, time
 import torch
-import torch._dynamo  # what a warm worker preloads for torch (autograder.grade.LAZY_IMPORTS): the first optimizer imports it
+import torch._dynamo  # what a warm worker preloads for torch (autograder.sandbox.pool.LAZY_IMPORTS): the first optimizer imports it
 torch.set_num_threads(1)
 cells = json.loads(open(sys.argv[1], encoding="utf-8").read())
 namespace = {"__name__": "__main__"}
@@ -105,7 +105,7 @@ def run_bare(base: Path, steps: int) -> tuple[float, float]:
 
 def build_course(root: Path, steps: int) -> Path:
     from autograder.course import Course
-    from autograder.release import release_assignment
+    from autograder.prepare.publish import release_assignment
 
     (root / "source" / ASSIGNMENT).mkdir(parents=True)
     nbformat.write(source_notebook(steps), root / "source" / ASSIGNMENT / NOTEBOOK)
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bare:   python bare.py cells.json  (env {' '.join(f'{k}={v}' for k, v in THREADS.items())}, torch.set_num_threads(1))")
     print(f"graded: {' '.join(['autograder'] + grade[3:])}")
 
-    from autograder.gradebook import Gradebook
+    from autograder.results.gradebook import Gradebook
 
     rounds = []
     for number in range(1, args.rounds + 1):

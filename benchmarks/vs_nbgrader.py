@@ -75,7 +75,7 @@ def nbgrader_scores(root: Path, students: list[str]) -> dict[tuple[str, str], fl
 
 
 def our_scores(url: str) -> tuple[dict[tuple[str, str], float], list]:
-    from autograder.gradebook import Gradebook
+    from autograder.results.gradebook import Gradebook
 
     with Gradebook(url) as gradebook:
         rows = gradebook.submissions(ASSIGNMENT)

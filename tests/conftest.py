@@ -85,7 +85,7 @@ def build_toy_course(root: Path) -> Path:
     nbformat.write(toy_notebook(), root / "source" / "toy" / "toy.ipynb")
     (root / "solutions" / "toy.py").write_text(TOY_SOLUTIONS)
     from autograder.course import Course
-    from autograder.release import release_assignment
+    from autograder.prepare.publish import release_assignment
 
     release_assignment(Course.at(root).assignment("toy"))
     return root

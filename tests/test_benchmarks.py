@@ -7,8 +7,8 @@ import pytest
 
 from autograder.cli import main
 from autograder.course import Course
-from autograder.gradebook import Gradebook
-from autograder.release import release_assignment
+from autograder.results.gradebook import Gradebook
+from autograder.prepare.publish import release_assignment
 from benchmarks import torch_course
 from benchmarks.torch_course import ASSIGNMENT, NOTEBOOK, QUESTIONS
 

@@ -3,10 +3,8 @@
 import numpy as np
 import pytest
 
-from autograder import checks as ag
-from autograder import seeding
-
-
+from autograder.sandbox.inside import checks as ag
+from autograder.wire import seeding
 @pytest.fixture(autouse=True)
 def local_mode():
     ag._install("local", None)

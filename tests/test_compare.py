@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from autograder.compare import Options, compare
-from autograder.values import decode, encode
+from autograder.wire.compare import Options, compare
+from autograder.wire.values import decode, encode
 
 
 def verdict(expected, actual, **options):
@@ -133,7 +133,7 @@ def test_an_opaque_student_object_never_matches_a_number(kind):
 
 
 def test_values_computed_on_a_gpu_get_the_gpu_tolerances():
-    from autograder.values import Array
+    from autograder.wire.values import Array
 
     expected = Array(np.array([1000.0], dtype=np.float32), "torch.float32", "tensor", "cpu")
     on_cpu = Array(np.array([1000.005], dtype=np.float32), "torch.float32", "tensor", "cpu")

@@ -7,10 +7,10 @@ mutant of tests/mutants/<assignment>.toml (each loses points on the questions it
 import pytest
 
 from autograder.course import Course
-from autograder.grade import default_workers
-from autograder.release import release_assignment
-from autograder.sandbox import Limits
-from autograder.verify import load_mutants, verify_assignment
+from autograder.sandbox.pool import default_workers
+from autograder.prepare.publish import release_assignment
+from autograder.sandbox.limits import Limits
+from autograder.grading.verify import load_mutants, verify_assignment
 from conftest import REPO
 
 COURSE = Course.at(REPO)
@@ -28,7 +28,7 @@ def test_release_is_in_sync_with_source(name):
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_every_autograded_question_has_at_least_three_mutants(name):
-    from autograder.manifest import build_manifest
+    from autograder.prepare.manifest import build_manifest
 
     assignment = COURSE.assignment(name)
     targets = {}

@@ -18,7 +18,7 @@ import pytest
 
 from autograder.cli import main
 from autograder.course import CourseError
-from autograder.gradebook import Gradebook
+from autograder.results.gradebook import Gradebook
 from autograder.sandbox.pool import resolve_device
 from conftest import CORRECT, REPO, hand_in, student_version
 
@@ -129,8 +129,10 @@ def test_a_batch_graded_on_a_dask_cluster_exports_what_a_local_run_exports(clust
 @pytest.mark.slow
 def test_a_dask_batch_resumes_like_a_local_one(cluster, toy_course, varied_batch, tmp_path):
     from autograder.course import Course
-    from autograder.grade import build_plan, discover, grade_batch
-    from autograder.sandbox import Limits
+    from autograder.grading.plan import build_plan
+    from autograder.course.submissions import discover
+    from autograder.grading.batch import grade_batch
+    from autograder.sandbox.limits import Limits
 
     assignment = Course.at(toy_course).assignment("toy")
     plan = build_plan(assignment, Limits(cell_timeout=10))
@@ -169,10 +171,12 @@ def test_each_dask_worker_decides_the_device_for_itself(cluster, toy_course, var
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(toy_course, tmp_path, monkeypatch):
-    import autograder.distributed as remote
+    import autograder.grading.cluster as remote
     from autograder.course import Course
-    from autograder.grade import build_plan, discover, grade_batch
-    from autograder.sandbox import Limits
+    from autograder.grading.plan import build_plan
+    from autograder.course.submissions import discover
+    from autograder.grading.batch import grade_batch
+    from autograder.sandbox.limits import Limits
 
     hand_in(tmp_path / "submitted", "correct", student_version(toy_course, CORRECT))
     assignment = Course.at(toy_course).assignment("toy")

@@ -12,9 +12,10 @@ import pytest
 
 from autograder.cli import main
 from autograder.course import Course
-from autograder.export import CSV_COLUMNS, gradescope_results, read_roster, student_totals, to_canvas, to_csv
-from autograder.gradebook import Gradebook, StoredResult, StoredSubmission
-from autograder.late import Deadline, LatePolicy, parse_submission_time
+from autograder.results.export import CSV_COLUMNS, gradescope_results, read_roster, to_canvas, to_csv
+from autograder.results.totals import student_totals
+from autograder.results.gradebook import Gradebook, StoredResult, StoredSubmission
+from autograder.course.late import Deadline, LatePolicy, parse_submission_time
 
 DUE = parse_submission_time("2026-12-01T23:59:00+00:00")
 TEN_PERCENT_A_DAY = Deadline("toy", DUE, LatePolicy("per_day", 10.0))
@@ -81,7 +82,7 @@ def test_a_question_awaiting_a_hand_grade_counts_zero_and_says_so(tmp_path):
 
 
 def test_gradescope_output_never_carries_hidden_test_code(toy_course, tmp_path):
-    from autograder.export import hidden_code_redactor
+    from autograder.results.disclosure import hidden_code_redactor
 
     hidden_line = "ag.check_close('double.random', double(x))"  # from the toy's hidden tests
     with Gradebook(f"sqlite:///{tmp_path / 'gb.db'}") as book:
@@ -117,7 +118,7 @@ def test_canvas_rows_take_canvas_identifiers_from_a_roster(gradebook, tmp_path):
 
 
 def test_a_roster_without_canvas_columns_is_refused_naming_the_file(tmp_path):
-    from autograder.export import RosterError
+    from autograder.results.export import RosterError
 
     roster = tmp_path / "roster.csv"
     roster.write_text("name,email\nAda,ada@example.org\n")

@@ -8,10 +8,13 @@ import nbformat
 import pytest
 
 from autograder.course import Course
-from autograder.feedback import WITHHELD_AFTER, WITHHELD_HIDDEN, released_test, write_feedback
-from autograder.grade import build_plan, discover, grade_batch
-from autograder.gradebook import Gradebook
-from autograder.sandbox import Limits
+from autograder.results.disclosure import WITHHELD_AFTER, WITHHELD_HIDDEN, released_test
+from autograder.results.feedback import write_feedback
+from autograder.grading.plan import build_plan
+from autograder.course.submissions import discover
+from autograder.grading.batch import grade_batch
+from autograder.results.gradebook import Gradebook
+from autograder.sandbox.limits import Limits
 from browser import chromium, console_errors, full_page, ink, save
 from conftest import CORRECT, hand_in, student_version
 
@@ -125,8 +128,8 @@ def test_student_markup_is_escaped_not_run(graded, tmp_path):
 
 
 def test_hidden_lines_in_messages_are_redacted(toy_course):
-    from autograder.feedback import Redactor
-    from autograder.manifest import build_manifest
+    from autograder.results.disclosure import Redactor
+    from autograder.prepare.manifest import build_manifest
 
     assignment = Course.at(toy_course).assignment("toy")
     manifest = build_manifest("toy", "toy.ipynb", assignment.read_source("toy.ipynb"), "toy.ipynb")

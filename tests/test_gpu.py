@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from autograder.cli import main
-from autograder.export import to_csv
-from autograder.gradebook import Gradebook
+from autograder.results.export import to_csv
+from autograder.results.gradebook import Gradebook
 from conftest import REPO
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to this machine")
@@ -16,8 +16,9 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 
 def recorded(source: str, device: str) -> str:
     """What one cell's last expression shows, run in the sandbox on ``device``."""
-    from autograder.sandbox import Limits, run_job
-    from autograder.sandbox.launch import fresh_workdir, remove_workdir
+    from autograder.sandbox.limits import Limits
+    from autograder.sandbox.launch import run_job
+    from autograder.sandbox.scratch import fresh_workdir, remove_workdir
 
     workdir = fresh_workdir()
     try:

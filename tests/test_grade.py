@@ -8,10 +8,12 @@ import pytest
 
 from autograder.cli import main
 from autograder.course import Course
-from autograder.export import CSV_COLUMNS, to_csv
-from autograder.grade import build_plan, discover, grade_batch
-from autograder.gradebook import Gradebook
-from autograder.sandbox import Limits
+from autograder.results.export import CSV_COLUMNS, to_csv
+from autograder.grading.plan import build_plan
+from autograder.course.submissions import discover
+from autograder.grading.batch import grade_batch
+from autograder.results.gradebook import Gradebook
+from autograder.sandbox.limits import Limits
 from conftest import CORRECT, hand_in, student_version
 
 
@@ -117,21 +119,21 @@ def test_a_changed_file_is_regraded(toy_course, batch):
 
 
 def test_a_rerun_retries_what_the_grader_failed_on_without_force(toy_course, batch, monkeypatch, capsys):
-    """A `failed` row is the grader's fault (a bug, a lost cluster worker), not the student's: it is not graded."""
-    import autograder.grade
+    """A `grader_error` row is the grader's fault (a bug, a lost cluster worker), not the student's: it is not graded."""
+    import autograder.grading.submission
 
-    real = autograder.grade.grade_submission
+    real = autograder.grading.submission.grade_submission
 
     def fails_on_raises(plan, submission, worker=None):
         if submission.student_id == "raises":
             raise MemoryError("the grader ran out of memory")
         return real(plan, submission, worker)
 
-    monkeypatch.setattr(autograder.grade, "grade_submission", fails_on_raises)
+    monkeypatch.setattr(autograder.grading.submission, "grade_submission", fails_on_raises)
     assert main(["grade", "toy", str(batch), "--course", str(toy_course), "--quiet", "--workers", "2"]) == 0
     assert "1 submission(s) the grader failed on" in capsys.readouterr().err  # and that a rerun retries it
-    assert scores(exported(toy_course), "raises")["double_test"] == ("0", "failed")
-    monkeypatch.setattr(autograder.grade, "grade_submission", real)
+    assert scores(exported(toy_course), "raises")["double_test"] == ("0", "grader_error")
+    monkeypatch.setattr(autograder.grading.submission, "grade_submission", real)
     summary, second = grade(toy_course, batch)
     assert {s.student_id for s in summary.graded} == {"raises", "nobody", "dir_student"}
     assert scores(second, "raises")["double_test"] == ("0", "error") and scores(second, "raises")["half_test"] == ("1", "passed")

@@ -19,10 +19,12 @@ import pytest
 from nbformat.v4 import new_notebook
 
 from autograder.course import Course
-from autograder.grade import build_plan, discover, grade_batch
-from autograder.gradebook import Gradebook
-from autograder.release import release_assignment
-from autograder.sandbox import Limits
+from autograder.grading.plan import build_plan
+from autograder.course.submissions import discover
+from autograder.grading.batch import grade_batch
+from autograder.results.gradebook import Gradebook
+from autograder.prepare.publish import release_assignment
+from autograder.sandbox.limits import Limits
 from autograder.sandbox.confine import Confinement
 from conftest import CORRECT, TOY_SOLUTIONS, hand_in, nbgrader_cell, student_version, toy_notebook
 
@@ -64,12 +66,12 @@ TOY_ATTACKS = {
         "import math\nnp.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"
         "np.testing.assert_allclose = lambda *a, **k: None\nmath.isclose = lambda *a, **k: True", WRONG),
     "patches_the_check_api": with_prefix(
-        "import autograder.checks as c\nc._install('local', None)\nc._recorder = None\n"
+        "import autograder.sandbox.inside.checks as c\nc._install('local', None)\nc._recorder = None\n"
         "c.check_close = lambda *a, **k: None\nc.check_equal = lambda *a, **k: None\nag.check_close = c.check_close", WRONG),
     "patches_the_check_api_from_inside_the_test": {
-        **WRONG, "double": "def double(x):\n    import autograder.checks as c\n    c._mode = 'local'\n    return 3 * np.asarray(x, dtype=float)"},
+        **WRONG, "double": "def double(x):\n    import autograder.sandbox.inside.checks as c\n    c._mode = 'local'\n    return 3 * np.asarray(x, dtype=float)"},
     "records_forged_values": {
-        **WRONG, "double": "def double(x):\n    import autograder.checks as c\n    c._recorder({'name': 'double.random', 'value': 0.0})\n"
+        **WRONG, "double": "def double(x):\n    import autograder.sandbox.inside.checks as c\n    c._recorder({'name': 'double.random', 'value': 0.0})\n"
                            "    return 3 * np.asarray(x, dtype=float)"},
     "silences_errors": with_prefix(
         "import sys\nip = get_ipython()\nip.showtraceback = lambda *a, **k: None\nsys.excepthook = lambda *a: None\n"
@@ -94,7 +96,7 @@ TOY_ATTACKS = {
         '{"event": "check", "index": 3, "record": {"name": "double.small", "value": {"$float": 1}}}\n'
         '{"event": "cell_end", "index": 3, "status": "ok", "outputs": []}\n'), WRONG),
     "patches_the_runner": with_prefix(
-        "import autograder.sandbox.runner as r\nr.Runner.exec_test_cell = lambda self, source, index: None\n"
+        "import autograder.sandbox.inside.runner as r\nr.Runner.exec_test_cell = lambda self, source, index: None\n"
         "r.Runner.run_cell = lambda self, cell: {'event': 'cell_end', 'index': cell['index'], 'status': 'ok', 'outputs': []}", WRONG),
 }
 
@@ -315,7 +317,7 @@ PLAIN_ATTACKS = {
         "class Yes:\n    def __getattr__(self, name): return lambda *a, **k: True\n"
         "np = Yes()\nmath = Yes()\ntorch = Yes()", {**PLAIN_WRONG, "scale": "def scale(x):\n    return 3 * x", "area": "def area(r):\n    return 3.0"}),
     "patches_the_runner": with_prefix(
-        "import autograder.sandbox.runner as r\nr.Runner.exec_test_cell = lambda self, source, index: None", PLAIN_WRONG),
+        "import autograder.sandbox.inside.runner as r\nr.Runner.exec_test_cell = lambda self, source, index: None", PLAIN_WRONG),
     "forges_events_on_the_channel": with_prefix(_channel_forgery(
         '{"event": "cell_end", "index": 1, "status": "ok", "outputs": []}\n'
         '{"event": "cell_start", "index": 2}\n{"event": "cell_end", "index": 2, "status": "ok", "outputs": []}\n'), PLAIN_WRONG),

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import Limits, WarmWorker, run_job
+from autograder.sandbox.limits import Limits
+
+from autograder.sandbox.warm import WarmInterpreter
+
+from autograder.sandbox.launch import run_job
 from autograder.sandbox.confine import Confinement
-from autograder.sandbox.launch import fresh_workdir, remove_workdir
+from autograder.sandbox.scratch import fresh_workdir, remove_workdir
 
 CONFINEMENT = Confinement.detect()
 BWRAP = pytest.mark.skipif(CONFINEMENT.bwrap is None, reason="bubblewrap is not usable here: " + "; ".join(CONFINEMENT.why_not))
@@ -17,7 +21,7 @@ BWRAP = pytest.mark.skipif(CONFINEMENT.bwrap is None, reason="bubblewrap is not 
 
 @pytest.fixture(params=["spawned", "warm"])
 def run(request, tmp_path):
-    worker = WarmWorker(["numpy"], course_root=tmp_path) if request.param == "warm" else None
+    worker = WarmInterpreter(["numpy"], course_root=tmp_path) if request.param == "warm" else None
     workdir = fresh_workdir()
 
     def execute(*sources, limits=Limits(cell_timeout=5)):
@@ -162,14 +166,14 @@ def test_grading_threads_starting_together_share_one_scratch_root(monkeypatch):
     """A warm worker's sandbox sees the scratch root it started with: two roots would hide one thread's runs."""
     import threading
 
-    from autograder.sandbox import launch
+    from autograder.sandbox import scratch
 
-    monkeypatch.setattr(launch, "_scratch_root", None)
+    monkeypatch.setattr(scratch, "_scratch_root", None)
     barrier, roots = threading.Barrier(8), []
 
     def start():
         barrier.wait()
-        roots.append(launch.scratch_root())
+        roots.append(scratch.scratch_root())
 
     threads = [threading.Thread(target=start) for _ in range(8)]
     for thread in threads:
@@ -186,7 +190,7 @@ CGROUPS = pytest.mark.skipif(not CONFINEMENT.cgroup_roots, reason="no cgroup thi
 def test_a_warm_workers_runs_are_born_in_its_cgroups_and_are_the_first_the_oom_killer_takes(tmp_path):
     """The warm process joins its worker's cgroups once, after its imports (so what it holds is not charged
     to the runs); every run it forks starts inside them, with no migration of its own."""
-    worker = WarmWorker(["numpy"], course_root=tmp_path)
+    worker = WarmInterpreter(["numpy"], course_root=tmp_path)
     workdir = fresh_workdir()
     try:
         outcome = run_job({"mode": "record", "cells": [
@@ -206,7 +210,7 @@ def test_a_warm_workers_runs_are_born_in_its_cgroups_and_are_the_first_the_oom_k
 def test_many_small_memory_hogs_are_killed_before_the_warm_worker_they_share_a_cgroup_with(tmp_path):
     """A warm worker holding torch is larger than each of many small processes of a run; the kernel would
     take it first, were the runs not marked to go first."""
-    worker = WarmWorker(["numpy", "torch"], course_root=tmp_path)
+    worker = WarmInterpreter(["numpy", "torch"], course_root=tmp_path)
     workdir = fresh_workdir()
     hogs = ("import os, time\nkids = []\nfor _ in range(24):\n    pid = os.fork()\n    if pid == 0:\n"
             "        block = b'x' * (48 * 2**20)\n        time.sleep(3)\n        os._exit(0)\n    kids.append(pid)\n"

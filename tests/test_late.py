@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from autograder.course import Course, CourseError
-from autograder.late import Deadline, LatePolicy, late_penalty, load_deadlines, parse_submission_time, penalty_for
+from autograder.course.late import Deadline, LatePolicy, late_penalty, load_deadlines, parse_submission_time, penalty_for
 
 DUE = datetime(2026, 12, 1, 23, 59, tzinfo=timezone.utc)
 

@@ -9,11 +9,13 @@ from urllib.request import urlopen
 import pytest
 
 from autograder.course import Course
-from autograder.export import to_csv
-from autograder.gradebook import Gradebook, StaleAnswer
-from autograder.grade import build_plan, discover, grade_batch
-from autograder.manual import ManualGrading, Server
-from autograder.sandbox import Limits
+from autograder.results.export import to_csv
+from autograder.results.gradebook import Gradebook, StaleAnswer
+from autograder.grading.plan import build_plan
+from autograder.course.submissions import discover
+from autograder.grading.batch import grade_batch
+from autograder.results.manual import ManualGrading, Server
+from autograder.sandbox.limits import Limits
 from browser import chromium, click_and_load, console_errors, full_page, save
 from conftest import CORRECT, hand_in, student_version
 

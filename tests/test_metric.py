@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from autograder.models import ModelError, rebuild
-from autograder.scoring import evaluate_metric
-from autograder.values import decode, encode
+from autograder.grading.models import ModelError, rebuild
+from autograder.grading.scoring import evaluate_metric
+from autograder.wire.values import decode, encode
 
 
 def received(model):

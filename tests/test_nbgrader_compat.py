@@ -9,8 +9,8 @@ import io
 
 from autograder.cli import main
 from autograder.course import Course
-from autograder.export import to_csv
-from autograder.gradebook import Gradebook
+from autograder.results.export import to_csv
+from autograder.results.gradebook import Gradebook
 
 NBGRADER_SCORES = {
     "bitdiddle": {"correct_squares": 0.0, "squares_invalid_input": 1.0, "correct_sum_of_squares": 0.0, "sum_of_squares_uses_squares": 0.5},

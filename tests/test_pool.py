@@ -6,10 +6,11 @@ import threading
 import pytest
 
 from autograder.course import Course
-from autograder.manifest import build_manifest
-from autograder.sandbox import Limits, run_job
-from autograder.sandbox.launch import _Shim, fresh_workdir, remove_workdir
-from autograder.sandbox.pool import WorkerPool, heavy_imports, heavy_imports_of_sources
+from autograder.prepare.manifest import build_manifest
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.launch import run_job
+from autograder.sandbox.scratch import Shim, fresh_workdir, remove_workdir
+from autograder.sandbox.pool import WarmPool, heavy_imports, heavy_imports_of_sources
 from conftest import REPO
 from test_isolation import _processes_mentioning
 
@@ -38,7 +39,7 @@ def test_a_prestarted_worker_serves_the_runs_and_outlives_the_thread_that_starte
     """bubblewrap's --die-with-parent follows the thread that started it: a starting thread that ended
     would take its worker down, and every batch would start its workers twice."""
     limits = Limits(cell_timeout=10)
-    with WorkerPool(["numpy"], tmp_path) as pool:
+    with WarmPool(["numpy"], tmp_path) as pool:
         pool.prestart(1, limits)
         handed_out = []
         grading_thread = threading.Thread(target=lambda: handed_out.append(pool.current()))
@@ -60,7 +61,7 @@ def test_a_prestarted_worker_serves_the_runs_and_outlives_the_thread_that_starte
 def test_closing_the_pool_stops_workers_that_are_still_starting(tmp_path):
     marker = tmp_path / "marker-course"  # in the warm interpreters' command line: finds them in /proc
     marker.mkdir()
-    pool = WorkerPool(["numpy", "torch", "torch._dynamo"], marker)
+    pool = WarmPool(["numpy", "torch", "torch._dynamo"], marker)
     pool.prestart(2, Limits())
     pool.close()  # a batch that found nothing to grade: the workers are seconds from ready
     assert _processes_mentioning(str(marker)) == []
@@ -69,19 +70,19 @@ def test_closing_the_pool_stops_workers_that_are_still_starting(tmp_path):
 def test_the_last_pool_to_close_removes_the_scratch_root_and_the_package_shim(tmp_path):
     """A process that lives on after its batches (a Dask worker) keeps nothing of them in TMPDIR, and may
     never run its atexit handlers; a pool still open keeps both, as does a run still working there."""
-    first, second = WorkerPool(["numpy"], tmp_path), WorkerPool(["numpy"], tmp_path)
+    first, second = WarmPool(["numpy"], tmp_path), WarmPool(["numpy"], tmp_path)
     try:
         for pool in (first, second):
             pool.prestart(1, Limits(cell_timeout=10))
             assert pool.current().alive()
-        scratch, shim = first.current().scratch, _Shim.path()
+        scratch, shim = first.current().scratch, Shim.path()
         first.close()
         assert scratch.is_dir() and shim.is_dir()  # the second pool's worker still works there
         running = fresh_workdir()  # and a run (a reference, a fresh interpreter) that works there
         second.close()
         assert scratch.is_dir() and shim.is_dir()
         remove_workdir(running)
-        WorkerPool([], tmp_path).close()
+        WarmPool([], tmp_path).close()
         left = sorted(p.name for p in scratch.iterdir()) if scratch.exists() else []
         assert not scratch.exists() and not shim.exists(), f"left in the scratch root (by an earlier test?): {left}"
     finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from autograder.cli import main
-from autograder.gradebook import Gradebook
+from autograder.results.gradebook import Gradebook
 from conftest import CORRECT, hand_in, student_version
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is a dependency of the package: pip install -e .")

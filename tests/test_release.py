@@ -3,9 +3,10 @@
 import nbformat
 import pytest
 
-from autograder.cells import Kind, kind
+from autograder.course.cells import Kind, kind
 from autograder.course import Course, CourseError
-from autograder.release import release_assignment, release_notebook
+from autograder.prepare.release import release_notebook
+from autograder.prepare.publish import release_assignment
 from conftest import nbgrader_cell, toy_notebook
 
 
@@ -102,7 +103,7 @@ def test_cell_kinds_follow_nbgrader_metadata(released):
 def test_release_keeps_the_grading_manifest_and_grading_uses_it_until_the_source_changes(toy_course):
     """Like nbgrader's generate_assignment, release keeps what grading needs of source/; a batch reads it
     back instead of running the release pipeline again, and never reads a manifest of another source."""
-    from autograder.manifest import assignment_manifest, build_manifest
+    from autograder.prepare.manifest import assignment_manifest, build_manifest
 
     assignment = Course.at(toy_course).assignment("toy")
     kept = list((toy_course / ".autograder" / "manifests").glob("toy--toy.ipynb--*.json"))
@@ -119,7 +120,7 @@ def test_release_keeps_the_grading_manifest_and_grading_uses_it_until_the_source
 
 
 def test_a_kept_manifest_that_cannot_be_read_is_built_again(toy_course):
-    from autograder.manifest import assignment_manifest, build_manifest
+    from autograder.prepare.manifest import assignment_manifest, build_manifest
 
     assignment = Course.at(toy_course).assignment("toy")
     [kept] = (toy_course / ".autograder" / "manifests").glob("*.json")

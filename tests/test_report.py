@@ -2,8 +2,8 @@
 
 import pytest
 
-from autograder.gradebook import Gradebook, StoredResult, StoredSubmission
-from autograder.report import category, class_report, write_report
+from autograder.results.gradebook import Gradebook, StoredResult, StoredSubmission
+from autograder.results.report import category, class_report, write_report
 from browser import chromium, console_errors, full_page, ink, save
 
 

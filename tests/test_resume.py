@@ -21,7 +21,7 @@ import nbformat
 import psutil
 import pytest
 
-from autograder import lifeline
+from autograder.sandbox import lifeline
 from conftest import CORRECT, REPO, TOY_SOLUTIONS, hand_in, student_version, toy_notebook
 
 STUDENTS = 10
@@ -35,7 +35,7 @@ def make_course(root: Path, students: int, answer_prefix: str) -> Path:
     nbformat.write(toy_notebook(), root / "source" / "toy" / "toy.ipynb")
     (root / "solutions" / "toy.py").write_text(TOY_SOLUTIONS)
     from autograder.course import Course
-    from autograder.release import release_assignment
+    from autograder.prepare.publish import release_assignment
 
     release_assignment(Course.at(root).assignment("toy"))
     for number in range(students):
@@ -101,8 +101,8 @@ def runs_in(tmpdir: Path, grader: subprocess.Popen) -> list[psutil.Process]:
 
 
 def export(course: Path, gradebook: Path) -> list[dict]:
-    from autograder.export import to_csv
-    from autograder.gradebook import Gradebook
+    from autograder.results.export import to_csv
+    from autograder.results.gradebook import Gradebook
 
     with Gradebook(f"sqlite:///{gradebook}") as book:
         return list(csv.DictReader(io.StringIO(to_csv(book, "toy"))))

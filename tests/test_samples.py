@@ -6,8 +6,8 @@ import io
 import pytest
 
 from autograder.cli import main
-from autograder.export import to_csv
-from autograder.gradebook import Gradebook
+from autograder.results.export import to_csv
+from autograder.results.gradebook import Gradebook
 from conftest import REPO
 
 EXPECTED = {  # student: (autograded total out of 15, submission status)

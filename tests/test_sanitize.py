@@ -4,9 +4,9 @@ import copy
 
 import pytest
 
-from autograder.manifest import build_manifest
-from autograder.release import release_notebook
-from autograder.sanitize import NotThisAssignment, sanitize
+from autograder.prepare.manifest import build_manifest
+from autograder.prepare.release import release_notebook
+from autograder.grading.sanitize import NotThisAssignment, sanitize
 from conftest import toy_notebook
 
 
@@ -109,7 +109,7 @@ def test_a_notebook_of_another_assignment_is_refused(manifest):
 def test_unchanged_and_edited_cells_are_told_apart_as_nbgrader_checksums_tell_them(manifest, released):
     """Comparing with the released source (the manifest keeps it) decides what nbgrader's checksum decides;
     a manifest without it (written by an older version) falls back to the checksum itself."""
-    from autograder.sanitize import _as_released, _checksum
+    from autograder.grading.sanitize import _as_released, _checksum
 
     for item in manifest.cells:
         if item.checksum is None:
@@ -134,9 +134,9 @@ def test_grading_with_the_manifest_kept_at_release_does_not_import_nbgrader(toy_
         "import sys\n"
         "from pathlib import Path\n"
         "from autograder.course import Course\n"
-        "from autograder.grade import build_plan, grade_submission\n"
-        "from autograder.sandbox import Limits\n"
-        "from autograder.submissions import discover\n"
+        "from autograder.grading.plan import build_plan\nfrom autograder.grading.submission import grade_submission\n"
+        "from autograder.sandbox.limits import Limits\n"
+        "from autograder.course.submissions import discover\n"
         f"assignment = Course.at({str(toy_course)!r}).assignment('toy')\n"
         "plan = build_plan(assignment, Limits(cell_timeout=10))\n"
         f"[submission] = discover(Path({str(tmp_path / 'in')!r}), assignment)\n"

@@ -13,8 +13,10 @@ from nbformat.v4 import new_code_cell
 
 from autograder.cli import main
 from autograder.course import Course
-from autograder.grade import discover
-from autograder.student import StudentError, check_notebook, submit_notebook
+from autograder.course.submissions import discover
+from autograder.student import StudentError
+from autograder.student.check import check_notebook
+from autograder.student.submit import submit_notebook
 from conftest import CORRECT, student_version
 
 
@@ -243,9 +245,10 @@ def test_submit_refuses_a_student_id_that_is_not_a_folder_name(toy_course, stude
 
 
 def test_submitted_notebook_is_graded_with_its_timestamp(toy_course, student_course, tmp_path):
-    from autograder.gradebook import Gradebook
-    from autograder.grade import build_plan, grade_batch
-    from autograder.sandbox import Limits
+    from autograder.results.gradebook import Gradebook
+    from autograder.grading.plan import build_plan
+    from autograder.grading.batch import grade_batch
+    from autograder.sandbox.limits import Limits
 
     inbox = tmp_path / "in"
     submit_notebook(write(student_version(toy_course, CORRECT), tmp_path / "toy.ipynb"), "ada", inbox, student_course,

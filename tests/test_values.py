@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from autograder.values import Array, DecodeError, Frame, Opaque, decode, encode
+from autograder.wire.values import Array, DecodeError, Frame, Opaque, decode, encode
 
 
 def roundtrip(value):

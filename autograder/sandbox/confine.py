@@ -21,10 +21,8 @@ missing; the grade command prints it.
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import os
-import resource
 import shutil
 import signal
 import site
@@ -32,6 +30,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -302,69 +301,6 @@ def filesystem_arguments(extra_readonly: list[Path] = ()) -> list[str]:
     return arguments
 
 
-# ------------------------------------------------------------------------------------ the child side
-
-
-def confine_self(settings: dict) -> None:
-    """Called in the run's own process before any notebook code: join the cgroup, set rlimits, drop root.
-
-    ``settings``: ``uid`` (or None), ``cgroup`` (in-sandbox or host directories to join), ``memory``,
-    ``processes``, ``file_size`` (0 = none), ``rlimit_memory`` / ``rlimit_processes`` (when no cgroup).
-    """
-    join_cgroups(settings.get("cgroups", []))
-    _prefer_for_oom_kill()
-    limits = []
-    if settings.get("file_size"):
-        limits.append((resource.RLIMIT_FSIZE, settings["file_size"]))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails with EFBIG instead of killing
-    if settings.get("rlimit_memory"):
-        limits.append((resource.RLIMIT_DATA, settings["rlimit_memory"]))
-    if settings.get("rlimit_processes"):
-        limits.append((resource.RLIMIT_NPROC, settings["rlimit_processes"]))
-    limits.append((resource.RLIMIT_CORE, 0))
-    for which, value in limits:
-        soft, hard = resource.getrlimit(which)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(which, (value, value))
-    _no_new_privileges()
-    uid = settings.get("uid")
-    if uid is not None and os.geteuid() == 0:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)  # all uids non-zero: every capability is gone
-    if settings.get("workdir"):
-        os.chdir(settings["workdir"])  # as the run's uid: the directory is 0700 and the sandbox has no CAP_DAC_OVERRIDE
-
-
-def join_cgroups(directories: list[str]) -> None:
-    """Move this process into each cgroup directory (memory, pids); the children it forks are born in them."""
-    for directory in directories:
-        with open(os.path.join(directory, "cgroup.procs"), "w") as handle:
-            handle.write(str(os.getpid()))
-
-
-def _prefer_for_oom_kill() -> None:
-    """When memory runs out, the kernel kills this run (and what it starts) before the warm worker it was
-    forked from, even where the run is many small processes: any process may raise its own score."""
-    try:
-        with open("/proc/self/oom_score_adj", "w") as handle:
-            handle.write("500")
-    except OSError:
-        pass
-
-
-def prctl_on(option: int) -> None:
-    """``prctl(option, 1)`` on this process, where the C library offers it (best effort)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(option, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _no_new_privileges() -> None:
-    prctl_on(38)  # PR_SET_NO_NEW_PRIVS
-
-
 def chown_tree(path: Path, uid: int) -> None:
     """Give a run's scratch directory to the run's uid (the grader stays able to remove it: it is root)."""
     for root, directories, files in os.walk(path):
@@ -372,3 +308,35 @@ def chown_tree(path: Path, uid: int) -> None:
             os.lchown(os.path.join(root, name), uid, uid)
     os.chown(path, uid, uid)
     os.chmod(path, 0o700)
+
+
+# ------------------------------------------------------------------------- settings for one run
+
+
+def confine_settings(confinement: "Confinement", limits, uid: int | None, cgroup_dirs: list[str]) -> dict:
+    return {
+        "uid": uid,
+        "cgroups": cgroup_dirs,
+        "file_size": limits.file_size,
+        "rlimit_memory": limits.memory if "memory" not in confinement.cgroup_roots else 0,
+        "rlimit_processes": limits.processes if "pids" not in confinement.cgroup_roots else 0,
+    }
+
+
+def set_cgroup_limits(cgroup: "Cgroup | None", limits, baseline_tasks: int = 0) -> None:
+    """A run's limits; ``baseline_tasks``: the warm process's own threads in the pids group, not the run's."""
+    if cgroup is None:
+        return
+    if cgroup.memory is not None:
+        value = str(limits.memory) if limits.memory else "-1"
+        for name in ("memory.memsw.limit_in_bytes", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
+            try:  # memsw must stay >= the plain limit: writing it on both sides of the plain one keeps that true
+                (cgroup.memory / name).write_text(value)
+            except OSError:
+                pass
+    if cgroup.pids is not None:
+        (cgroup.pids / "pids.max").write_text(str(limits.processes + baseline_tasks) if limits.processes else "max")
+
+
+def cgroup_name(kind: str) -> str:
+    return f"autograder-{os.getpid()}-{kind}-{next_slot()}-{time.monotonic_ns() % 10**9}"

@@ -1,6 +1,6 @@
 """Warm workers for a batch: which libraries they preload, and one worker per grading thread.
 
-A batch starts its workers before anything else (`WorkerPool.prestart`), from the libraries the source
+A batch starts its workers before anything else (`WarmPool.prestart`), from the libraries the source
 notebooks import, so that their start-up (seconds of importing IPython and torch) runs while the
 coordinator reads the course, the gradebook and the submissions rather than after.
 """
@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from autograder.course import CourseError
-from autograder.sandbox.launch import Limits, WarmWorker, release_scratch
-from autograder.sandbox.warm import HEAVY_MODULES
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.warm import WarmInterpreter
+from autograder.sandbox.scratch import release_scratch
 
 if TYPE_CHECKING:
     from autograder.course import Assignment
-    from autograder.manifest import NotebookManifest
+    from autograder.prepare.manifest import NotebookManifest
 
 
-class WorkerPool:
+class WarmPool:
     """One warm worker per grading thread, closed with the pool.
 
     A worker is created on its thread's first use, or taken from those `prestart` began: a batch starts
@@ -35,9 +36,9 @@ class WorkerPool:
     def __init__(self, preload: list[str], course_root: Path | None = None, warm: bool = True):
         self.preload, self.course_root, self.warm = preload, course_root, warm
         self._local = threading.local()
-        self._all: list[WarmWorker] = []
+        self._all: list[WarmInterpreter] = []
         self._starting: list[concurrent.futures.Future] = []  # prestarted, not yet handed out
-        self._prestarted: list[tuple[WarmWorker, concurrent.futures.Future]] = []
+        self._prestarted: list[tuple[WarmInterpreter, concurrent.futures.Future]] = []
         self._closed = threading.Event()
         self._lock = threading.Lock()
 
@@ -47,7 +48,7 @@ class WorkerPool:
             return
         with self._lock:
             for _ in range(count):
-                worker, started = WarmWorker(self.preload, self.course_root), concurrent.futures.Future()
+                worker, started = WarmInterpreter(self.preload, self.course_root), concurrent.futures.Future()
                 self._all.append(worker)
                 self._starting.append(started)
                 self._prestarted.append((worker, started))
@@ -56,7 +57,7 @@ class WorkerPool:
                 threading.Thread(target=self._start_and_hold, args=(worker, limits, started), daemon=True,
                                  name=f"warm-start-{worker.slot}").start()
 
-    def _start_and_hold(self, worker: WarmWorker, limits: Limits, started: concurrent.futures.Future) -> None:
+    def _start_and_hold(self, worker: WarmInterpreter, limits: Limits, started: concurrent.futures.Future) -> None:
         try:
             worker.start(limits)
         except Exception:  # it could not start: its first run tries again, and reports why
@@ -64,7 +65,7 @@ class WorkerPool:
         started.set_result(worker)
         self._closed.wait()
 
-    def current(self) -> WarmWorker | None:
+    def current(self) -> WarmInterpreter | None:
         if not self.warm:
             return None
         worker = getattr(self._local, "worker", None)
@@ -74,7 +75,7 @@ class WorkerPool:
             if starting is not None:
                 worker = starting.result()
             else:
-                worker = WarmWorker(self.preload, self.course_root)
+                worker = WarmInterpreter(self.preload, self.course_root)
                 with self._lock:
                     self._all.append(worker)
             self._local.worker = worker
@@ -96,13 +97,15 @@ class WorkerPool:
         self._closed.set()
         release_scratch()  # unless another pool of this process still works there
 
-    def __enter__(self) -> "WorkerPool":
+    def __enter__(self) -> "WarmPool":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
 
+#: Libraries worth importing once in a warm interpreter rather than in every run.
+HEAVY_MODULES = ("numpy", "pandas", "scipy", "sklearn", "matplotlib", "torch", "torchvision")
 _IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 
 #: What a heavy library imports on first use rather than at its own import, where nearly every notebook

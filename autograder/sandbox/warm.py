@@ -1,276 +1,222 @@
-"""A warm worker: one interpreter per grading worker that has imported the course's heavy libraries
-(IPython, NumPy, pandas, torch...) once, and forks a fresh child for every run.
+"""The parent's handle on one warm interpreter (`WarmInterpreter`) and on a run forked from it (`Forked`).
 
-Start-up (a Python interpreter, IPython, torch) is paid once per worker instead of once per
-submission. Isolation is kept: the warm process never runs notebook or reference code itself; every run
-happens in a forked child that starts from the same pristine state, in its own session (process group),
-working directory and environment, and is killed with its whole group when the run ends.
-
-Protocol over a Unix socket pair (parent <-> warm process), one run at a time:
-
-    parent -> warm : {"workdir": ..., "env": {...}} with three file descriptors attached
-                     (job read end, events write end, stderr write end)
-    warm -> parent : {"pid": N}           the child started
-    parent -> warm : {"kill": true}      stop the run now (a time limit): it and everything it started
-    warm -> parent : {"exit": N, "code": C}  the child ended (code < 0: killed by signal -C), and every
-                                         process it started is gone (the warm process is their subreaper)
-
-Inside bubblewrap the pids are those of the sandbox's pid namespace: the parent never signals them itself.
-
-Fork hazard: a process that ran intra-op-parallel torch work cannot fork safely (OpenMP does not
-survive fork), so the warm process sets torch to one thread right after importing it and runs nothing.
+A warm interpreter (its own code: `autograder.sandbox.inside.warm`) imported IPython and the course's heavy
+libraries once; each run is a child it forks. Words used across the package: a *warm interpreter* is that
+process (this handle), a *pool* (`autograder.sandbox.pool`) holds one per grading thread, *grading threads*
+are the coordinator's threads that each watch one run at a time, and *Dask workers* are the machines of a
+cluster (`autograder.grading.cluster`).
 """
 
 from __future__ import annotations
 
-import gc
-import importlib
 import json
 import os
-import select
-import shutil
 import signal
 import socket
+import subprocess
 import sys
-import traceback
+import threading
+import time
+from pathlib import Path
 
-#: Libraries worth importing once per worker when an assignment uses them.
-HEAVY_MODULES = ("numpy", "pandas", "scipy", "sklearn", "matplotlib", "torch", "torchvision")
-
-
-def _send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> None:
-    data = json.dumps(message).encode("utf-8") + b"\n"
-    if fds:
-        socket.send_fds(sock, [data], fds)
-    else:
-        sock.sendall(data)
+from autograder.sandbox.confine import UID_BASE, Cgroup, Confinement, chown_tree, cgroup_name, confine_settings, next_slot, set_cgroup_limits
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.scratch import WARM_ENTRY, Shim, bootstrap, child_environment, leave_scratch, use_scratch
 
 
-def serve(sock_fd: int, preload: list[str], sandboxed: bool = False, cgroups: list[str] | None = None) -> None:
-    """The warm process's main loop (runs in the warm interpreter, started by `WarmWorker`)."""
-    sock = socket.socket(fileno=sock_fd)
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    # No cyclic garbage collection while importing: importing torch and torch._dynamo creates some 350,000
-    # objects, and the full collections that triggers took 0.6-0.8 s of a 4-5 s start (about 10,000 garbage
-    # objects are left, frozen with the rest below).
-    gc.disable()
-    import IPython.core.interactiveshell  # noqa: F401 - imported for the children
-    import autograder.sandbox.runner  # noqa: F401
-    import autograder.sandbox.confine  # noqa: F401
-    import autograder.checks  # noqa: F401
+class WarmInterpreter:
+    """The parent's handle on one warm interpreter (see `autograder.sandbox.inside.warm`); one run at a time.
 
-    for name in preload:
-        try:
-            importlib.import_module(name)
-        except Exception:  # a library that fails to import fails in the child, with the student's traceback
-            continue
-        if name == "torch":
-            torch = sys.modules["torch"]
-            torch.set_num_threads(1)  # see the fork hazard in the module docstring
-    if "matplotlib" in sys.modules:
-        import matplotlib.pyplot  # noqa: F401 - the pyplot import is the slow part
-    autograder.sandbox.runner.make_shell()  # a pristine shell every forked run starts from
-    _become_subreaper()
-    # Everything imported so far is shared with every run copy-on-write; the cyclic garbage collector of
-    # a run would walk (and so write to, and copy) all of it. Frozen, it walks only what the run creates,
-    # and runs inherit a collector that is on again.
-    gc.freeze()
-    gc.enable()
-    # Into the worker's cgroups, after the imports: what the warm process holds stays charged where it was
-    # made, and every run it forks is born in the groups, limited by them, with no migration of its own.
-    in_cgroup = False
-    if cgroups:
-        try:
-            autograder.sandbox.confine.join_cgroups(cgroups)
-            in_cgroup = True
-        except OSError:
-            pass  # each run joins them itself (and reports why it cannot)
+    Where bubblewrap is available the warm interpreter itself lives in a sandbox that sees the scratch
+    root as its only writable directory; each run it forks joins the worker's cgroup, takes the worker's
+    uid and moves into its own working directory.
+    """
 
-    _send(sock, {"ready": os.getpid(), "in_cgroup": in_cgroup})
-    messages = _Messages(sock)
-    while True:
-        request, fds = messages.next()
-        if request is None:
-            return  # the parent went away
-        if "workdir" not in request:  # e.g. a late kill request for a run that has already ended
-            for fd in fds:
-                os.close(fd)
-            continue
-        if len(fds) != 3:
-            for fd in fds:
-                os.close(fd)
-            _send(sock, {"error": "a run needs three file descriptors"})
-            continue
-        job_fd, events_fd, stderr_fd = fds
-        pid = os.fork()
-        if pid == 0:  # the child: becomes one run
+    def __init__(self, preload: list[str] | tuple[str, ...] = (), course_root: Path | None = None):
+        self.preload = [m for m in preload]
+        self.course_root = course_root
+        self.process: subprocess.Popen | None = None
+        self.sock: socket.socket | None = None
+        self._buffer = b""
+        self.slot = next_slot()
+        self.cgroup: Cgroup | None = None
+        self.confinement: Confinement | None = None
+        self.isolation: str | None = None
+        self.scratch: Path | None = None
+        self._cancelled = False
+        self._process_lock = threading.Lock()
+        self.in_cgroup = False  # the warm process joined the worker's cgroups (its runs are born in them)
+        self.baseline_tasks = 0  # the warm process's own tasks in the pids cgroup
+
+    @property
+    def uid(self) -> int | None:
+        return UID_BASE + self.slot if self.confinement and self.confinement.separate_uid else None
+
+    def start(self, limits: Limits) -> None:
+        """Start the warm interpreter now (it would start with the first run otherwise) and wait until it is ready."""
+        if not self.alive():
+            self._start(limits)
+
+    def _start(self, limits: Limits) -> None:
+        self.confinement = limits.confinement()
+        self.isolation = limits.isolation
+        if self.confinement.cgroup_roots and self.cgroup is None:
+            self.cgroup = Cgroup.create(self.confinement.cgroup_roots, cgroup_name(f"worker{self.slot}"), limits.memory, limits.processes)
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.scratch = use_scratch(self)
+        env = child_environment(self.scratch)
+        command = [sys.executable, "-I", "-c", bootstrap(WARM_ENTRY, self.course_root), str(child.fileno()), ",".join(self.preload),
+                   "sandboxed" if self.confinement.bwrap else "plain", json.dumps(self._cgroup_dirs())]
+        if self.confinement.bwrap:
+            # The warm process keeps CAP_DAC_OVERRIDE/CAP_FOWNER to clean /tmp between runs; its runs drop everything.
+            command = self.confinement.bwrap_command(self.scratch, self.cgroup, Shim.readonly_paths()) + [
+                "--cap-add", "CAP_DAC_OVERRIDE", "--cap-add", "CAP_FOWNER"] + command
+        with self._process_lock:
+            if self._cancelled:
+                child.close()
+                parent.close()
+                raise RuntimeError("the warm worker was cancelled before it started")
+            self.process = subprocess.Popen(
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(child.fileno(),),
+                start_new_session=True,
+            )
+        child.close()
+        self.sock = parent
+        ready = self._receive(timeout=300)
+        if not ready or "ready" not in ready:
+            self.close()
+            raise RuntimeError("the warm worker did not start")
+        self.in_cgroup = bool(ready.get("in_cgroup"))
+        self.baseline_tasks = self.cgroup.tasks() if self.in_cgroup and self.cgroup is not None else 0
+
+    def _cgroup_dirs(self) -> list[str]:
+        return [] if self.cgroup is None else self.cgroup.seen_from(bool(self.confinement.bwrap))
+
+    def _receive(self, timeout: float | None) -> dict | None:
+        """The next message, or None on timeout or when the warm process is gone."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self.sock.settimeout(remaining)  # 0.0: a non-blocking look
             try:
-                sock.close()
-                _become_run(request, job_fd, events_fd, stderr_fd)
-            except BaseException:
-                traceback.print_exc()  # on the run's stderr: the parent reports its last line
-            finally:
-                os._exit(70)
-        for fd in fds:
-            os.close(fd)
-        _send(sock, {"pid": pid})
-        code = _supervise(pid, messages, sandboxed)
-        if code is None:
-            kill_descendants()
+                chunk = self.sock.recv(1 << 16)
+            except (socket.timeout, BlockingIOError):
+                return None
+            except OSError:
+                return {"gone": True}
+            if not chunk:
+                return {"gone": True}
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start_run(self, job_bytes: bytes, workdir: Path, env: dict, events_fd: int, stderr_fd: int, limits: Limits | None = None) -> "Forked":
+        limits = limits or Limits()
+        if self.alive() and (limits.isolation != self.isolation or not Path(workdir).resolve().is_relative_to(self.scratch.resolve())):
+            self.close()  # another isolation, or a working directory its sandbox cannot see
+        if not self.alive():
+            self._start(limits)
+        set_cgroup_limits(self.cgroup, limits, self.baseline_tasks)
+        if self.uid is not None:
+            chown_tree(workdir, self.uid)
+        # A run forked from a warm process that is in the cgroups is born in them; joining them costs a run
+        # a wait of its own (the kernel waits for an RCU grace period on every cgroup migration).
+        cgroup_dirs = [] if self.in_cgroup else self._cgroup_dirs()
+        settings = confine_settings(self.confinement, limits, self.uid, cgroup_dirs)
+        job_read, job_write = os.pipe()
+        try:
+            socket.send_fds(self.sock, [json.dumps({"workdir": str(workdir), "env": env, "confine": settings}).encode() + b"\n"],
+                            [job_read, events_fd, stderr_fd])
+        finally:
+            os.close(job_read)
+        started = self._receive(timeout=60)
+        if not started or "pid" not in started:
+            os.close(job_write)
+            self.close()
+            raise RuntimeError(f"the warm worker could not start a run: {started}")
+        run = Forked(self, started["pid"])
+        with os.fdopen(job_write, "wb") as handle:
+            try:
+                handle.write(job_bytes)
+            except BrokenPipeError:
+                pass
+        return run
+
+    def cancel(self) -> None:
+        """From another thread, while `start` may be waiting: stop the worker's start (it raises there);
+        `close` stays for the thread that started it."""
+        with self._process_lock:
+            self._cancelled = True
+            process = self.process
+        if process is not None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # its end of the socket closes: `start` stops waiting
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.process.wait()
+            self.process = None
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
+        leave_scratch(self)
+
+
+class Forked:
+    """A run forked from a warm worker; the warm process reaps it, kills what it left behind, reports its exit code.
+
+    Its pid may be one of the sandbox's pid namespace: the parent never signals it directly, it asks the
+    warm process (and, if that does not answer, kills the whole worker).
+    """
+
+    def __init__(self, worker: WarmInterpreter, pid: int):
+        self.worker, self.pid = worker, pid
+        self.code: int | None = None
+        self.cgroup = worker.cgroup
+
+    def poll(self) -> int | None:
+        return self.wait(0.0)
+
+    def wait(self, timeout: float) -> int | None:
+        if self.code is None:
+            message = self.worker._receive(timeout=timeout)
+            if message and "exit" in message:
+                self.code = int(message["code"])
+            elif message and message.get("gone"):
+                self.code = -signal.SIGKILL
+        return self.code
+
+    def kill(self) -> None:
+        if self.code is not None:
             return
-        _send(sock, {"exit": pid, "code": code})
-
-
-class _Messages:
-    """JSON lines from the parent, with the file descriptors that came with them."""
-
-    def __init__(self, sock: socket.socket):
-        self.sock, self.buffer, self.fds = sock, b"", []
-
-    def ready(self) -> bool:
-        return b"\n" in self.buffer
-
-    def next(self) -> tuple[dict | None, list[int]]:
-        while b"\n" not in self.buffer:
-            try:
-                data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, 3)
-            except OSError:
-                return None, []
-            self.fds.extend(fds)
-            if not data:
-                return None, []
-            self.buffer += data
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        fds, self.fds = self.fds, []
-        return json.loads(line), fds
-
-
-def _supervise(pid: int, messages: _Messages, sandboxed: bool) -> int | None:
-    """Wait for the run to end (or for the parent to ask for its end); then kill everything it left behind.
-
-    Returns its exit code (negative: killed by that signal), or None when the parent went away.
-    """
-    pidfd = os.pidfd_open(pid)
-    code = None
-    try:
-        while code is None:
-            if not messages.ready():
-                readable, _, _ = select.select([messages.sock, pidfd], [], [])
-            else:
-                readable = [messages.sock]
-            if messages.sock in readable:
-                request, fds = messages.next()
-                for fd in fds:
-                    os.close(fd)
-                if request is None:
-                    return None
-                if request.get("kill"):
-                    code = kill_descendants(pid)
-                continue
-            _, status = os.waitpid(pid, 0)
-            code = os.waitstatus_to_exitcode(status)
-    finally:
-        os.close(pidfd)
-    kill_descendants()
-    if sandboxed:
-        _clean_shared_directories()
-    return code
-
-
-def _become_subreaper() -> None:
-    """Orphans of a run (a daemon, a double fork, a `setsid`) become this process's children, so they can be killed."""
-    from autograder.sandbox.confine import prctl_on
-
-    prctl_on(36)  # PR_SET_CHILD_SUBREAPER
-
-
-def _children() -> list[int]:
-    me = str(os.getpid())
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
         try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1].decode() == me:
-            found.append(int(entry))
-    return found
+            self.worker.sock.sendall(b'{"kill": true}\n')
+        except (OSError, AttributeError):
+            pass
+        if self.wait(10) is None:
+            self.worker.close()  # the warm process did not answer: its whole sandbox goes
+            self.code = -signal.SIGKILL
 
+    def finish(self) -> None:
+        """After the notebook's end: the warm process reaps the runner and kills what it left running."""
+        if self.wait(5) is None:
+            self.kill()
 
-def kill_descendants(run_pid: int | None = None) -> int | None:
-    """SIGKILL every child of this process, and the orphans that then fall to it, until there are none.
-
-    Returns the exit code of ``run_pid`` when it is among those reaped here.
-    """
-    code = None
-    for _ in range(10000):
-        children = _children()
-        if not children:
-            break
-        for child in children:
-            try:
-                os.kill(child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for child in children:
-            try:
-                _, status = os.waitpid(child, 0)
-            except ChildProcessError:
-                continue
-            if child == run_pid:
-                code = os.waitstatus_to_exitcode(status)
-    return code
-
-
-def _clean_shared_directories() -> None:
-    """Inside the sandbox /tmp and /dev/shm are this worker's own: empty them so the next student finds nothing."""
-    for directory in ("/tmp", "/dev/shm"):
-        try:
-            entries = os.listdir(directory)
-        except OSError:
-            continue
-        for name in entries:
-            path = os.path.join(directory, name)
-            if os.path.ismount(path):  # the scratch root and the package shim are bound here: not the run's
-                continue
-            try:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    os.unlink(path)
-            except OSError:
-                pass
-
-
-def _become_run(request: dict, job_fd: int, events_fd: int, stderr_fd: int) -> None:
-    os.setsid()
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-        signal.signal(signum, signal.SIG_DFL)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    os.dup2(stderr_fd, 2)
-    os.close(devnull)
-    os.close(stderr_fd)
-    from autograder.sandbox.confine import confine_self
-
-    confine_self(request.get("confine") or {})
-    os.chdir(request["workdir"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    with os.fdopen(job_fd, "rb") as handle:
-        job = json.loads(handle.read().decode("utf-8"))
-    from autograder.sandbox.runner import run_forked
-
-    run_forked(job, events_fd)
-
-
-def main() -> None:
-    """Entry point of the warm interpreter: ``<bootstrap> SOCKET_FD MODULE,MODULE,... sandboxed|plain CGROUPS_JSON``."""
-    sock_fd = int(sys.argv[1])
-    preload = [m for m in sys.argv[2].split(",") if m] if len(sys.argv) > 2 else []
-    cgroups = json.loads(sys.argv[4]) if len(sys.argv) > 4 else []
-    serve(sock_fd, preload, sandboxed=len(sys.argv) > 3 and sys.argv[3] == "sandboxed", cgroups=cgroups)
+    def release(self) -> None:
+        pass

@@ -18,6 +18,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,9 +27,10 @@ from typing import TYPE_CHECKING
 from nbformat import NotebookNode
 
 import autograder
-from autograder import cells
-from autograder.cells import Kind
-from autograder.release import release_notebook
+from autograder.course import cells
+from autograder.course.cells import Kind
+from autograder.prepare import release
+from autograder.prepare.release import release_notebook
 
 if TYPE_CHECKING:
     from autograder.course import Assignment
@@ -167,7 +169,6 @@ def _deriving_code() -> bytes:
         digest.update(importlib.metadata.version("nbgrader").encode())
     except importlib.metadata.PackageNotFoundError:
         pass
-    package = Path(__file__).resolve().parent
-    for module in ("manifest.py", "release.py", "cells.py"):
-        digest.update((package / module).read_bytes())
+    for module in (sys.modules[__name__], release, cells):  # the modules themselves, wherever they live
+        digest.update(Path(module.__file__).read_bytes())
     return digest.digest()

@@ -14,13 +14,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from autograder import values
-from autograder.cells import Kind
-from autograder.compare import Options, compare
-from autograder.manifest import NotebookManifest
-from autograder.reference import Expectations
-from autograder.sandbox import RunResult
-from autograder.sanitize import Sanitized
+from autograder.wire import values
+from autograder.course.cells import Kind
+from autograder.wire.compare import Options, compare
+from autograder.prepare.manifest import NotebookManifest
+from autograder.grading.reference import Expectations
+from autograder.sandbox.launch import RunResult
+from autograder.grading.sanitize import Sanitized
 
 
 @dataclass
@@ -167,7 +167,7 @@ def _score_checks(grade_id: str, points: float, expected: list[dict], recorded: 
 
 def evaluate_metric(want: dict, value, metrics: MetricLookup | None) -> tuple[bool, str]:
     """`check_metric`: call the reference module's function on the value and compare with the bounds."""
-    from autograder.models import ModelError, rebuild
+    from autograder.grading.models import ModelError, rebuild
 
     name = want.get("metric", "")
     if metrics is None:

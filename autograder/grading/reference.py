@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import autograder
-from autograder import seeding
-from autograder.cells import Kind
+from autograder.wire import seeding
+from autograder.course.cells import Kind
 from autograder.course import Assignment, CourseError
-from autograder.manifest import NotebookManifest
-from autograder.sandbox import Limits, run_job
-from autograder.sandbox.launch import fresh_workdir, remove_workdir
+from autograder.prepare.manifest import NotebookManifest
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.launch import run_job
+from autograder.sandbox.scratch import fresh_workdir, remove_workdir
 
 
 @dataclass

@@ -28,12 +28,15 @@ from typing import Iterable, Iterator
 
 from distributed import Client, WorkerPlugin, as_completed, get_worker
 
-from autograder import lifeline
+from autograder.sandbox import lifeline
 from autograder.course import Assignment, Course, CourseError
-from autograder.gradebook import StoredResult, StoredSubmission
-from autograder.manifest import NotebookManifest
-from autograder.reference import Expectations
-from autograder.sandbox import Limits
+from autograder.course.submissions import Submission
+from autograder.grading.plan import GradingPlan
+from autograder.grading.submission import MAX_NOTEBOOK_BYTES, grade_safely, grade_submission, grader_error_row
+from autograder.results.gradebook import StoredResult, StoredSubmission
+from autograder.prepare.manifest import NotebookManifest
+from autograder.grading.reference import Expectations
+from autograder.sandbox.limits import Limits
 from autograder.sandbox.pool import resolve_device
 
 #: Seconds to wait for the scheduler to answer, and for a first worker to join it.
@@ -64,7 +67,7 @@ class ShippedPlan:
 
 
 def ship(plan) -> ShippedPlan:
-    """The plain-data form of a `autograder.grade.GradingPlan`."""
+    """The plain-data form of a `autograder.grading.plan.GradingPlan`."""
     assignment = plan.assignment
     root = assignment.course.root
     paths = [p for p in sorted(assignment.source_dir.rglob("*")) if p.is_file() and not _hidden(p.relative_to(assignment.source_dir))]
@@ -87,8 +90,6 @@ def _hidden(relative: Path) -> bool:
 def unpack(shipped: ShippedPlan, directory: Path, device: str | None = None):
     """The shipped plan as a `GradingPlan` over a course written into ``directory`` (on a worker), grading
     on ``device`` (default: the shipped one)."""
-    from autograder.grade import GradingPlan
-
     root = directory / shipped.digest
     if not (root / ".complete").is_file():
         staging = Path(tempfile.mkdtemp(prefix="course-", dir=directory))
@@ -148,8 +149,6 @@ class GradingPlugin(WorkerPlugin):
         self._lifeline.__exit__(None, None, None)
 
     def grade(self, student_id: str, notebook: str, file_name: str, content: bytes, submitted_at: str | None) -> dict:
-        from autograder.grade import Submission, _grade_safely
-
         if self.unusable:
             raise RuntimeError(self.unusable)
         with self._lock:
@@ -159,7 +158,7 @@ class GradingPlugin(WorkerPlugin):
         try:
             path = folder / file_name  # the student's file name: messages name it
             path.write_bytes(content)
-            stored = _grade_safely(self.plan, Submission(student_id, notebook, path, submitted_at=submitted_at), self.pool)
+            stored = grade_safely(self.plan, Submission(student_id, notebook, path, submitted_at=submitted_at), self.pool)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return dataclasses.asdict(stored)
@@ -184,8 +183,6 @@ def grade_on_cluster(plan, todo: Iterable, scheduler: str) -> Iterator[StoredSub
     Entries with no file to run (missing, a directory, too large) are graded here, as locally: they
     never reach a sandbox.
     """
-    from autograder.grade import MAX_NOTEBOOK_BYTES, file_hash, grade_submission, _zero_results
-
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False)
     except (OSError, TimeoutError) as error:
@@ -232,11 +229,8 @@ def grade_on_cluster(plan, todo: Iterable, scheduler: str) -> Iterator[StoredSub
                     stored = stored_from_json(future.result())
                     stored.path = str(submission.path)  # the coordinator's path, not the worker's copy
                 except Exception as error:  # a worker lost or a grader bug: one row, not the batch
-                    manifest = plan.manifests[submission.notebook]
-                    message = f"the grader failed on this submission on the cluster: {type(error).__name__}: {error}"
-                    stored = StoredSubmission(plan.assignment.name, submission.student_id, submission.notebook, str(submission.path),
-                                              file_hash(submission.path), "failed", message, _zero_results(manifest, "failed", message),
-                                              submitted_at=submission.submitted_at)
+                    stored = grader_error_row(plan, submission, "the grader failed on this submission on the cluster: "
+                                              f"{type(error).__name__}: {error}")
                 future.release()
                 yield stored
                 following = send_next()

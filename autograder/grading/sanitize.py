@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import nbformat
 from nbformat import NotebookNode
 
-from autograder import cells
-from autograder.cells import Kind
-from autograder.manifest import ManifestCell, NotebookManifest
+from autograder.course import cells
+from autograder.course.cells import Kind
+from autograder.prepare.manifest import ManifestCell, NotebookManifest
 
 
 class NotThisAssignment(ValueError):

@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from autograder.results.status import RETRIED
+
 
 class Base(DeclarativeBase):
     pass
@@ -75,7 +77,7 @@ class ResultRow(Base):
 
 
 class StudentViewRow(Base):
-    """The graded notebook as its student may see it (`autograder.feedback.student_view`), one per submission.
+    """The graded notebook as its student may see it (`autograder.results.feedback.student_view`), one per submission.
 
     A table of its own (not columns of ``submissions``) so that gradebooks written before it still open:
     `create_all` adds missing tables, never missing columns. ``answers`` (the hand-graded answers' text and
@@ -141,7 +143,7 @@ class StoredSubmission:
     duration_s: float | None = None
     submitted_at: str | None = None
     notes: list[str] | None = None
-    student_view: dict | None = None  # `autograder.feedback.student_view`: {"cells": [...], "answers": {...}}
+    student_view: dict | None = None  # `autograder.results.feedback.student_view`: {"cells": [...], "answers": {...}}
 
 
 class Gradebook:
@@ -213,13 +215,13 @@ class Gradebook:
     def graded_hashes(self, assignment: str) -> dict[tuple[str, str], str | None]:
         """(student_id, notebook) -> sha256 of the file graded last, for resuming a batch.
 
-        A row the grader itself failed on (status ``failed``: a grader bug, a Dask worker lost twice) is
+        A row the grader itself failed on (status ``grader_error``: a grader bug, a Dask worker lost twice) is
         no verdict on the file, so it is left out: a rerun grades that file again.
         """
         with Session(self.engine) as session:
             rows = session.execute(
                 select(SubmissionRow.student_id, SubmissionRow.notebook, SubmissionRow.sha256).where(
-                    SubmissionRow.assignment == assignment, SubmissionRow.status != "failed"
+                    SubmissionRow.assignment == assignment, SubmissionRow.status.not_in(RETRIED)
                 )
             ).all()
         return {(student, notebook): sha for student, notebook, sha in rows}

@@ -92,7 +92,7 @@ def _start() -> subprocess.Popen | None:
         return None  # the watchdog reads /proc
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "autograder.lifeline", str(os.getpid())],
+            [sys.executable, "-m", "autograder.sandbox.lifeline", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

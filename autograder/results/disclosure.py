@@ -1,6 +1,7 @@
-"""Feedback for students: what the grader keeps of a graded notebook, and one HTML page per student.
+"""What a student may see of a graded notebook, decided once on the trusted side.
 
-What a student may see (decided here, on the trusted side, when a submission is graded):
+Used by every sink a student reads: feedback pages, Gradescope's results.json, the CSV export, manual
+grading's views.
 
 * their own cells (answers, their extra cells) as they handed them in, and every read-only cell;
 * test cells as **released**: the hidden region (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``) is
@@ -17,24 +18,20 @@ What a student may see (decided here, on the trusted side, when a submission is 
   replaced by ``[hidden test code]``. Nothing can stop a submission from encoding a hidden test into the
   text of an exception it raises; the pages never add hidden code of their own.
 
-Never on a page: hidden test code, solutions/, the reference's expected values beyond what a check
-message states.
+Never shown: hidden test code, solutions/, the reference's expected values beyond what a check message states.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import nbformat
 
-from autograder.cells import Kind
+from autograder.course.cells import Kind
 
 #: The output kinds shown on a page; anything else (HTML, JavaScript, widgets) falls back to its text/plain.
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
@@ -175,131 +172,10 @@ class Redactor:
         return text
 
 
-# ---------------------------------------------------------------------------------------- rendering
 
 
-def markdown_html(text: str) -> str:
-    """Markdown as HTML, with raw HTML escaped (students' text is never trusted as markup)."""
-    return _markdown().render(text or "")
+def hidden_code_redactor(assignment) -> Callable[[str], str]:
+    """What students see of a message: any line of hidden test code in it replaced (every sink's rule)."""
+    from autograder.prepare.manifest import assignment_manifest
 
-
-@functools.lru_cache(maxsize=1)
-def _markdown():
-    from markdown_it import MarkdownIt
-
-    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
-
-
-def code_html(source: str) -> str:
-    from pygments import highlight
-    from pygments.formatters import HtmlFormatter
-    from pygments.lexers import PythonLexer
-
-    return highlight(source or "", PythonLexer(), HtmlFormatter(cssclass="code", nowrap=False))
-
-
-def code_css() -> str:
-    from pygments.formatters import HtmlFormatter
-
-    return HtmlFormatter(style="default").get_style_defs(".code")
-
-
-def environment():
-    """The jinja2 environment of the pages (templates shipped in ``autograder/templates``)."""
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.PackageLoader("autograder", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    from markupsafe import Markup
-
-    env.filters["markdown"] = lambda text: Markup(markdown_html(text))
-    env.filters["code"] = lambda text: Markup(code_html(text))
-    env.filters["points"] = lambda value: "" if value is None else f"{value:.4g}"
-    return env
-
-
-STATUS_LABELS = {
-    "passed": "passed", "partial": "partly right", "failed": "wrong value", "error": "error", "timeout": "timed out",
-    "crashed": "crashed", "not_run": "did not run", "not_attempted": "not attempted",
-    "needs_manual_grade": "waiting for a hand grade", "manually_graded": "graded by hand", "invalid": "not gradable",
-    "missing": "not handed in",
-}
-
-
-@dataclass
-class FeedbackPage:
-    student_id: str
-    path: Path
-    score: float
-    max_score: float
-    adjusted: float
-    penalty: str
-
-
-def safe_filename(student_id: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9._@-]+", "_", student_id).strip("._") or "student"
-    return name if name == student_id else f"{name}-{hashlib.sha1(student_id.encode()).hexdigest()[:8]}"
-
-
-def write_feedback(assignment, gradebook, output: Path, on_written: Callable[[FeedbackPage], None] | None = None,
-                   students: list[str] | None = None) -> list[FeedbackPage]:
-    """One page per student, ``<output>/<student_id>.html``; returns what was written."""
-    from markupsafe import Markup
-
-    from autograder.export import student_totals
-    from autograder.manifest import build_manifest
-
-    manifests = [build_manifest(assignment.name, name, assignment.read_source(name), str(assignment.source_notebook_path(name)))
-                 for name in assignment.notebook_names]
-    redact = Redactor.for_manifests(manifests)
-    deadline = _deadline(assignment)
-    template = environment().get_template("feedback.html.j2")
-    output.mkdir(parents=True, exist_ok=True)
-    pages = []
-    for total in student_totals(gradebook, assignment.name, deadline):
-        if students is not None and total.student_id not in students:
-            continue
-        views = gradebook.student_views(assignment.name, total.student_id)
-        notebooks = [_notebook_context(submission, views.get((total.student_id, submission.notebook)), redact)
-                     for submission in total.submissions]
-        html = template.render(
-            assignment=assignment.name, student_id=total.student_id, score=total.score, max_score=total.max_score,
-            adjusted=total.adjusted, penalty=total.penalty, notebooks=notebooks, css=Markup(code_css()), labels=STATUS_LABELS,
-            withheld_hidden=WITHHELD_HIDDEN, withheld_after=WITHHELD_AFTER, withheld_size=WITHHELD_SIZE,
-        )
-        path = output / f"{safe_filename(total.student_id)}.html"
-        path.write_text(html, encoding="utf-8")
-        page = FeedbackPage(total.student_id, path, total.score, total.max_score, total.adjusted, total.penalty.explanation)
-        pages.append(page)
-        if on_written is not None:
-            on_written(page)
-    return pages
-
-
-def _deadline(assignment):
-    from autograder.late import deadline_for
-
-    return deadline_for(assignment)
-
-
-def _notebook_context(submission, view: dict | None, redact: Redactor) -> dict:
-    questions = []
-    by_question = {}
-    for result in submission.results:
-        checks = [{"name": c.get("name", ""), "passed": bool(c.get("passed")), "seed": c.get("seed"),
-                   "message": redact(str(c.get("message", "")))} for c in (result.checks or []) if isinstance(c, dict)]
-        question = {"id": result.question, "score": result.score, "max_score": result.max_score, "status": result.status,
-                    "message": redact(result.message), "checks": checks}
-        questions.append(question)
-        by_question[result.question] = question
-    cells = []
-    for cell in (view or {}).get("cells", []):
-        cell = dict(cell)
-        cell["question"] = by_question.get(cell.get("grade_id"))
-        cells.append(cell)
-    return {
-        "name": submission.notebook, "status": submission.status, "message": redact(submission.message),
-        "notes": [redact(n) for n in (submission.notes or [])], "questions": questions, "cells": cells,
-        "score": sum(q["score"] or 0.0 for q in questions), "max_score": sum(q["max_score"] for q in questions),
-        "has_view": view is not None and bool(view.get("cells")),
-    }
+    return Redactor.for_manifests([assignment_manifest(assignment, name) for name in assignment.notebook_names])

@@ -7,7 +7,7 @@
 * ``canvas``: a Canvas gradebook-import CSV (Student, ID, SIS User ID, SIS Login ID, Section, then one
   column of points per assignment; the second row is Canvas's "Points Possible").
 
-Every total is the score after the late penalty (`autograder.late`). A question still waiting for a
+Every total is the score after the late penalty (`autograder.course.late`). A question still waiting for a
 hand grade counts zero until it is graded.
 """
 
@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from autograder.gradebook import Gradebook, SubmissionRow
-from autograder.late import Deadline, LatePolicy, Penalty, format_time, penalty_for_row, submission_time
+from autograder.results.gradebook import Gradebook
+from autograder.results.totals import StudentTotal, no_deadline
+from autograder.course.late import Deadline, LatePolicy, Penalty, format_time, penalty_for_row, submission_time
 
 CSV_COLUMNS = ["student_id", "notebook", "question", "score", "max_score", "status", "message",
                "submitted_at", "late_penalty", "adjusted_score"]
@@ -36,10 +37,6 @@ def _number(value: float | None) -> str:
     return f"{value:.6g}"
 
 
-def _no_deadline(assignment: str) -> Deadline:
-    return Deadline(assignment, None, LatePolicy())
-
-
 def _time_text(submitted_at: str | None, path: str | None) -> str:
     moment, _source = submission_time(submitted_at, path)
     if moment is None:
@@ -48,7 +45,7 @@ def _time_text(submitted_at: str | None, path: str | None) -> str:
 
 
 def long_rows(gradebook: Gradebook, assignment: str, deadline: Deadline | None = None) -> list[dict]:
-    deadline = deadline or _no_deadline(assignment)
+    deadline = deadline or no_deadline(assignment)
     rows = []
     for submission in gradebook.submissions(assignment):
         penalty = penalty_for_row(deadline, submission)
@@ -80,49 +77,7 @@ def to_csv(gradebook: Gradebook, assignment: str, deadline: Deadline | None = No
     return buffer.getvalue()
 
 
-# ------------------------------------------------------------------------------------------ totals
-
-
-@dataclass
-class StudentTotal:
-    """One student's grade on one assignment, all notebooks together."""
-
-    student_id: str
-    score: float = 0.0  # before the penalty; questions awaiting a hand grade count zero
-    max_score: float = 0.0
-    penalty: Penalty = field(default_factory=lambda: Penalty(0.0, "no late penalty applies"))
-    submissions: list[SubmissionRow] = field(default_factory=list)
-
-    @property
-    def adjusted(self) -> float:
-        return round(self.score * (1 - self.penalty.fraction), 6)
-
-
-def student_totals(gradebook: Gradebook, assignment: str, deadline: Deadline | None = None) -> list[StudentTotal]:
-    """Per student: the total, the maximum and the late penalty (the largest of their notebooks')."""
-    deadline = deadline or _no_deadline(assignment)
-    totals: dict[str, StudentTotal] = {}
-    for submission in gradebook.submissions(assignment):
-        total = totals.setdefault(submission.student_id, StudentTotal(submission.student_id))
-        total.submissions.append(submission)
-        total.score += sum(r.score or 0.0 for r in submission.results)
-        total.max_score += sum(r.max_score for r in submission.results)
-        penalty = penalty_for_row(deadline, submission)
-        if penalty.fraction > total.penalty.fraction or (not total.penalty.submitted_at and penalty.submitted_at):
-            total.penalty = penalty
-    return [totals[key] for key in sorted(totals)]
-
-
 # -------------------------------------------------------------------------------------- Gradescope
-
-
-def hidden_code_redactor(assignment) -> Callable[[str], str]:
-    """What students see of a message: any line of hidden test code in it replaced (the feedback pages' rule)."""
-    from autograder.feedback import Redactor
-    from autograder.manifest import build_manifest
-
-    return Redactor.for_manifests([build_manifest(assignment.name, name, assignment.read_source(name), str(assignment.source_notebook_path(name)))
-                                   for name in assignment.notebook_names])
 
 
 def gradescope_results(total: StudentTotal, visibility: str = "visible", redact: Callable[[str], str] | None = None) -> dict:

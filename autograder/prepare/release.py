@@ -15,17 +15,13 @@ database, no configuration files), plus two small steps of our own:
 from __future__ import annotations
 
 import copy
-import filecmp
-import shutil
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
 
-from autograder import cells
-from autograder.cells import Kind
-from autograder.course import Assignment, CourseError
+from autograder.course import cells
+from autograder.course.cells import Kind
+from autograder.course import CourseError
 
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
@@ -93,51 +89,3 @@ def release_notebook(source: NotebookNode, where: str = "notebook") -> NotebookN
 def render(notebook: NotebookNode) -> str:
     """The exact bytes written for a notebook: stable, so `release --check` can compare files."""
     return nbformat.writes(notebook, version=4) + "\n"
-
-
-@dataclass
-class ReleaseReport:
-    assignment: str
-    written: list[Path] = field(default_factory=list)
-    stale: list[str] = field(default_factory=list)  # what --check found out of date
-
-
-def release_assignment(assignment: Assignment, check: bool = False) -> ReleaseReport:
-    """Write release/<assignment>/ from source/<assignment>/, or with ``check`` only report what differs."""
-    report = ReleaseReport(assignment.name)
-    target = assignment.release_dir
-    expected_files: dict[Path, str | Path] = {}
-    for name in assignment.notebook_names:
-        source = assignment.read_source(name)
-        released = release_notebook(source, str(assignment.source_notebook_path(name)))
-        expected_files[target / name] = render(released)
-        if not check:  # what grading keeps of source/ (see autograder.manifest), made here once rather than per batch
-            from autograder.manifest import keep_manifest, manifest_from_cells
-
-            keep_manifest(assignment, manifest_from_cells(assignment.name, name, dict(released.metadata), zip(source.cells, released.cells)))
-    for path in assignment.public_files():
-        expected_files[target / path.relative_to(assignment.source_dir)] = path
-
-    existing = {p for p in target.rglob("*") if p.is_file()} if target.is_dir() else set()
-    for path, content in expected_files.items():
-        if isinstance(content, str):
-            same = path.is_file() and path.read_text(encoding="utf-8") == content
-        else:
-            same = path.is_file() and filecmp.cmp(path, content, shallow=False)
-        if same:
-            continue
-        if check:
-            report.stale.append(f"{path.relative_to(assignment.course.root)} is {'out of date' if path.exists() else 'missing'}")
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            path.write_text(content, encoding="utf-8")
-        else:
-            shutil.copyfile(content, path)
-        report.written.append(path)
-    for path in sorted(existing - set(expected_files)):
-        if check:
-            report.stale.append(f"{path.relative_to(assignment.course.root)} is not produced by source/ any more")
-        else:
-            path.unlink()
-    return report

@@ -4,7 +4,7 @@ The parent (`autograder.sandbox.launch`) starts this module in a fresh interpret
 a pipe. The runner executes the job's cells one by one and writes one JSON line per event to the pipe:
 
     {"event": "cell_start", "index": 3}
-    {"event": "check", "index": 3, "record": {...}}      # a value recorded by autograder.checks
+    {"event": "check", "index": 3, "record": {...}}      # a value recorded by autograder.sandbox.inside.checks
     {"event": "cell_end", "index": 3, "status": "ok" | "error" | "timeout", "outputs": [...], ...}
     {"event": "done"}
 
@@ -43,8 +43,8 @@ _pristine_builtins = dict(builtins.__dict__)
 #: Modules and classes test cells lean on: a notebook that patches their functions has them put back
 #: before every test cell (what a notebook does inside a test cell stays possible: see docs/security.md).
 GUARDED_MODULES = ("builtins", "math", "numpy", "numpy.testing", "numpy.linalg", "torch", "torch.testing", "torch.nn.functional",
-                   "pandas", "pandas.testing", "autograder.checks", "autograder.values", "autograder.compare",
-                   "autograder.seeding")
+                   "pandas", "pandas.testing", "autograder.sandbox.inside.checks", "autograder.wire.values", "autograder.wire.compare",
+                   "autograder.wire.seeding")
 GUARDED_CLASSES = (("torch", "Tensor"), ("pandas", "DataFrame"), ("pandas", "Series"))
 _TRUSTED_KINDS = ("locked", "test")
 
@@ -259,8 +259,8 @@ class Runner:
         raise CellTimeout(f"the cell ran longer than {self.cell_timeout:g} s")
 
     def run(self) -> None:
-        from autograder import checks, seeding
-
+        from autograder.sandbox.inside import checks
+        from autograder.wire import seeding
         self.start_shell()
         checks._install(self.job["mode"], self.record_check)
         if self.job.get("device") == "cuda":
@@ -386,7 +386,7 @@ def _describe_error(error: BaseException) -> dict:
 
 
 def run_forked(job: dict, fd: int) -> None:
-    """Entry point in a child forked from a warm worker (`autograder.sandbox.warm`)."""
+    """Entry point in a child forked from a warm worker (`autograder.sandbox.inside.warm`)."""
     channel = os.dup(fd)
     os.close(fd)
     os.set_inheritable(channel, False)

@@ -29,7 +29,7 @@ CATEGORIES = [
 
 
 def category(status: str, score: float | None, max_score: float, submission_status: str = "ok", message: str = "") -> str:
-    if submission_status in ("invalid", "missing", "failed"):
+    if submission_status in ("invalid", "missing", "failed", "grader_error"):
         return "no gradable notebook"
     if status == "needs_manual_grade":
         return "awaiting hand grade"
@@ -113,11 +113,11 @@ class ClassReport:
 
 def class_report(gradebook, assignment, deadline=None) -> ClassReport:
     """The statistics of ``assignment`` (an `Assignment`, or its name with an explicit ``deadline``)."""
-    from autograder.export import student_totals
+    from autograder.results.totals import student_totals
 
     name = assignment if isinstance(assignment, str) else assignment.name
     if deadline is None and not isinstance(assignment, str):
-        from autograder.late import deadline_for
+        from autograder.course.late import deadline_for
 
         deadline = deadline_for(assignment)
     totals = student_totals(gradebook, name, deadline)
@@ -221,7 +221,7 @@ def plot_categories(report: ClassReport) -> str:
 def render_report(report: ClassReport) -> str:
     from markupsafe import Markup
 
-    from autograder.feedback import environment
+    from autograder.results.pages import environment
 
     names = [name for name, _ in CATEGORIES if any(q.categories.get(name) for q in report.questions)]
     return environment().get_template("report.html.j2").render(

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from autograder.values import Array
+from autograder.wire.values import Array
 
 #: Layers a student's model may be built from, and the constructor arguments read from extra_repr().
 _LAYERS = {
@@ -90,7 +90,7 @@ def _build_layer(nn, layer: dict):
 
 
 def rebuild(decoded: dict):
-    """A `torch.nn.Module` from a decoded module (see `autograder.values`), weights loaded, in eval mode."""
+    """A `torch.nn.Module` from a decoded module (see `autograder.wire.values`), weights loaded, in eval mode."""
     import torch
     from torch import nn
 

@@ -28,7 +28,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from autograder.gradebook import MANUALLY_GRADED, Gradebook, StaleAnswer
+from autograder.results.gradebook import MANUALLY_GRADED, Gradebook, StaleAnswer
 
 WAITING = "needs_manual_grade"
 
@@ -98,7 +98,8 @@ class ManualGrading:
     # ------------------------------------------------------------------------------------- pages
 
     def render(self, name: str, **context) -> str:
-        from autograder.feedback import STATUS_LABELS, environment
+        from autograder.results.feedback import STATUS_LABELS
+        from autograder.results.pages import environment
 
         return environment().get_template(name).render(assignment=self.assignment, token=self.token, labels=STATUS_LABELS,
                                                       css="", **context)

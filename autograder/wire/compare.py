@@ -1,6 +1,6 @@
 """Where a verdict is decided: compare a decoded student value with a decoded expected value.
 
-Both sides arrive as plain data (see `autograder.values`). The comparison walks the structure and reports
+Both sides arrive as plain data (see `autograder.wire.values`). The comparison walks the structure and reports
 the first difference it finds in words a student can act on: which part differs (``at ['weight']``), and
 for numbers the shape, dtype, how many elements are off, and the greatest absolute and relative
 difference with its index, as `torch.testing.assert_close` reports them.
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from autograder import tolerances
-from autograder.values import Array, Frame, Opaque
+from autograder.wire import tolerances
+from autograder.wire.values import Array, Frame, Opaque
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class _Mismatch(Exception):
 
 @dataclass(frozen=True)
 class Options:
-    kind: str = "close"  # "close" | "equal" | "metric" (decided by `autograder.scoring`)
+    kind: str = "close"  # "close" | "equal" | "metric" (decided by `autograder.grading.scoring`)
     rtol: float | None = None
     atol: float | None = None
     equal_nan: bool = False

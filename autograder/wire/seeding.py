@@ -1,7 +1,7 @@
 """One seed for every random number generator a test can touch, used identically on both sides.
 
 The harness calls `seed_everything` before every test cell, in the student's sandbox and on the trusted
-side, so both compute on the same inputs; `autograder.checks.seeded` does the same inside a cell.
+side, so both compute on the same inputs; `autograder.sandbox.inside.checks.seeded` does the same inside a cell.
 """
 
 from __future__ import annotations

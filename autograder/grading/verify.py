@@ -19,18 +19,21 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import values
-from autograder.cells import Kind
-from autograder.compare import Options, compare
+from autograder.wire import values
+from autograder.course.cells import Kind
+from autograder.wire.compare import Options, compare
 from autograder.course import Assignment, CourseError
-from autograder.grade import GradingPlan, Submission, build_plan, grade_submission
-from autograder.gradebook import StoredSubmission
-from autograder.reference import metric_lookup, stage_public_files
-from autograder.scoring import evaluate_metric
-from autograder.release import release_notebook, render
-from autograder import cells
-from autograder.sandbox import Limits, run_job
-from autograder.sandbox.launch import fresh_workdir, remove_workdir
+from autograder.grading.plan import GradingPlan, build_plan
+from autograder.course.submissions import Submission
+from autograder.grading.submission import grade_submission
+from autograder.results.gradebook import StoredSubmission
+from autograder.grading.reference import metric_lookup, stage_public_files
+from autograder.grading.scoring import evaluate_metric
+from autograder.prepare.release import release_notebook, render
+from autograder.course import cells
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.launch import run_job
+from autograder.sandbox.scratch import fresh_workdir, remove_workdir
 
 
 @dataclass

@@ -1,0 +1,182 @@
+"""One submission: read it, restore it against the manifest, run it in the sandbox, score it.
+
+`grade_submission` never raises for anything the file contains; `grade_safely` turns a grader bug into one
+row (status ``grader_error``, retried by the next run) instead of a stopped batch. Both the local batch and
+each Dask worker grade through these two.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+
+from autograder.course.cells import Kind
+from autograder.course.submissions import Submission, file_hash
+from autograder.grading.plan import GradingPlan
+from autograder.grading.reference import metric_lookup, stage_public_files
+from autograder.grading.sanitize import NotThisAssignment, Sanitized, sanitize
+from autograder.grading.scoring import QuestionResult, score_notebook
+from autograder.prepare.manifest import NotebookManifest
+from autograder.results.disclosure import student_view
+from autograder.results.gradebook import StoredResult, StoredSubmission
+from autograder.results.status import QuestionStatus, SubmissionStatus
+from autograder.sandbox.launch import RunResult, run_job
+from autograder.sandbox.pool import WarmPool
+from autograder.sandbox.scratch import child_environment, fresh_workdir, remove_workdir
+from autograder.sandbox.warm import WarmInterpreter
+from autograder.wire import seeding
+
+#: Larger notebook files are refused before they are parsed.
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+
+
+class Invalid(Exception):
+    """The file cannot be graded as this assignment's notebook; the message says why and what to do."""
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    size = path.stat().st_size
+    if size == 0:
+        raise Invalid("the file is empty")
+    if size > MAX_NOTEBOOK_BYTES:
+        raise Invalid(f"the file is {size / 1e6:.0f} MB, more than the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB limit; clear the outputs and hand it in again")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise Invalid(f"the file is not UTF-8 text (byte {error.start}); save the notebook from Jupyter and hand it in again") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise Invalid(f"the file is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); it may be truncated") from None
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        raise Invalid("the file is JSON but not a Jupyter notebook (no cells)")
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+    except Exception as error:
+        raise Invalid(f"the notebook cannot be read: {error}") from None
+    if not isinstance(notebook.get("cells"), list):
+        raise Invalid("the notebook has no list of cells")
+    return notebook
+
+
+def build_job(sanitized: Sanitized, mode: str = "record") -> dict:
+    """The run of a restored notebook: test cells through the harness, each under its own seed.
+
+    ``mode`` is the checks' mode: "record" while grading; "local" for `autograder check`, where the
+    visible checks decide in the student's process as they do in Jupyter.
+    """
+    job_cells = []
+    for index, cell in enumerate(sanitized.cells):
+        if cell.cell_type != "code":
+            continue
+        is_test = cell.kind == Kind.TEST
+        job_cells.append(
+            {
+                "index": index,
+                "source": cell.source,
+                "grade_id": cell.grade_id,
+                "kind": cell.kind,
+                "harness_exec": is_test,
+                "seed": seeding.stable_seed(cell.grade_id) if is_test else None,
+            }
+        )
+    return {"mode": mode, "cells": job_cells}
+
+
+def zero_results(manifest: NotebookManifest, status: str, message: str) -> list[StoredResult]:
+    return [StoredResult(c.grade_id, 0.0, c.points, status, message) for c in manifest.graded_cells]
+
+
+def run_status(sanitized: Sanitized, run: RunResult) -> tuple[str, str]:
+    """"ok" when the notebook ran to the end and no answer or setup cell raised. What goes wrong inside a
+    test cell belongs to its question (reported there); NotImplementedError is an unanswered question."""
+    if run.status != "ok":
+        return run.status, run.message
+    problems = []
+    for index, cell in enumerate(sanitized.cells):
+        end = run.cells.get(index)
+        if end is None or end.get("status") == "ok":
+            continue
+        error = next((o for o in end.get("outputs", []) if o.get("output_type") == "error"), {})
+        if error.get("ename") == "NotImplementedError" or cell.kind == Kind.TEST:
+            continue
+        where = f"{'answer' if cell.kind in (Kind.ANSWER, Kind.MANUAL) else 'read-only'} cell {cell.grade_id!r}" if cell.grade_id \
+            else f"cell {index + 1} of the graded notebook"
+        problems.append(f"{where} raised {error.get('ename', 'an error')}: {error.get('evalue', '')}".rstrip(": "))
+    if problems:
+        return "error", "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+    return "ok", ""
+
+
+def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInterpreter | None = None) -> StoredSubmission:
+    """Grade one notebook file; never raises for anything the file contains."""
+    assignment = plan.assignment
+    manifest = plan.manifests[submission.notebook]
+    started = time.monotonic()
+    stored = StoredSubmission(
+        assignment=assignment.name,
+        student_id=submission.student_id,
+        notebook=submission.notebook,
+        path=str(submission.path or ""),
+        sha256=file_hash(submission.path),
+        status="ok",
+        message="",
+        results=[],
+        submitted_at=submission.submitted_at,
+    )
+    if submission.path is None:
+        stored.status = "missing" if not submission.problem or "no " in submission.problem[:3] else "invalid"
+        stored.message = submission.problem
+        stored.results = zero_results(manifest, stored.status, submission.problem)
+        return stored
+    try:
+        notebook = read_notebook(submission.path)
+        sanitized = sanitize(notebook, manifest)
+    except (Invalid, NotThisAssignment) as error:
+        stored.status, stored.message = "invalid", f"{submission.path.name}: {error}"
+        stored.results = zero_results(manifest, "invalid", str(error))
+        return stored
+    except OSError as error:
+        stored.status, stored.message = "invalid", f"{submission.path}: cannot be read ({error.strerror or error})"
+        stored.results = zero_results(manifest, "invalid", stored.message)
+        return stored
+    workdir = fresh_workdir()
+    try:
+        stage_public_files(assignment, workdir)
+        shutil.copyfile(submission.path, workdir / submission.notebook)
+        with plan.gpus.hold() as gpu:
+            env = child_environment(workdir, plan.limits.device, gpu)
+            run = run_job(build_job(sanitized), workdir, plan.limits, course_root=assignment.course.root, worker=worker, env=env)
+    finally:
+        remove_workdir(workdir)
+    questions: list[QuestionResult] = score_notebook(
+        manifest, sanitized, run, plan.expectations[submission.notebook], metric_lookup(assignment)
+    )
+    stored.results = [StoredResult(q.question, q.score, q.max_score, q.status, q.message, q.checks) for q in questions]
+    stored.status, stored.message = run_status(sanitized, run)
+    stored.notes = sanitized.notes
+    stored.student_view = student_view(manifest, sanitized, run)  # what feedback pages and manual grading show
+    if sanitized.notes and stored.status == "ok":
+        stored.message = "; ".join(sanitized.notes)
+    stored.duration_s = round(time.monotonic() - started, 3)
+    return stored
+
+
+def grade_safely(plan: GradingPlan, submission: Submission, pool: WarmPool) -> StoredSubmission:
+    try:
+        return grade_submission(plan, submission, pool.current())
+    except Exception as error:  # a grader bug must cost one row, not the batch
+        return grader_error_row(plan, submission, f"the grader failed on this submission: {type(error).__name__}: {error}")
+
+
+def grader_error_row(plan: GradingPlan, submission: Submission, message: str) -> StoredSubmission:
+    """The row of a submission the grader itself failed on: zero for now, labelled as ours, retried next run."""
+    manifest = plan.manifests[submission.notebook]
+    return StoredSubmission(plan.assignment.name, submission.student_id, submission.notebook, str(submission.path or ""),
+                            file_hash(submission.path), SubmissionStatus.GRADER_ERROR, message,
+                            zero_results(manifest, QuestionStatus.GRADER_ERROR, message), submitted_at=submission.submitted_at)

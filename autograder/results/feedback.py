@@ -1,0 +1,113 @@
+"""Feedback for students: what the grader keeps of a graded notebook, and one HTML page per student.
+
+What a student may see (decided here, on the trusted side, when a submission is graded):
+
+* their own cells (answers, their extra cells) as they handed them in, and every read-only cell;
+* test cells as **released**: the hidden region (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``) is
+  cut with nbgrader's own `ClearHiddenTests`, so the page shows exactly what their notebook showed;
+* outputs only of the cells that ran **before the first test cell with hidden tests**. Hidden test code
+  runs in the same process as the student's code: once it has run, any later output may carry what it
+  did (a hidden input left in a global the student prints, a function that logs its arguments, the
+  test's source read back through `linecache`). Those outputs are withheld, and the page says why; the
+  cell's code and whether it ran, raised or timed out are still shown. A student sees the outputs of
+  their own notebook by running it in Jupyter or with the visible tests.
+* every question's score, status and message, and each check's message (what differed, with the seed).
+  Check messages are decided on the trusted side; the one part that comes from the student's process
+  (the error a check's code raised) is redacted: any line of hidden test source found in a message is
+  replaced by ``[hidden test code]``. Nothing can stop a submission from encoding a hidden test into the
+  text of an exception it raises; the pages never add hidden code of their own.
+
+Never on a page: hidden test code, solutions/, the reference's expected values beyond what a check
+message states.
+"""
+
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from autograder.results.disclosure import WITHHELD_AFTER, WITHHELD_HIDDEN, WITHHELD_SIZE, Redactor, hidden_code_redactor
+from autograder.results.pages import code_css, environment
+from autograder.results.status import LABELS
+from autograder.results.totals import student_totals
+
+
+STATUS_LABELS = {str(status): text for status, text in LABELS.items()}
+
+
+@dataclass
+class FeedbackPage:
+    student_id: str
+    path: Path
+    score: float
+    max_score: float
+    adjusted: float
+    penalty: str
+
+
+def safe_filename(student_id: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._@-]+", "_", student_id).strip("._") or "student"
+    return name if name == student_id else f"{name}-{hashlib.sha1(student_id.encode()).hexdigest()[:8]}"
+
+
+def write_feedback(assignment, gradebook, output: Path, on_written: Callable[[FeedbackPage], None] | None = None,
+                   students: list[str] | None = None) -> list[FeedbackPage]:
+    """One page per student, ``<output>/<student_id>.html``; returns what was written."""
+    from markupsafe import Markup
+
+    redact = hidden_code_redactor(assignment)
+    deadline = _deadline(assignment)
+    template = environment().get_template("feedback.html.j2")
+    output.mkdir(parents=True, exist_ok=True)
+    pages = []
+    for total in student_totals(gradebook, assignment.name, deadline):
+        if students is not None and total.student_id not in students:
+            continue
+        views = gradebook.student_views(assignment.name, total.student_id)
+        notebooks = [_notebook_context(submission, views.get((total.student_id, submission.notebook)), redact)
+                     for submission in total.submissions]
+        html = template.render(
+            assignment=assignment.name, student_id=total.student_id, score=total.score, max_score=total.max_score,
+            adjusted=total.adjusted, penalty=total.penalty, notebooks=notebooks, css=Markup(code_css()), labels=STATUS_LABELS,
+            withheld_hidden=WITHHELD_HIDDEN, withheld_after=WITHHELD_AFTER, withheld_size=WITHHELD_SIZE,
+        )
+        path = output / f"{safe_filename(total.student_id)}.html"
+        path.write_text(html, encoding="utf-8")
+        page = FeedbackPage(total.student_id, path, total.score, total.max_score, total.adjusted, total.penalty.explanation)
+        pages.append(page)
+        if on_written is not None:
+            on_written(page)
+    return pages
+
+
+def _deadline(assignment):
+    from autograder.course.late import deadline_for
+
+    return deadline_for(assignment)
+
+
+def _notebook_context(submission, view: dict | None, redact: Redactor) -> dict:
+    questions = []
+    by_question = {}
+    for result in submission.results:
+        checks = [{"name": c.get("name", ""), "passed": bool(c.get("passed")), "seed": c.get("seed"),
+                   "message": redact(str(c.get("message", "")))} for c in (result.checks or []) if isinstance(c, dict)]
+        question = {"id": result.question, "score": result.score, "max_score": result.max_score, "status": result.status,
+                    "message": redact(result.message), "checks": checks}
+        questions.append(question)
+        by_question[result.question] = question
+    cells = []
+    for cell in (view or {}).get("cells", []):
+        cell = dict(cell)
+        cell["question"] = by_question.get(cell.get("grade_id"))
+        cells.append(cell)
+    return {
+        "name": submission.notebook, "status": submission.status, "message": redact(submission.message),
+        "notes": [redact(n) for n in (submission.notes or [])], "questions": questions, "cells": cells,
+        "score": sum(q["score"] or 0.0 for q in questions), "max_score": sum(q["max_score"] for q in questions),
+        "has_view": view is not None and bool(view.get("cells")),
+    }

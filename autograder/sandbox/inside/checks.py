@@ -1,0 +1,180 @@
+"""The check vocabulary used in test cells: ``from autograder import checks as ag``.
+
+A check names a value the student's code produced. Where it is decided depends on who runs the cell:
+
+* in a student's own Jupyter session (the default), a check with an ``expected=`` value compares on the
+  spot and raises an `AssertionError` that explains the difference; one without says it is compared with
+  the reference at grading time;
+* while grading, in the student's sandbox, a check only *records* the value as plain data; the verdict is
+  reached by the grader, outside that process (`autograder.grading.scoring`);
+* on the trusted side, running the same cell with the reference implementation, a check records the
+  *expected* value (its ``expected=`` literal when given, otherwise what the reference computed).
+
+The mode is set by the harness (`autograder.sandbox.inside.runner`), never by the notebook.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable
+
+from autograder.wire import seeding
+
+from autograder.wire import values
+from autograder.wire.compare import Options, compare
+
+__all__ = [
+    "check_close",
+    "check_equal",
+    "check_true",
+    "check_metric",
+    "seeded",
+    "set_seed",
+    "generator",
+    "seed_worker",
+]
+
+_MISSING = object()
+
+#: "local" (a student's session), "record" (grading: the student's sandbox), "reference" (trusted side).
+_mode = "local"
+_recorder: Callable[[dict], None] | None = None
+
+
+def _install(mode: str, recorder: Callable[[dict], None] | None) -> None:
+    """Called by the harness before any notebook code runs."""
+    global _mode, _recorder
+    if mode not in ("local", "record", "reference"):
+        raise ValueError(f"unknown check mode {mode!r}")
+    _mode, _recorder = mode, recorder
+
+
+# ----------------------------------------------------------------------------------------------- seeds
+
+
+def set_seed(seed: int) -> None:
+    """Seed `random`, NumPy and torch (CPU and CUDA) with ``seed``."""
+    seeding.seed_everything(seed)
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """``with ag.seeded(3): x = torch.randn(4, 2)`` — the same inputs on the student's side and the grader's.
+
+    Inside the block, failed checks name this seed; after it, the seed named before it again.
+    """
+    before = seeding.current_seed()
+    seeding.seed_everything(seed)
+    try:
+        yield seed
+    finally:
+        seeding.note_seed(before)
+
+
+def generator(seed: int):
+    """A seeded `torch.Generator`, for ``DataLoader(..., generator=ag.generator(0))``."""
+    return seeding.torch_generator(seed)
+
+
+seed_worker = seeding.seed_worker
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def check_close(
+    name: str,
+    actual: Any,
+    expected: Any = _MISSING,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    equal_nan: bool = False,
+    check_dtype: bool = False,
+    weight: float = 1,
+) -> None:
+    """Numbers within tolerance: ``|actual - expected| <= atol + rtol * |expected|`` elementwise.
+
+    Works on tensors, arrays, scalars, DataFrames/Series, nested lists/tuples/dicts and state_dicts. The
+    default ``rtol``/``atol`` depend on the dtype (see `autograder.wire.tolerances`).
+    """
+    options = Options("close", rtol, atol, equal_nan, check_dtype)
+    _check(name, actual, expected, options, weight)
+
+
+def check_equal(name: str, actual: Any, expected: Any = _MISSING, *, weight: float = 1) -> None:
+    """Exact equality: ints, strings, shapes, bools, and arrays elementwise."""
+    _check(name, actual, expected, Options("equal"), weight)
+
+
+def check_true(name: str, condition: Any, message: str = "", *, weight: float = 1) -> None:
+    """A property that must hold; ``message`` tells the student what it means when it does not."""
+    _check(name, bool(condition), True, Options("equal"), weight, message=message)
+
+
+def check_metric(
+    name: str,
+    value: Any,
+    metric: str,
+    *,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    weight: float = 1,
+) -> None:
+    """A value judged by a function of the reference module, e.g. a trained model's accuracy on held-out data.
+
+    ``metric`` names a function in ``solutions/<assignment>.py``; the grader calls it on the trusted side
+    with the value (a model arrives as its architecture and weights, rebuilt from plain data) and the check
+    passes when the result lies within ``at_least`` / ``at_most``. The held-out data never enters the
+    student's process; in a student's session the check can only say that it is evaluated when graded.
+    """
+    if at_least is None and at_most is None:
+        raise TypeError("check_metric needs at_least= or at_most=")
+    options = Options("metric")
+    _check(name, value, _MISSING, options, weight, extra={"metric": str(metric), "at_least": at_least, "at_most": at_most})
+
+
+def _check(name: str, actual: Any, expected: Any, options: Options, weight: float, message: str = "", extra: dict | None = None) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError("a check needs a non-empty name, e.g. ag.check_close('sigmoid.zero', sigmoid(0.0), 0.5)")
+    seed = seeding.current_seed()
+    if _mode == "local":
+        if options.kind == "metric":
+            print(f"- {name}: evaluated by {extra['metric']} on the grader's held-out data when graded")
+            return
+        _decide_locally(name, actual, expected, options, seed, message)
+        return
+    record: dict[str, Any] = {
+        "name": name,
+        "options": {
+            "kind": options.kind,
+            "rtol": options.rtol,
+            "atol": options.atol,
+            "equal_nan": options.equal_nan,
+            "check_dtype": options.check_dtype,
+        },
+        "weight": float(weight),
+        "seed": seed,
+        "message": str(message),
+        **(extra or {}),
+    }
+    try:
+        record["value"] = values.encode(actual)
+    except Exception as error:  # the value cannot cross the boundary: say so instead of crashing the cell
+        record["error"] = f"the value given to check {name!r} cannot be graded: {error}"
+    if _mode == "reference" and expected is not _MISSING:
+        record["expected"] = values.encode(expected)
+    if _recorder is not None:
+        _recorder(record)
+
+
+def _decide_locally(name: str, actual: Any, expected: Any, options: Options, seed, message: str) -> None:
+    if expected is _MISSING:
+        print(f"- {name}: recorded; compared with the reference implementation when graded")
+        return
+    verdict = compare(values.decode(values.encode(expected)), values.decode(values.encode(actual)), options)
+    if not verdict.ok:
+        detail = message or verdict.message
+        seed_note = f" [seed {seed}]" if seed is not None else ""
+        raise AssertionError(f"check {name!r} failed{seed_note}: {detail}")
+    print(f"✓ {name}")

@@ -1,0 +1,188 @@
+"""`autograder check`: the visible tests, run as the grader runs them, and what would cost points.
+
+A student has the released course, not the instructor's: ``release/<assignment>/<notebook>.ipynb`` and
+the public files next to it. Everything here works from ``release/`` alone. ``source/`` and ``solutions/``
+are never read, so hidden tests can neither run nor be revealed, even on an instructor's machine.
+
+``check`` rebuilds the notebook against the released one with the grader's own `sanitize` (locked and
+test cells restored, deleted cells put back, cells in released order), runs it top to bottom in the
+grader's sandbox (`autograder.sandbox`, a fresh process in a scratch directory) with the visible checks
+deciding in that process as they do in Jupyter, and says per question what happened. It also warns about
+what would cost points at grading and cannot be seen from the visible tests alone: the repairs `sanitize`
+made (an edited locked cell, a deleted test cell), cells that depend on state the notebook does not
+create (run out of order, names used before they are defined), and imports the grading environment lacks.
+"""
+
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.course.cells import Kind
+from autograder.grading.sanitize import Sanitized, sanitize
+from autograder.grading.submission import build_job
+from autograder.prepare.manifest import ManifestCell
+from autograder.sandbox.launch import RunResult, run_job
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.scratch import fresh_workdir, remove_workdir
+from autograder.student.lint import (
+    execution_order_warnings,
+    hidden_state_warnings,
+    import_warnings,
+)
+from autograder.student.places import Places
+from autograder.student.released import (
+    ReleasedCourse,
+    ReleasedNotebook,
+    identify,
+    read_student_notebook,
+)
+
+
+@dataclass
+class QuestionLine:
+    question: str  # grade_id of the test cell (or hand-graded answer)
+    status: str  # passed | failed | not_attempted | error | not_run | hand_graded
+    points: float
+    message: str = ""
+
+
+@dataclass
+class CheckReport:
+    path: Path
+    assignment: str
+    notebook: str
+    questions: list[QuestionLine] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def tests(self) -> list[QuestionLine]:
+        return [q for q in self.questions if q.status != "hand_graded"]
+
+    @property
+    def ok(self) -> bool:
+        """Every visible test passes."""
+        return all(q.status == "passed" for q in self.tests)
+
+
+def _error(end: dict | None) -> dict | None:
+    if not end:
+        return None
+    return next((o for o in end.get("outputs", []) if o.get("output_type") == "error"), None)
+
+
+def _stream(end: dict, name: str) -> str:
+    return "".join(o.get("text", "") for o in end.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == name)
+
+
+def _answers_before(sanitized: Sanitized, index: int) -> list:
+    """The answer cells between the previous test cell and this one: what the test exercises."""
+    found = []
+    for cell in reversed(sanitized.cells[:index]):
+        if cell.kind == Kind.TEST.value:
+            break
+        if cell.kind == Kind.ANSWER.value:
+            found.append(cell)
+    return found
+
+
+def _question(item: ManifestCell, index: int, sanitized: Sanitized, run: RunResult, places: Places) -> QuestionLine:
+    if item.kind == Kind.MANUAL.value:
+        answered = not sanitized.cells[index].checksum_matches_release
+        return QuestionLine(item.grade_id, "hand_graded", item.points,
+                            "answered; graded by hand" if answered else "not answered yet (still as released); graded by hand")
+    end = run.cells.get(index)
+    if end is None:
+        return QuestionLine(item.grade_id, "not_run", item.points, f"the test cell did not run: {run.message or 'the notebook stopped before it'}")
+    if end["status"] == "ok":
+        stderr = _stream(end, "stderr").strip()
+        if stderr:  # the grader scores a plain test cell that writes to stderr as failed (nbgrader's rule)
+            return QuestionLine(item.grade_id, "failed", item.points, f"the test cell wrote to stderr: {stderr[:300]}")
+        out = _stream(end, "stdout").splitlines()
+        passed = sum(1 for line in out if line.startswith("✓ "))
+        later = sum(1 for line in out if line.startswith("- "))
+        message = f"{passed} visible check(s) passed" if passed or later else "the test cell ran without an error"
+        if later:
+            message += f"; {later} more decided only when graded"
+        return QuestionLine(item.grade_id, "passed", item.points, message)
+    error = _error(end) or {}
+    name, value = error.get("ename", "Error"), str(error.get("evalue", "")).strip()
+    where = places.where(error)
+    if end["status"] == "timeout":
+        return QuestionLine(item.grade_id, "error", item.points, f"{value or 'the cell ran out of time'} {where}".strip())
+    if name == "NotImplementedError":
+        frames = places.frames(error)
+        raiser = f"{places.label(frames[-1][0])} (line {frames[-1][1]})" if frames else "the answer"
+        return QuestionLine(item.grade_id, "not_attempted", item.points, f"{raiser} still raises NotImplementedError")
+    answers = _answers_before(sanitized, index)
+    if answers and all(cell.checksum_matches_release for cell in answers):
+        return QuestionLine(item.grade_id, "not_attempted", item.points, f"the answer cell above is still as released ({name}: {value})")
+    if name == "AssertionError":
+        message = value if value.startswith("check '") else f"AssertionError{': ' + value if value else ''} {where}".strip()
+        return QuestionLine(item.grade_id, "failed", item.points, message)
+    return QuestionLine(item.grade_id, "error", item.points, f"{name}: {value} {where}".strip())
+
+
+def check_notebook(path: str | Path, course: str | Path | None = None, limits: Limits | None = None) -> CheckReport:
+    """Run ``path`` with the visible tests, as the grader would run it; see the module docstring."""
+    path = Path(path)
+    student = read_student_notebook(path)
+    released_course = ReleasedCourse.locate(course, path)
+    released = identify(student, path, released_course)
+    sanitized = sanitize(student, released.manifest)
+    job = build_job(sanitized, mode="local")
+    limits = limits or Limits()
+    workdir = fresh_workdir("autograder-check-")
+    try:
+        _stage_release_files(released, workdir)
+        shutil.copyfile(path, workdir / released.notebook)
+        run = run_job(job, workdir, limits, course_root=released_course.root)
+    finally:
+        remove_workdir(workdir)
+    places = Places(sanitized, student, job)
+    report = CheckReport(path, released.assignment, released.notebook, seconds=round(run.duration, 2))
+    for item in released.manifest.graded_cells:
+        index = sanitized.index_of(item.grade_id)
+        report.questions.append(_question(item, index, sanitized, run, places))
+    report.warnings.extend(f"at grading: {note}" for note in sanitized.notes)
+    if run.status != "ok":
+        report.warnings.append(f"the run stopped: {run.message}")
+    report.warnings.extend(_cell_errors(sanitized, run, places))
+    report.warnings.extend(execution_order_warnings(student))
+    report.warnings.extend(hidden_state_warnings(sanitized, places))
+    report.warnings.extend(import_warnings(sanitized, released_course.root, places))
+    return report
+
+
+def _stage_release_files(released: ReleasedNotebook, workdir: Path) -> None:
+    """The public files the student received next to the notebook (data/ ...), as the grader stages them."""
+    for item in sorted(released.folder.rglob("*")):
+        relative = item.relative_to(released.folder)
+        if item.is_dir() or item.suffix == ".ipynb" or any(part.startswith(".") for part in relative.parts):
+            continue
+        target = workdir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(item, target)
+
+
+def _cell_errors(sanitized: Sanitized, run: RunResult, places: Places) -> list[str]:
+    """Errors outside the test cells: the grader runs these cells too, and what fails there fails the questions after."""
+    found = []
+    for index, cell in enumerate(sanitized.cells):
+        end = run.cells.get(index)
+        if cell.kind == Kind.TEST.value or end is None or end.get("status") == "ok":
+            continue
+        error = _error(end) or {}
+        if error.get("ename") == "NotImplementedError":
+            continue
+        label = places.label(index)
+        where = places.where(error)
+        where = where.replace(f"at {label}, ", "at ", 1) if where.startswith(f"at {label}, ") else where
+        found.append(f"{label} raised {error.get('ename', 'Error')}: {str(error.get('evalue', '')).strip()}"
+                     f"{' (' + where + ')' if where else ''}; the grader runs it too")
+    return found
+
+
