@@ -34,9 +34,14 @@ def test_no_layer_imports_a_layer_above_it():
 
 
 def test_every_subpackage_is_installed():
-    """pyproject finds the packages itself: a new subpackage cannot be left out of the wheel."""
-    text = (ROOT / "pyproject.toml").read_text()
-    assert 'include = ["autograder", "autograder.*"]' in text
+    """pyproject finds the packages itself, so a new subpackage cannot be left out of the wheel, as long as
+    it is a regular package (find_packages skips a folder without ``__init__.py``)."""
+    from setuptools import find_packages
+
+    assert 'include = ["autograder", "autograder.*"]' in (ROOT / "pyproject.toml").read_text()
+    folders = {p.parent for p in (ROOT / "autograder").rglob("*.py") if "__pycache__" not in p.parts}
+    found = set(find_packages(str(ROOT), include=["autograder", "autograder.*"]))
+    assert {".".join(f.relative_to(ROOT).parts) for f in folders} == found
 
 
 #: What a run may import of ours: the public checks face, the inside of the sandbox and the wire.
