@@ -163,7 +163,7 @@ def test_each_dask_worker_decides_the_device_for_itself(cluster, toy_course, var
     common = ["grade", "toy", str(varied_batch), "--course", str(toy_course), "--quiet", "--gradebook", url, "--scheduler", cluster]
     assert main([*common, "--device", "cuda"]) == 0
     rows = by_student(url)
-    assert rows["correct"].status == "failed" and "no CUDA device is visible" in rows["correct"].message
+    assert rows["correct"].status == "grader_error" and "no CUDA device is visible" in rows["correct"].message
     assert rows["nobody"].status == "missing"  # judged on the coordinator: nothing to send to a worker
     assert main([*common, "--device", "auto"]) == 0
     rows = by_student(url)
