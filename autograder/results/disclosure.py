@@ -23,6 +23,8 @@ Never shown: hidden test code, solutions/, the reference's expected values beyon
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
 import re

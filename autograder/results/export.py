@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 from autograder.results.gradebook import Gradebook
 from autograder.results.totals import StudentTotal, no_deadline
-from autograder.course.late import Deadline, LatePolicy, Penalty, format_time, penalty_for_row, submission_time
+from autograder.course.late import Deadline, format_time, penalty_for_row, submission_time
 
 CSV_COLUMNS = ["student_id", "notebook", "question", "score", "max_score", "status", "message",
                "submitted_at", "late_penalty", "adjusted_score"]

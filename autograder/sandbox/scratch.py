@@ -42,7 +42,7 @@ class Shim:
             if cls._path is None or not cls._path.exists():
                 directory = Path(tempfile.mkdtemp(prefix="autograder-shim-"))
                 directory.chmod(0o755)
-                (directory / "autograder").symlink_to(Path(autograder.__file__).resolve().parent)
+                (directory / autograder.__name__).symlink_to(Path(autograder.__file__).resolve().parent)
                 atexit.register(shutil.rmtree, directory, True)
                 lifeline.adopt(directory)  # and if this process is killed
                 cls._path = directory
