@@ -3,7 +3,6 @@ student's process) imports only the modules meant to run there."""
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
