@@ -167,6 +167,10 @@ def hidden_state_warnings(sanitized: Sanitized, places: Places) -> list[str]:
 # --------------------------------------------------------------------------------------- imports
 
 
+#: The extras of a course's pyproject.toml that the grading environment installs with its dependencies.
+GRADING_EXTRAS = ("course", "grader")
+
+
 def declared_distributions(course_root: Path) -> set[str] | None:
     """The distributions of the grading environment: the course's declared dependencies (``pyproject.toml``'s
     ``[project] dependencies``) and everything they require, as installed here. None when the course declares none."""
@@ -183,7 +187,9 @@ def declared_distributions(course_root: Path) -> set[str] | None:
     if "dependencies" not in project:
         return None
     names = {canonicalize_name(project["name"])} if project.get("name") else set()
-    pending = list(project["dependencies"])
+    optional = project.get("optional-dependencies") or {}
+    # the grading environment installs the course's libraries and the grader's extras too
+    pending = list(project["dependencies"]) + [r for group in GRADING_EXTRAS for r in optional.get(group, [])]
     while pending:
         try:
             requirement = Requirement(pending.pop())
