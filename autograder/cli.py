@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 # jsonschema builds rfc3987_syntax's grammar at import (1.3-1.8 s of CPU, most of a command's start-up) only
 # to offer the "iri" string format, which no notebook schema uses: nbformat's validation is the same without it.
@@ -312,6 +313,29 @@ def _report(args) -> int:
     return 0
 
 
+def _similarity(args) -> int:
+    from rich.table import Table
+
+    from autograder.results.gradebook import Gradebook
+    from autograder.results.similarity import similarity_report, write_similarity_page
+
+    course = Course.at(args.course)
+    assignment = course.assignment(args.assignment)
+    with console.status("fingerprinting the answers"), Gradebook(args.gradebook or course.gradebook_url) as gradebook:
+        report = similarity_report(gradebook, assignment, threshold=args.threshold)
+    if not report.questions:
+        raise CourseError(f"the gradebook has no graded notebook of {assignment.name}; run `autograder grade {assignment.name} ...` first")
+    page = write_similarity_page(report, Path(args.output))
+    table = Table(title=f"{assignment.name}: {len(report.pairs)} pair(s) at or above {100 * args.threshold:.0f}% similar")
+    for column in ("question", "students", "similarity"):
+        table.add_column(column, overflow="fold")
+    for pair in report.pairs[:50]:
+        table.add_row(escape(pair.question), escape(f"{pair.first.student_id} ↔ {pair.second.student_id}"), f"{100 * pair.similarity:.0f}%")
+    console.print(table)
+    console.print(f"wrote {page}")
+    return 0
+
+
 def _manual(args) -> int:
     from autograder.results.gradebook import Gradebook
     from autograder.results.manual import ManualGrading, Server
@@ -336,6 +360,7 @@ def _manual(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from autograder.results.similarity import DEFAULT_THRESHOLD
     from autograder.sandbox.limits import add_limit_options
 
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
@@ -405,6 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_course_options(report, gradebook=True)
     report.add_argument("--output", required=True, metavar="FILE.html")
     report.set_defaults(run=_report)
+
+    similarity = sub.add_parser("similarity", help="pairs of submissions whose answers are unusually alike, per question, side by side")
+    similarity.add_argument("assignment", metavar="ASSIGNMENT")
+    _add_course_options(similarity, gradebook=True)
+    similarity.add_argument("--output", required=True, metavar="FILE.html")
+    similarity.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                            help=f"list pairs whose smaller share of shared code is at least this (default: {DEFAULT_THRESHOLD})")
+    similarity.set_defaults(run=_similarity)
 
     manual = sub.add_parser("manual", help="grade written answers by hand in a browser (a local web app)")
     manual.add_argument("assignment", metavar="ASSIGNMENT")
