@@ -6,7 +6,7 @@ HTML in Markdown escaped).
 Math (``$...$``, ``$$...$$``, as Jupyter writes it) is turned into MathML when the page is written
 (markdown-it's dollarmath plugin finds it, latex2mathml converts it), which browsers render natively: the
 pages need no script, no font and no network, and work offline as single files. latex2mathml passes text
-through unescaped and keeps ``\href``/``\style``, so its output is rebuilt from a whitelist of MathML
+through unescaped and keeps links and styles (from its href and style commands), so its output is rebuilt from a whitelist of MathML
 elements and attributes, every text escaped (`safe_mathml`); LaTeX it cannot convert is shown as code.
 """
 
