@@ -313,6 +313,17 @@ def _report(args) -> int:
     return 0
 
 
+def _new(args) -> int:
+    from autograder.prepare.scaffold import new_assignment
+
+    made = new_assignment(Path(args.course), args.assignment)
+    for path in made.written:
+        console.print(f"wrote {path}")
+    console.print(f"next: `autograder release {made.name}` then `autograder verify {made.name}` (both pass as created); "
+                  "edit the three files to make the set yours (docs/authoring.md)")
+    return 0
+
+
 def _similarity(args) -> int:
     from rich.table import Table
 
@@ -365,6 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    new = sub.add_parser("new", help="instructors: create a complete minimal exercise set that releases and verifies as created",
+                         description="Writes source/ASSIGNMENT/ASSIGNMENT.ipynb (a code question with visible and hidden checks, a "
+                                     "hand-graded written answer), solutions/ASSIGNMENT.py and tests/mutants/ASSIGNMENT.toml. "
+                                     "Example: autograder new feature_scaling")
+    new.add_argument("assignment", metavar="ASSIGNMENT")
+    new.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    new.set_defaults(run=_new)
 
     release = sub.add_parser("release", help="write the student notebooks in release/ from source/")
     release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every assignment in source/")
