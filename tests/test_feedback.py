@@ -97,12 +97,13 @@ def test_outputs_after_hidden_tests_ran_are_withheld(graded):
     assert "called with" not in outputs and "hidden x was" not in outputs
 
 
-def test_a_page_per_student_with_scores_check_messages_and_seeds(graded, tmp_path):
+def test_a_page_per_student_with_scores_check_messages_and_seeds_for_the_instructor(graded, tmp_path):
     html, written = pages(graded, tmp_path)
     assert sorted(html) == ["alice", "bob", "carol"]
     alice = html["alice"]
     assert re.search(r"score <strong>3</strong> / 6", alice)
-    assert "expected (3,), got (4,) [seed " in alice  # a visible check: what differed, with the seed
+    assert "expected (3,), got (4,)" in alice  # a visible check: what differed
+    assert "[seed " not in text(alice) and 'title="seed ' in alice  # the seed: in the check's tooltip, not in the text
     assert "mean_rows.random" in alice and "shape differs" in alice  # a hidden check's message is fine
     assert "def mean_rows(a):\n    print('called with', a.tolist())" in text(alice)
     assert "my plot of 3 points" in alice and "data:image/png;base64," in alice
@@ -180,3 +181,33 @@ def test_the_page_loads_in_chromium_without_console_errors_and_shows_the_plot(gr
         assert image.size["width"] > 100 and driver.execute_script("return arguments[0].naturalWidth", image) > 0
         assert ink(image.screenshot_as_png) > 0.01
         assert ink(save(full_page(driver), "feedback_alice.png").read_bytes()) > 0.02
+
+
+def test_the_top_of_the_page_says_what_to_fix_first_most_points_lost_first(graded, tmp_path):
+    html, _ = pages(graded, tmp_path)
+    alice = html["alice"]
+    fix = alice[alice.index("What to fix first"):alice.index('<table class="questions">')]
+    assert "mean_rows_test" in fix and "double_test" not in fix  # only what lost points
+    assert "mean_rows.shape: expected (3,), got (4,)" in fix  # the first failed check says what differed
+
+
+def test_questions_carry_the_title_of_their_heading_and_points_are_rounded_one_way():
+    import nbformat
+
+    from autograder.course.cells import question_titles
+    from autograder.results.pages import points_text
+    from conftest import nbgrader_cell
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("## Question 1: **a configurable MLP** (3 points)\n\nBuild it."),
+                      nbgrader_cell("answer", "x = 1", "net"), nbgrader_cell("test", "pass", "net_test", 3),
+                      nbformat.v4.new_markdown_cell("Explain in two sentences."),
+                      nbgrader_cell("manual", "YOUR ANSWER HERE", "why", 2, cell_type="markdown")]
+    assert question_titles(notebook) == {"net_test": "Question 1: a configurable MLP", "why": "Question 1: a configurable MLP"}
+    assert [points_text(v) for v in (12.0021, 10.02, 0.36363, 3.0, 0.5, -0.0001, None)] == ["12", "10.02", "0.36", "3", "0.5", "0", ""]
+
+
+def test_an_answer_waiting_for_a_hand_grade_is_shown_as_pending_never_as_zero(graded, tmp_path):
+    html, _ = pages(graded, tmp_path)
+    page = text(html["alice"])
+    assert "pending" in page and "wait for a hand grade and are not counted yet" in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 from nbformat import NotebookNode
@@ -49,3 +50,33 @@ def points(cell: NotebookNode) -> float:
         return float(nbgrader(cell).get("points", 0) or 0)
     except (TypeError, ValueError):
         return 0.0
+
+
+def _heading(markdown: str) -> str | None:
+    """The text of the last Markdown heading (``# ...``) in a cell, emphasis and trailing points removed."""
+    found = None
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#") and stripped.lstrip("#").startswith(" "):
+            found = stripped.lstrip("#").strip()
+    if found is None:
+        return None
+    for mark in ("**", "__", "`"):
+        found = found.replace(mark, "")
+    found = re.sub(r"\s*\([^()]*\bpoints?\b[^()]*\)\s*$", "", found)  # "(2 points)": the page shows points itself
+    return found.strip() or None
+
+
+def question_titles(notebook: NotebookNode) -> dict[str, str]:
+    """grade_id of each graded cell -> the heading that introduces its question in the notebook (the last
+    Markdown heading above it), e.g. "Question 2: count the parameters"; graded cells with no heading above
+    them are left out."""
+    titles, current = {}, None
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") == "markdown" and kind(cell) not in (Kind.MANUAL,):
+            source = cell.get("source", "")
+            current = _heading("".join(source) if isinstance(source, list) else str(source)) or current
+        identifier = grade_id(cell)
+        if identifier and kind(cell) in (Kind.TEST, Kind.MANUAL, Kind.TASK) and current:
+            titles[identifier] = current
+    return titles

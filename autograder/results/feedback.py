@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Callable
 
 from autograder.results.disclosure import WITHHELD_AFTER, WITHHELD_HIDDEN, WITHHELD_SIZE, Redactor, hidden_code_redactor
-from autograder.results.pages import code_css, environment
-from autograder.results.status import LABELS
+from autograder.results.pages import code_css, environment, points_text  # noqa: F401 - one rounding for every page
+from autograder.course.cells import question_titles
+from autograder.results.status import LABELS, QuestionStatus
 from autograder.results.totals import student_totals
 
 
@@ -60,6 +61,7 @@ def write_feedback(assignment, gradebook, output: Path, on_written: Callable[[Fe
     from markupsafe import Markup
 
     redact = hidden_code_redactor(assignment)
+    titles = {name: question_titles(assignment.read_source(name)) for name in assignment.notebook_names}
     deadline = _deadline(assignment)
     template = environment().get_template("feedback.html.j2")
     output.mkdir(parents=True, exist_ok=True)
@@ -68,8 +70,9 @@ def write_feedback(assignment, gradebook, output: Path, on_written: Callable[[Fe
         if students is not None and total.student_id not in students:
             continue
         views = gradebook.student_views(assignment.name, total.student_id)
-        notebooks = [_notebook_context(submission, views.get((total.student_id, submission.notebook)), redact)
-                     for submission in total.submissions]
+        notebooks = [_notebook_context(submission, views.get((total.student_id, submission.notebook)), redact,
+                                       titles.get(submission.notebook))
+                      for submission in total.submissions]
         html = template.render(
             assignment=assignment.name, student_id=total.student_id, score=total.score, max_score=total.max_score,
             adjusted=total.adjusted, penalty=total.penalty, notebooks=notebooks, css=Markup(code_css()), labels=STATUS_LABELS,
@@ -90,14 +93,40 @@ def _deadline(assignment):
     return deadline_for(assignment)
 
 
-def _notebook_context(submission, view: dict | None, redact: Redactor) -> dict:
+#: "[seed 123]" as check messages end: the instructor's to reproduce a failure, noise on a student's page
+#: (kept in the check's tooltip there).
+_SEED = re.compile(r"\s*\[seed -?\d+\]")
+#: How many failing questions the top of the page lists under "what to fix first".
+FIX_FIRST_SHOWN = 5
+
+
+def without_seed(message: str) -> str:
+    return _SEED.sub("", message or "")
+
+
+def _first_failure(question: dict) -> str:
+    failed = [c for c in question["checks"] if not c["passed"]]
+    if failed:
+        first = failed[0]
+        more = f" (and {len(failed) - 1} more of {len(question['checks'])} checks failed)" if len(failed) > 1 else ""
+        return f"{first['name']}: {first['message']}{more}" if first["message"] else f"{first['name']} failed{more}"
+    return question["message"]
+
+
+def _notebook_context(submission, view: dict | None, redact: Redactor, titles: dict[str, str] | None = None) -> dict:
+    titles = titles or {}
     questions = []
     by_question = {}
     for result in submission.results:
         checks = [{"name": c.get("name", ""), "passed": bool(c.get("passed")), "seed": c.get("seed"),
-                   "message": redact(str(c.get("message", "")))} for c in (result.checks or []) if isinstance(c, dict)]
-        question = {"id": result.question, "score": result.score, "max_score": result.max_score, "status": result.status,
-                    "message": redact(result.message), "checks": checks}
+                   "message": without_seed(redact(str(c.get("message", ""))))} for c in (result.checks or []) if isinstance(c, dict)]
+        pending = result.status == QuestionStatus.NEEDS_MANUAL_GRADE or result.score is None
+        question = {"id": result.question, "title": titles.get(result.question, ""), "score": result.score,
+                    "max_score": result.max_score, "status": result.status, "pending": pending,
+                    "message": without_seed(redact(result.message)), "checks": checks,
+                    "lost": 0.0 if pending else max(result.max_score - (result.score or 0.0), 0.0),
+                    "passed_checks": sum(c["passed"] for c in checks)}
+        question["first_failure"] = _first_failure(question)
         questions.append(question)
         by_question[result.question] = question
     cells = []
@@ -105,9 +134,11 @@ def _notebook_context(submission, view: dict | None, redact: Redactor) -> dict:
         cell = dict(cell)
         cell["question"] = by_question.get(cell.get("grade_id"))
         cells.append(cell)
+    fix_first = sorted((q for q in questions if q["lost"] > 1e-9), key=lambda q: -q["lost"])[:FIX_FIRST_SHOWN]
     return {
-        "name": submission.notebook, "status": submission.status, "message": redact(submission.message),
+        "name": submission.notebook, "status": submission.status, "message": without_seed(redact(submission.message)),
         "notes": [redact(n) for n in (submission.notes or [])], "questions": questions, "cells": cells,
         "score": sum(q["score"] or 0.0 for q in questions), "max_score": sum(q["max_score"] for q in questions),
+        "pending": sum(q["max_score"] for q in questions if q["pending"]), "fix_first": fix_first,
         "has_view": view is not None and bool(view.get("cells")),
     }

@@ -109,6 +109,14 @@ def code_css() -> str:
     return HtmlFormatter(style="default").get_style_defs(".code")
 
 
+def points_text(value: float | None) -> str:
+    """Points as every page shows them: at most two decimals, no trailing zeros (10.02, 0.5, 3)."""
+    if value is None:
+        return ""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
 def environment():
     """The jinja2 environment of the pages (templates shipped in ``autograder/templates``)."""
     import jinja2
@@ -119,5 +127,5 @@ def environment():
 
     env.filters["markdown"] = lambda text: Markup(markdown_html(text))
     env.filters["code"] = lambda text: Markup(code_html(text))
-    env.filters["points"] = lambda value: "" if value is None else f"{value:.4g}"
+    env.filters["points"] = points_text
     return env
