@@ -47,7 +47,8 @@ def test_every_subpackage_is_installed():
 INSIDE_A_RUN = {
     "autograder", "autograder.checks",
     "autograder.sandbox", "autograder.sandbox.inside", "autograder.sandbox.inside.checks",
-    "autograder.sandbox.inside.confine", "autograder.sandbox.inside.runner", "autograder.sandbox.inside.warm",
+    "autograder.sandbox.inside.confine", "autograder.sandbox.inside.notebook", "autograder.sandbox.inside.runner",
+    "autograder.sandbox.inside.warm",
     "autograder.wire", "autograder.wire.compare", "autograder.wire.seeding", "autograder.wire.tolerances",
     "autograder.wire.values",
 }

@@ -120,7 +120,7 @@ def _question(item: ManifestCell, index: int, sanitized: Sanitized, run: RunResu
     answers = _answers_before(sanitized, index)
     if answers and all(cell.checksum_matches_release for cell in answers):
         return QuestionLine(item.grade_id, "not_attempted", item.points, f"the answer cell above is still as released ({name}: {value})")
-    if name == "AssertionError":
+    if name in ("AssertionError", "CheckFailed"):  # CheckFailed: a visible check's own failure (an AssertionError)
         message = value if value.startswith("check '") else f"AssertionError{': ' + value if value else ''} {where}".strip()
         return QuestionLine(item.grade_id, "failed", item.points, message)
     return QuestionLine(item.grade_id, "error", item.points, f"{name}: {value} {where}".strip())

@@ -24,6 +24,8 @@ from autograder.wire import values
 from autograder.wire.compare import Options, compare
 
 __all__ = [
+    "check",
+    "check_all",
     "check_close",
     "check_equal",
     "check_true",
@@ -39,6 +41,35 @@ _MISSING = object()
 #: "local" (a student's session), "record" (grading: the student's sandbox), "reference" (trusted side).
 _mode = "local"
 _recorder: Callable[[dict], None] | None = None
+
+
+#: While `collecting`: local verdicts are appended here as (status, text) instead of printed or raised.
+_collected: list | None = None
+
+
+@contextlib.contextmanager
+def collecting():
+    """Local verdicts gathered as (status, text) pairs (for ``check``/``check_all``), not printed or raised."""
+    global _collected
+    before, _collected = _collected, []
+    try:
+        yield _collected
+    finally:
+        _collected = before
+
+
+def check(question, **options) -> bool:
+    """Run one question's visible tests in this session, one line per check (see `autograder.sandbox.inside.notebook`)."""
+    from autograder.sandbox.inside import notebook
+
+    return notebook.check(question, collecting, **options)
+
+
+def check_all(**options) -> bool:
+    """Run every question's visible tests in this session, one line per check, then a summary."""
+    from autograder.sandbox.inside import notebook
+
+    return notebook.check_all(collecting, **options)
 
 
 def _install(mode: str, recorder: Callable[[dict], None] | None) -> None:
@@ -140,7 +171,7 @@ def _check(name: str, actual: Any, expected: Any, options: Options, weight: floa
     seed = seeding.current_seed()
     if _mode == "local":
         if options.kind == "metric":
-            print(f"- {name}: evaluated by {extra['metric']} on the grader's held-out data when graded")
+            _say("recorded", f"{name}: evaluated by {extra['metric']} on the grader's held-out data when graded")
             return
         _decide_locally(name, actual, expected, options, seed, message)
         return
@@ -168,13 +199,34 @@ def _check(name: str, actual: Any, expected: Any, options: Options, weight: floa
         _recorder(record)
 
 
+def _say(status: str, text: str) -> None:
+    if _collected is not None:
+        _collected.append((status, text))
+    else:
+        print(("✓ " if status == "passed" else "- ") + text)
+
+
 def _decide_locally(name: str, actual: Any, expected: Any, options: Options, seed, message: str) -> None:
+    from autograder.sandbox.inside.notebook import CheckFailed
+
     if expected is _MISSING:
-        print(f"- {name}: recorded; compared with the reference implementation when graded")
+        _say("recorded", f"{name}: recorded; compared with the reference implementation when graded")
         return
     verdict = compare(values.decode(values.encode(expected)), values.decode(values.encode(actual)), options)
     if not verdict.ok:
         detail = message or verdict.message
+        if _collected is not None:
+            _collected.append(("failed", f"{name}: {detail}"))
+            return
         seed_note = f" [seed {seed}]" if seed is not None else ""
-        raise AssertionError(f"check {name!r} failed{seed_note}: {detail}")
-    print(f"✓ {name}")
+        raise CheckFailed(f"check {name!r} failed{seed_note}: {detail}")
+    _say("passed", name)
+
+
+def _short_errors_in_jupyter() -> None:
+    from autograder.sandbox.inside.notebook import install_short_errors
+
+    install_short_errors()
+
+
+_short_errors_in_jupyter()

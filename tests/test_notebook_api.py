@@ -1,0 +1,107 @@
+"""The check loop inside Jupyter: `ag.check(question)` and `ag.check_all()` run the visible tests in the
+live namespace and print one line per check, never a traceback through the package."""
+
+import sys
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.sandbox.inside import checks as ag
+from autograder.sandbox.inside.notebook import CheckFailed, _not_attempted, select, visible_tests
+from conftest import student_version
+
+
+@pytest.fixture
+def student_folder(toy_course, tmp_path):
+    """A student working in a folder of the course they were given (release/ above it), their notebook there."""
+    folder = toy_course / "work"
+    folder.mkdir()
+    nbformat.write(student_version(toy_course, {}), folder / "toy.ipynb")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def local_mode():
+    ag._install("local", None)
+    yield
+
+
+def namespace(**answers):
+    return {"np": np, "ag": ag, **answers}
+
+
+def stub(*args):
+    raise NotImplementedError()
+
+
+def test_the_visible_tests_come_from_the_release_without_the_hidden_ones(student_folder):
+    tests = visible_tests(student_folder)
+    assert [(q, t) for q, t, _ in tests] == [("double", "double_test"), ("mean_rows", "mean_rows_test"), ("half", "half_test")]
+    assert all("HIDDEN" not in source and "double.random" not in source for _, _, source in tests)
+
+
+def test_a_question_is_named_by_its_answer_cell_its_test_cell_or_its_number(student_folder):
+    tests = visible_tests(student_folder)
+    assert select(tests, "double") == select(tests, "double_test") == select(tests, 1) == select(tests, "q1") == [tests[0]]
+    assert select(tests, "Question 2") == [tests[1]] and select(tests, "nope") == []
+
+
+def test_a_passing_question_prints_one_line_per_check(student_folder, capsys):
+    assert ag.check("double", directory=student_folder, namespace=namespace(double=lambda x: 2 * np.asarray(x, float))) is True
+    assert capsys.readouterr().out == "✓ double.small\n"
+
+
+def test_a_failing_check_says_what_differed_in_one_line(student_folder, capsys):
+    assert ag.check("double", directory=student_folder, namespace=namespace(double=lambda x: 3 * np.asarray(x, float))) is False
+    out = capsys.readouterr().out
+    assert out.startswith("✗ double.small: ") and out.count("\n") == 1 and "Traceback" not in out and "autograder" not in out
+
+
+def test_an_unanswered_question_says_not_attempted_and_what_to_do(student_folder, capsys):
+    assert ag.check("double", directory=student_folder, namespace=namespace(double=stub)) is False
+    out = capsys.readouterr().out
+    assert "not attempted yet" in out and "raise NotImplementedError()" in out and out.count("\n") == 1
+
+
+def test_an_error_in_the_students_code_is_one_line_naming_it(student_folder, capsys):
+    def broken(x):
+        return x.nope
+
+    ag.check("double", directory=student_folder, namespace=namespace(double=broken))
+    out = capsys.readouterr().out
+    assert out.startswith("✗ double: AttributeError") and "in broken" in out and out.count("\n") == 1
+
+
+def test_check_all_runs_every_question_and_sums_up(student_folder, capsys):
+    ok = ag.check_all(directory=student_folder, namespace=namespace(double=lambda x: 2 * np.asarray(x, float), mean_rows=stub,
+                                                                     answer_half=0.5))
+    out = capsys.readouterr().out.splitlines()
+    assert ok is False
+    assert out[0] == "✓ double.small" and "not attempted yet" in out[1] and out[2].startswith("- half")
+    assert out[-1] == "1 passed, 1 to fix; hidden tests run only when graded"
+
+
+def test_an_unknown_question_lists_the_questions(student_folder, capsys):
+    assert ag.check("dobule", directory=student_folder, namespace=namespace()) is False
+    assert "the questions are: double, mean_rows, half" in capsys.readouterr().out
+
+
+def test_a_failed_check_run_by_hand_renders_as_one_line_in_ipython():
+    with pytest.raises(CheckFailed) as raised:
+        ag.check_close("double.small", np.array([3.0]), expected=np.array([2.0]))
+    rendered = raised.value._render_traceback_()
+    assert len(rendered) == 1 and "check 'double.small' failed" in rendered[0]
+    assert isinstance(raised.value, AssertionError)  # code that catches AssertionError still does
+
+
+def test_an_unanswered_stub_run_by_hand_is_one_line_in_ipython(capsys):
+    def count_parameters(model):
+        raise NotImplementedError()
+
+    try:
+        count_parameters(None)
+    except NotImplementedError:
+        _not_attempted(None, *sys.exc_info())
+    out = capsys.readouterr().out
+    assert "`count_parameters` still raises NotImplementedError" in out and out.count("\n") == 1
