@@ -225,11 +225,13 @@ def open_handed_in(path: str | Path, flags: int = os.O_RDONLY) -> int:
     flags |= os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     if isinstance(path, HandedInPath) and path.is_absolute():
         parts = path.parts
-        directory = os.open("/", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        # O_PATH where there is one: a folder the grader may search but not list (mode 0711) is still passed
+        walk = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+        directory = os.open("/", walk)
         try:
             for part in parts[1:-1]:
                 try:
-                    inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), dir_fd=directory)
+                    inner = os.open(part, walk | os.O_NOFOLLOW, dir_fd=directory)
                 except OSError as error:
                     if error.errno in (errno.ELOOP, errno.ENOTDIR):
                         raise NotAFile(error.errno, f"{printable_name(part)} (a folder on the way to it) {_LINK} or not a folder") from None
