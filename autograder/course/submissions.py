@@ -112,6 +112,8 @@ def discover(submissions_dir: Path, assignment: Assignment) -> list[Submission]:
         except OSError as error:
             refused(student, notebooks, f"{shown} cannot be read ({error.strerror or error})")
             continue
+        if not single_file and not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode):
+            continue  # a stray file (README, a CSV): not a submission
         if single_file and len(notebooks) != 1 and not stat.S_ISDIR(mode):
             raise CourseError(f"{shown}: a single-file submission only works for a one-notebook assignment; use <student_id>/<notebook>.ipynb")
         which = [notebooks[0]] if single_file and len(notebooks) == 1 else notebooks
@@ -132,8 +134,6 @@ def discover(submissions_dir: Path, assignment: Assignment) -> list[Submission]:
         if single_file:
             refused(student, which, f"{shown} is not a regular file; hand in the notebook file itself")
             continue
-        if not stat.S_ISDIR(mode):
-            continue  # a stray file (README, a CSV): not a submission
         found.extend(_student_folder(root, entry, student, assignment, notebooks))
     return found
 
