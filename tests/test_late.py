@@ -73,15 +73,19 @@ def test_reads_what_submit_writes_and_what_nbgrader_writes():
 def test_a_time_without_zone_is_read_in_the_course_timezone_or_not_at_all():
     zurich = ZoneInfo("Europe/Zurich")
     assert parse_submission_time("2026-12-01 11:00:00", zurich) == datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
-    penalty = late_penalty(per_day(10), "2026-12-05 11:00:00")
-    assert penalty.fraction == 0.0
-    assert "no time zone" in penalty.explanation and "check it by hand" in penalty.explanation
+    penalty = late_penalty(per_day(10, cap=30), "2026-12-05 11:00:00")  # cannot be placed: flagged, as unreadable
+    assert penalty.flagged and penalty.fraction == pytest.approx(0.30)
+    assert "no time zone" in penalty.explanation and "checked by hand" in penalty.explanation
 
 
-def test_an_unreadable_time_costs_nothing_and_says_so():
-    penalty = late_penalty(per_day(10), "last tuesday")
-    assert penalty.fraction == 0.0
+def test_an_unreadable_time_is_flagged_for_review_and_costs_the_policys_maximum():
+    penalty = late_penalty(per_day(10, cap=50), "last tuesday")
+    assert penalty.flagged and penalty.fraction == pytest.approx(0.50)
+    assert penalty.explanation.startswith("flagged for review: timestamp.txt unreadable")
     assert "'last tuesday'" in penalty.explanation
+    assert late_penalty(per_day(10), "last tuesday").fraction == 1.0  # no cap: everything
+    assert late_penalty(Deadline("toy", DUE, LatePolicy("zero")), "unreadable timestamp.txt: not UTF-8 text").fraction == 1.0
+    assert late_penalty(Deadline("toy", DUE, LatePolicy("none")), "last tuesday").fraction == 0.0  # nothing to lose
 
 
 def test_penalty_for_reads_the_course_configuration(toy_course):

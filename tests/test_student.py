@@ -202,7 +202,7 @@ def test_submit_stamps_the_time_in_utc_with_its_offset(toy_course, student_cours
     assert before <= stamped <= datetime.now(timezone.utc)
 
 
-def test_submit_replaces_an_earlier_submission(toy_course, student_course, tmp_path, capsys):
+def test_submit_replaces_the_latest_copy_and_keeps_the_earlier_version(toy_course, student_course, tmp_path, capsys):
     first = write(student_version(toy_course, {}), tmp_path / "first.ipynb")
     second = write(student_version(toy_course, CORRECT), tmp_path / "second.ipynb")
     inbox = tmp_path / "in"
@@ -210,7 +210,9 @@ def test_submit_replaces_an_earlier_submission(toy_course, student_course, tmp_p
     assert main(["submit", str(second), "--student", "ada", "--to", str(inbox), "--course", str(student_course)]) == 0
     assert "replaced the earlier submission" in capsys.readouterr().out
     assert (inbox / "ada" / "toy" / "toy.ipynb").read_bytes() == second.read_bytes()
-    assert sorted(p.name for p in (inbox / "ada" / "toy").iterdir()) == ["timestamp.txt", "toy.ipynb"]
+    assert sorted(p.name for p in (inbox / "ada" / "toy").iterdir()) == ["timestamp.txt", "toy.ipynb", "versions"]
+    kept = sorted((inbox / "ada" / "toy" / "versions").iterdir())
+    assert [(v / "toy.ipynb").read_bytes() for v in kept] == [first.read_bytes(), second.read_bytes()]
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,15 @@ read in the course's ``timezone`` (an IANA name such as ``Europe/Zurich``)::
 
 The submission time is what ``autograder submit`` wrote to ``timestamp.txt`` (stored by ``grade`` as the
 submission's ``submitted_at``); where there is none, the graded file's modification time. A time written
-without a zone is read in the course's ``timezone``; without one it cannot be placed and no penalty is
-applied (the explanation says so).
+without a zone is read in the course's ``timezone``.
+
+A ``timestamp.txt`` that is there but cannot be used (not a time, a time without a zone in a course without
+``timezone``, not UTF-8, over 256 bytes, not a regular file: `autograder.course.submissions.read_timestamp`)
+is **flagged for review** and counts as late by the policy's maximum (``zero``: 100 %; ``per_day``:
+``max_percent``, else 100 %) until someone fixes the file and grades again with ``--force``. Failing closed
+is deliberate: granting "on time" would make a garbled or deleted-and-replaced timestamp a free extension,
+and the file's modification time is no better evidence (whoever can write the file can set it). The
+explanation, which feedback pages and Gradescope's ``results.json`` show, begins with "flagged for review".
 
 `penalty_for` is the function the exports and the feedback pages call.
 """
@@ -26,6 +33,7 @@ applied (the explanation says so).
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -33,6 +41,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from autograder.course import Assignment, CourseError
+from autograder.course.submissions import UNREADABLE_TIMESTAMP
 
 CONFIG_FILE = "autograder.toml"
 POLICIES = ("none", "zero", "per_day")
@@ -52,6 +61,14 @@ class LatePolicy:
             return 100.0
         cap = 100.0 if self.max_percent is None else min(self.max_percent, 100.0)
         return min(days_late * self.percent_per_day, cap)
+
+    def maximum_percent(self) -> float:
+        """The most this policy can take off: what a submission whose time cannot be read loses."""
+        if self.policy == "none":
+            return 0.0
+        if self.policy == "zero":
+            return 100.0
+        return 0.0 if self.percent_per_day <= 0 else (100.0 if self.max_percent is None else min(self.max_percent, 100.0))
 
     def describe(self) -> str:
         if self.policy == "none":
@@ -77,6 +94,7 @@ class Penalty:
     submitted_at: datetime | None = None
     days_late: int = 0
     time_source: str | None = None  # "timestamp.txt" | "file modification time" | None
+    flagged: bool = False  # the submission time could not be read: counted as late by the maximum, to be reviewed
 
 
 # ------------------------------------------------------------------------------------- configuration
@@ -245,9 +263,11 @@ def late_penalty(deadline: Deadline, submitted_at: str | datetime | None, time_s
     if submitted_at is None:
         return Penalty(0.0, f"due {format_time(deadline.due)}; the submission time is unknown, so no late penalty was applied")
     try:
+        if isinstance(submitted_at, str) and submitted_at.startswith(UNREADABLE_TIMESTAMP):
+            raise TimeError(submitted_at[len(UNREADABLE_TIMESTAMP):])
         moment = submitted_at if isinstance(submitted_at, datetime) else parse_submission_time(submitted_at, deadline.zone)
     except TimeError as error:
-        return Penalty(0.0, f"{error}; no late penalty was applied (check it by hand)", time_source=time_source)
+        return unreadable_time_penalty(deadline, str(error), time_source)
     if moment.tzinfo is None:
         raise ValueError("late_penalty needs a timezone-aware datetime")
     late_by = moment - deadline.due
@@ -261,13 +281,23 @@ def late_penalty(deadline: Deadline, submitted_at: str | datetime | None, time_s
     return Penalty(round(percent / 100.0, 9), explanation, moment, days, time_source)
 
 
+def unreadable_time_penalty(deadline: Deadline, why: str, time_source: str | None = "timestamp.txt") -> Penalty:
+    """The penalty of a submission whose ``timestamp.txt`` cannot be used: the policy's maximum, flagged."""
+    percent = deadline.policy.maximum_percent()
+    explanation = (f"flagged for review: {time_source or 'the submission time'} unreadable ({why}); "
+                   f"due {format_time(deadline.due)}; counted as late by the policy's maximum "
+                   f"({deadline.policy.describe()}: {percent:g}% off) until the time is checked by hand "
+                   "(fix timestamp.txt, then grade again with --force)")
+    return Penalty(round(percent / 100.0, 9), explanation, None, 0, time_source, flagged=True)
+
+
 def submission_time(submitted_at: str | None, path: str | Path | None) -> tuple[str | datetime | None, str | None]:
     """The submission time and where it came from: ``timestamp.txt`` if there was one, else the file's mtime."""
     if submitted_at:
         return submitted_at, "timestamp.txt"
     if path:
         try:
-            mtime = Path(path).stat().st_mtime
+            mtime = os.lstat(path).st_mtime  # the file itself, never what a link (made later) points to
         except OSError:
             return None, None
         return datetime.fromtimestamp(mtime, timezone.utc), "file modification time"

@@ -1,72 +1,339 @@
-"""Finding the submissions of an assignment in a directory, in the layouts students and LMSs hand them in."""
+"""Finding the submissions of an assignment in a directory, in the layouts students and LMSs hand them in.
+
+A submissions directory is written by students (or by tools acting for them), so nothing in it is trusted:
+
+* no symbolic link is ever followed below the directory the grader names: a linked student folder,
+  assignment folder, notebook or ``timestamp.txt`` is one ``invalid`` row saying so (a link to another
+  student's notebook, or to ``source/``, would otherwise be graded, and shown, as the linker's work);
+* every path handed to the grader is absolute, below the resolved submissions directory, and of type
+  `HandedInPath`: `open_handed_in` opens it one component at a time without following a link, so a folder
+  swapped for a link after discovery is refused too;
+* nothing is read without a size cap (``timestamp.txt``: `MAX_TIMESTAMP_BYTES`; notebooks: the grader's
+  limit, checked on the open file); special files (FIFOs, devices, sockets) are never opened for reading
+  in a way that blocks;
+* a name that is not valid UTF-8 (or not printable) gets a printable id (`printable_name`).
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
-from pathlib import Path
+from enum import Enum
+from pathlib import Path, PosixPath
 
 from autograder.course import Assignment, CourseError
+
+#: ``timestamp.txt`` holds one time (``submit`` writes 33 bytes); a larger file is not read, and is flagged.
+MAX_TIMESTAMP_BYTES = 256
+#: What ``submitted_at`` starts with when ``timestamp.txt`` exists but cannot be used (see `autograder.course.late`).
+UNREADABLE_TIMESTAMP = "unreadable timestamp.txt: "
+#: `file_hash` reads at most this much (plus the size): larger notebooks are refused by the grader anyway.
+MAX_HASHED_BYTES = 64 * 1024 * 1024
+
+_LINK = "is a symbolic link"
+
+
+class ProblemKind(Enum):
+    """Why a submission has no file to grade; the value is the row's status."""
+
+    MISSING = "missing"  # nothing was handed in for this notebook
+    INVALID = "invalid"  # something was, but it cannot be graded (a directory, a link, an unusable name...)
+
+
+class HandedInPath(PosixPath):
+    """A path found by `discover`: absolute, with no symbolic link in any component when it was found.
+
+    `open_handed_in` opens such a path without following a link in any component.
+    """
+
+
+class NotAFile(OSError):
+    """A submission's file is a link, a directory or a special file; the message says which."""
 
 
 @dataclass
 class Submission:
     student_id: str
     notebook: str  # the assignment notebook this file is graded as
-    path: Path | None  # None when the student handed in nothing for this notebook
-    problem: str = ""  # set when the entry cannot be a notebook (e.g. a directory)
+    path: Path | None  # None when there is no file to grade (see kind and problem)
+    problem: str = ""  # why there is no file to grade, for the row's message
     submitted_at: str | None = None
+    kind: ProblemKind | None = None  # set by discover whenever path is None
+
+    def __post_init__(self) -> None:
+        if self.path is None and self.kind is None:
+            self.kind = ProblemKind.INVALID if self.problem else ProblemKind.MISSING
+
+
+def printable_name(name: str) -> str:
+    """``name`` as a printable id: bytes that are not UTF-8 as ``\\xNN``, control characters escaped.
+
+    ``os.listdir`` gives undecodable bytes as surrogates, which no database or terminal accepts.
+    """
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def discover(submissions_dir: Path, assignment: Assignment) -> list[Submission]:
-    """Accepts ``<id>/<nb>.ipynb``, ``<id>/<assignment>/<nb>.ipynb`` (nbgrader) and ``<id>.ipynb``."""
+    """Accepts ``<id>/<nb>.ipynb``, ``<id>/<assignment>/<nb>.ipynb`` (nbgrader) and ``<id>.ipynb``.
+
+    ``submissions_dir`` itself is the grader's choice and may be reached through links; below it, no link
+    is followed (see the module's docstring).
+    """
     if not submissions_dir.is_dir():
         raise CourseError(f"{submissions_dir} is not a directory of submissions")
+    root = HandedInPath(os.path.realpath(submissions_dir))
     notebooks = assignment.notebook_names
+    names = sorted(n for n in os.listdir(root) if not n.startswith("."))
+    ids = _unique_ids(names)
     found: list[Submission] = []
-    for entry in sorted(submissions_dir.iterdir()):
-        if entry.name.startswith("."):
+
+    def refused(student: str, which: list[str], why: str) -> None:
+        found.extend(Submission(student, name, None, problem=why, kind=ProblemKind.INVALID) for name in which)
+
+    for name in names:
+        entry = root / name
+        single_file = name.endswith(".ipynb")
+        student = ids[name][: -len(".ipynb")] if single_file else ids[name]
+        shown = _shown(root, entry)
+        try:
+            mode = os.lstat(entry).st_mode
+        except OSError as error:
+            refused(student, notebooks, f"{shown} cannot be read ({error.strerror or error})")
             continue
-        if entry.suffix == ".ipynb" and not entry.is_dir():
-            if len(notebooks) != 1:
-                raise CourseError(f"{entry}: a single-file submission only works for a one-notebook assignment; use <student_id>/<notebook>.ipynb")
-            found.append(Submission(entry.stem, notebooks[0], entry))
+        if not single_file and not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode):
+            continue  # a stray file (README, a CSV): not a submission
+        if single_file and len(notebooks) != 1 and not stat.S_ISDIR(mode):
+            raise CourseError(f"{shown}: a single-file submission only works for a one-notebook assignment; use <student_id>/<notebook>.ipynb")
+        which = [notebooks[0]] if single_file and len(notebooks) == 1 else notebooks
+        if stat.S_ISLNK(mode):
+            what = "the notebook file" if single_file else "the folder"
+            refused(student, which, f"{shown} {_LINK}; hand in {what} itself")
             continue
-        if entry.suffix == ".ipynb" and entry.is_dir():
-            found.append(Submission(entry.stem, notebooks[0] if len(notebooks) == 1 else entry.name, None,
-                                    problem=f"{entry} is a directory, not a notebook file"))
+        if not is_utf8(name):
+            refused(student, which, f"{shown}: the name is not valid UTF-8 (shown here as {ids[name]!r}); rename it in UTF-8 and grade again")
             continue
-        if not entry.is_dir():
+        if single_file and stat.S_ISREG(mode):
+            found.append(Submission(student, notebooks[0], entry))
             continue
-        folder = entry / assignment.name if (entry / assignment.name).is_dir() else entry
-        timestamp = _read_timestamp(folder)
-        present = {p.name: p for p in folder.glob("*.ipynb")}
-        for name in notebooks:
-            path = present.get(name)
-            if path is None and len(notebooks) == 1 and len(present) == 1:
-                path = next(iter(present.values()))  # a renamed file of a one-notebook assignment
-            if path is None:
-                found.append(Submission(entry.name, name, None, problem=f"no {name} in {folder}", submitted_at=timestamp))
-            elif path.is_dir():
-                found.append(Submission(entry.name, name, None, problem=f"{path} is a directory, not a notebook file", submitted_at=timestamp))
-            else:
-                found.append(Submission(entry.name, name, path, submitted_at=timestamp))
+        if single_file and stat.S_ISDIR(mode):
+            found.append(Submission(student, which[0] if len(which) == 1 else name, None,
+                                    problem=f"{shown} is a directory, not a notebook file", kind=ProblemKind.INVALID))
+            continue
+        if single_file:
+            refused(student, which, f"{shown} is not a regular file; hand in the notebook file itself")
+            continue
+        found.extend(_student_folder(root, entry, student, assignment, notebooks))
     return found
 
 
-def _read_timestamp(folder: Path) -> str | None:
-    stamp = folder / "timestamp.txt"
+def _student_folder(root: Path, entry: Path, student: str, assignment: Assignment, notebooks: list[str]) -> list[Submission]:
+    folder = entry
+    nested = entry / assignment.name
     try:
-        return stamp.read_text(encoding="utf-8").strip()[:64] if stamp.is_file() else None
-    except (OSError, UnicodeDecodeError):
+        nested_mode = os.lstat(nested).st_mode
+    except FileNotFoundError:
+        nested_mode = None
+    except OSError as error:
+        return [Submission(student, n, None, problem=f"{_shown(root, nested)} cannot be read ({error.strerror or error})",
+                           kind=ProblemKind.INVALID) for n in notebooks]
+    if nested_mode is not None and stat.S_ISLNK(nested_mode):
+        return [Submission(student, n, None, problem=f"{_shown(root, nested)} {_LINK}; hand in the folder itself",
+                           kind=ProblemKind.INVALID) for n in notebooks]
+    if nested_mode is not None and stat.S_ISDIR(nested_mode):
+        folder = nested
+    try:
+        with os.scandir(folder) as listing:
+            present = {e.name: e for e in listing if e.name.endswith(".ipynb") and not e.name.startswith(".")}
+    except OSError as error:
+        return [Submission(student, n, None, problem=f"{_shown(root, folder)} cannot be read ({error.strerror or error})",
+                           kind=ProblemKind.INVALID) for n in notebooks]
+    if os.path.islink(folder / "timestamp.txt"):  # (a link made after this check is refused by read_timestamp, and flagged)
+        why = f"{_shown(root, folder / 'timestamp.txt')} {_LINK}; hand in again with autograder submit (it writes timestamp.txt itself)"
+        return [Submission(student, n, None, problem=why, kind=ProblemKind.INVALID) for n in notebooks]
+    timestamp = read_timestamp(folder)
+    found = []
+    for name in notebooks:
+        item = present.get(name)
+        if item is None and len(notebooks) == 1 and len(present) == 1:
+            item = next(iter(present.values()))  # a renamed file of a one-notebook assignment
+        if item is None:
+            found.append(Submission(student, name, None, problem=f"no {name} in {_shown(root, folder)}", submitted_at=timestamp,
+                                    kind=ProblemKind.MISSING))
+            continue
+        path, shown = folder / item.name, _shown(root, folder / item.name)
+        if item.is_symlink():
+            problem = f"{shown} {_LINK}; hand in the notebook file itself"
+        elif not is_utf8(item.name):
+            problem = f"{shown}: the file name is not valid UTF-8; name it {name} and hand it in again"
+        elif item.is_dir(follow_symlinks=False):
+            problem = f"{shown} is a directory, not a notebook file"
+        elif not item.is_file(follow_symlinks=False):
+            problem = f"{shown} is not a regular file; hand in the notebook file itself"
+        else:
+            found.append(Submission(student, name, path, submitted_at=timestamp))
+            continue
+        found.append(Submission(student, name, None, problem=problem, submitted_at=timestamp, kind=ProblemKind.INVALID))
+    return found
+
+
+def _unique_ids(names: list[str]) -> dict[str, str]:
+    """Each entry's printable id; an escaped name that equals another entry's name gets a suffix."""
+    ids, taken = {}, set(names)
+    for name in names:
+        shown = printable_name(name)
+        if shown != name:
+            base, n = shown, 2
+            while shown in taken:
+                shown, n = f"{base} ({n})", n + 1
+            taken.add(shown)
+        ids[name] = shown
+    return ids
+
+
+def _shown(root: Path, path: Path | str) -> str:
+    """A path as messages show it: printable, relative to the submissions directory's parent."""
+    path = Path(path)
+    try:
+        path = path.relative_to(root.parent)
+    except ValueError:
+        pass
+    return printable_name(str(path))
+
+
+# ------------------------------------------------------------------------------------ reading files
+
+
+def open_handed_in(path: str | Path, flags: int = os.O_RDONLY) -> int:
+    """A file descriptor for the regular file at ``path``, opened without following a symbolic link.
+
+    The last component is opened with ``O_NOFOLLOW`` (and ``O_NONBLOCK``, so a FIFO cannot block); for a
+    `HandedInPath` every component is, from ``/``, so a folder swapped for a link after discovery is
+    refused too. Raises `NotAFile` for a link, a directory or a special file, `OSError` otherwise.
+    """
+    flags |= os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if isinstance(path, HandedInPath) and path.is_absolute():
+        parts = path.parts
+        # O_PATH where there is one: a folder the grader may search but not list (mode 0711) is still passed
+        walk = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+        directory = os.open("/", walk)
+        try:
+            for part in parts[1:-1]:
+                try:
+                    inner = os.open(part, walk | os.O_NOFOLLOW, dir_fd=directory)
+                except OSError as error:
+                    if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise NotAFile(error.errno, f"{printable_name(part)} (a folder on the way to it) {_LINK} or not a folder") from None
+                    raise
+                os.close(directory)
+                directory = inner
+            descriptor = _open_leaf(parts[-1], flags, directory)
+        finally:
+            os.close(directory)
+    else:
+        descriptor = _open_leaf(os.fspath(path), flags, None)
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise NotAFile(errno.EINVAL, "it is a directory, not a file" if stat.S_ISDIR(mode) else "it is not a regular file")
+    os.set_blocking(descriptor, True)
+    return descriptor
+
+
+def _open_leaf(name: str, flags: int, directory: int | None) -> int:
+    try:
+        return os.open(name, flags, dir_fd=directory)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise NotAFile(errno.ELOOP, f"it {_LINK}") from None
+        raise
+
+
+def read_capped(descriptor: int, limit: int) -> bytes:
+    """At most ``limit`` bytes from ``descriptor`` (the caller checks the size first; this is the backstop)."""
+    chunks, left = [], limit
+    while left > 0:
+        chunk = os.read(descriptor, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_timestamp(folder: Path) -> str | None:
+    """``timestamp.txt`` of a submission folder: None when there is none; its text (64 characters at most);
+    or, when it exists but cannot be used, `UNREADABLE_TIMESTAMP` followed by why (never its content)."""
+    stamp = Path(folder) / "timestamp.txt"
+    path = HandedInPath(stamp) if isinstance(folder, HandedInPath) else stamp
+    try:
+        descriptor = open_handed_in(path)
+    except FileNotFoundError:
         return None
+    except NotAFile as error:
+        if error.errno == errno.ELOOP:
+            return _unreadable(f"timestamp.txt {_LINK}")
+        return _unreadable(f"timestamp.txt: {error.strerror}")
+    except OSError as error:
+        return _unreadable(f"timestamp.txt: {error.strerror or error}")
+    try:
+        size = os.fstat(descriptor).st_size
+        if size > MAX_TIMESTAMP_BYTES:
+            return _unreadable(f"{size} bytes, over {MAX_TIMESTAMP_BYTES}")
+        raw = read_capped(descriptor, MAX_TIMESTAMP_BYTES)
+    except OSError as error:
+        return _unreadable(f"{error.strerror or error}")
+    finally:
+        os.close(descriptor)
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return _unreadable("not UTF-8 text")
+    if not text:
+        return _unreadable("empty")
+    if not text.isprintable():
+        return _unreadable("not one line of printable text")
+    return text[:64]
+
+
+def _unreadable(why: str) -> str:
+    return (UNREADABLE_TIMESTAMP + why)[:64]
 
 
 def file_hash(path: Path | None) -> str | None:
-    if path is None or not path.is_file():
+    """SHA-256 of the file (of its size and first `MAX_HASHED_BYTES` when larger); None when there is no
+    regular file there to read without following a link."""
+    if path is None:
         return None
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+    try:
+        descriptor = open_handed_in(path)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(descriptor).st_size
+        digest = hashlib.sha256()
+        if size > MAX_HASHED_BYTES:
+            digest.update(f"size {size}\n".encode())
+        left = MAX_HASHED_BYTES
+        while left > 0:
+            block = os.read(descriptor, min(left, 1 << 20))
+            if not block:
+                break
             digest.update(block)
-    return digest.hexdigest()
+            left -= len(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)

@@ -39,12 +39,25 @@ class Invalid(Exception):
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
-    size = path.stat().st_size
-    if size == 0:
-        raise Invalid("the file is empty")
-    if size > MAX_NOTEBOOK_BYTES:
-        raise Invalid(f"the file is {size / 1e6:.0f} MB, more than the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB limit; clear the outputs and hand it in again")
-    raw = path.read_bytes()
+    import os
+
+    from autograder.course.submissions import NotAFile, open_handed_in, read_capped
+
+    try:  # never through a link (for a path found by discover, in no component), never a FIFO or device
+        descriptor = open_handed_in(path)
+    except NotAFile as error:
+        raise Invalid(f"{error.strerror}; hand in the notebook file itself") from None
+    try:
+        size = os.fstat(descriptor).st_size  # the size of what was opened, not of what the path names now
+        if size == 0:
+            raise Invalid("the file is empty")
+        if size > MAX_NOTEBOOK_BYTES:
+            raise Invalid(f"the file is {size / 1e6:.0f} MB, more than the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB limit; clear the outputs and hand it in again")
+        raw = read_capped(descriptor, MAX_NOTEBOOK_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise Invalid(f"the file grew past the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB limit while it was read; hand it in again")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -130,7 +143,7 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
         submitted_at=submission.submitted_at,
     )
     if submission.path is None:
-        stored.status = "missing" if not submission.problem or "no " in submission.problem[:3] else "invalid"
+        stored.status = submission.kind.value  # ProblemKind, set by discovery: "missing" or "invalid"
         stored.message = submission.problem
         stored.results = zero_results(manifest, stored.status, submission.problem)
         return stored

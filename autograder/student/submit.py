@@ -1,10 +1,17 @@
-"""`autograder submit`: check that a file is a notebook of the course, then place it where `grade` finds it."""
+"""`autograder submit`: check that a file is a notebook of the course, then place it where `grade` finds it.
+
+Every hand-in is kept: ``<to>/<id>/<assignment>/versions/<UTC stamp>/`` holds each one (the notebook and its
+``timestamp.txt``), created exclusively and never overwritten; ``<to>/<id>/<assignment>/<notebook>.ipynb`` and
+``timestamp.txt`` next to it are the latest, where `grade` finds them. Nothing is written through a symbolic
+link below ``<to>``.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
-import tempfile
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,24 +20,34 @@ from autograder.student import StudentError
 from autograder.student.released import ReleasedCourse, identify, read_student_notebook
 
 _STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}")
+VERSIONS = "versions"
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass
 class Receipt:
-    path: Path  # where the notebook now is: <to>/<student>/<assignment>/<notebook>.ipynb
+    path: Path  # the latest copy, where grade finds it: <to>/<student>/<assignment>/<notebook>.ipynb
     assignment: str
     notebook: str
     submitted_at: str  # what timestamp.txt holds
-    replaced: bool  # an earlier submission of this notebook was replaced
+    replaced: bool  # an earlier submission was the latest until now (it is kept under versions/)
+    version: int = 1  # this hand-in's number: 1 for the first
+    version_path: Path | None = None  # <to>/<student>/<assignment>/versions/<stamp>/<notebook>.ipynb
+
+    def describe(self) -> str:
+        earlier = f"; the {self.version - 1} earlier one(s) are kept" if self.version > 1 else ""
+        return (f"{self.assignment}/{self.notebook}: version {self.version}, submitted {self.submitted_at}, kept as "
+                f"{self.version_path}; graded from {self.path}{earlier}")
 
 
 def submit_notebook(path: str | Path, student_id: str, to: str | Path, course: str | Path | None = None,
                     now: datetime | None = None) -> Receipt:
     """Check that ``path`` is a notebook of one of the course's assignments and place it where `grade` finds it.
 
-    Writes ``<to>/<student_id>/<assignment>/<notebook>.ipynb`` (the file's bytes, unchanged) and, next to
-    it, nbgrader's ``timestamp.txt`` with the time in UTC (ISO 8601 with its offset). A second submission
-    of the same notebook replaces the first, timestamp included.
+    Writes the file's bytes, unchanged, and nbgrader's ``timestamp.txt`` (the time in UTC, ISO 8601 with its
+    offset) twice: as a new version ``<to>/<student_id>/<assignment>/versions/<stamp>/`` that nothing ever
+    replaces, and as the latest ``<to>/<student_id>/<assignment>/<notebook>.ipynb`` (+ ``timestamp.txt``),
+    which a later submission replaces. The receipt says which version this is.
     """
     path = Path(path)
     if not _STUDENT_ID.fullmatch(student_id or ""):
@@ -38,25 +55,109 @@ def submit_notebook(path: str | Path, student_id: str, to: str | Path, course: s
                            "(starting with a letter or digit), e.g. your university login")
     notebook = read_student_notebook(path)
     released = identify(notebook, path, ReleasedCourse.locate(course, path))
+    data = _read_bytes(path)
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:
         raise ValueError("submit_notebook needs a timezone-aware time")
-    stamp = now.astimezone(timezone.utc).isoformat()
-    folder = Path(to) / student_id / released.assignment
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / released.notebook
-    replaced = target.exists()
-    _write_atomically(target, path.read_bytes())
-    _write_atomically(folder / "timestamp.txt", (stamp + "\n").encode("utf-8"))
-    return Receipt(target, released.assignment, released.notebook, stamp, replaced)
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    moment = now.astimezone(timezone.utc)
+    stamp = moment.isoformat()
+    stamp_bytes = (stamp + "\n").encode("utf-8")
+    to = Path(to)
+    to.mkdir(parents=True, exist_ok=True)  # the drop folder itself is the course's choice; below it, no link is followed
+    opened: list[int] = []
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, target)
+        directory = os.open(to, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        opened.append(directory)
+        shown = to
+        for part in (student_id, released.assignment, VERSIONS):
+            shown = shown / part
+            directory = _subdirectory(directory, part, shown)
+            opened.append(directory)
+        versions, folder = opened[-1], opened[-2]
+        name = _new_version(versions, moment, shown)
+        version_dir = _subdirectory(versions, name, shown / name)
+        opened.append(version_dir)
+        _write_new(version_dir, released.notebook, data)
+        _write_new(version_dir, "timestamp.txt", stamp_bytes)
+        replaced = _exists(folder, released.notebook)
+        _replace(folder, released.notebook, data)
+        _replace(folder, "timestamp.txt", stamp_bytes)
+        number = sorted(_versions(versions)).index(name) + 1
+    finally:
+        for descriptor in reversed(opened):
+            os.close(descriptor)
+    assignment_dir = to / student_id / released.assignment
+    return Receipt(assignment_dir / released.notebook, released.assignment, released.notebook, stamp, replaced,
+                   number, assignment_dir / VERSIONS / name / released.notebook)
+
+
+def _read_bytes(path: Path) -> bytes:
+    from autograder.course.submissions import open_handed_in, read_capped
+    from autograder.grading.submission import MAX_NOTEBOOK_BYTES
+
+    descriptor = open_handed_in(path)
+    try:
+        return read_capped(descriptor, MAX_NOTEBOOK_BYTES + 1)
+    finally:
+        os.close(descriptor)
+
+
+def _subdirectory(parent: int, name: str, shown: Path) -> int:
+    """The folder ``name`` in ``parent`` (created if need be), opened without following a link."""
+    try:
+        os.mkdir(name, 0o755, dir_fd=parent)
+    except FileExistsError:
+        pass
+    try:
+        return os.open(name, _DIRECTORY, dir_fd=parent)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise StudentError(f"{shown} is a symbolic link or not a folder; submit does not write through it. "
+                               "Ask the course staff to look at the submissions folder") from None
+        raise
+
+
+def _versions(versions: int) -> list[str]:
+    return [n for n in os.listdir(versions) if not n.startswith(".")]
+
+
+def _new_version(versions: int, moment: datetime, shown: Path) -> str:
+    """A new, empty version folder named after the time (``20261201T223000.123456Z``), made exclusively."""
+    base = moment.strftime("%Y%m%dT%H%M%S.%fZ")
+    for attempt in range(1, 1000):
+        name = base if attempt == 1 else f"{base}-{attempt}"
+        try:
+            os.mkdir(name, 0o755, dir_fd=versions)
+            return name
+        except FileExistsError:
+            continue
+    raise StudentError(f"{shown}: too many submissions at {base}")
+
+
+def _exists(directory: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=directory, follow_symlinks=False)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _write_new(directory: int, name: str, data: bytes) -> None:
+    """Create ``name`` in ``directory``; never replaces anything (O_EXCL) and never follows a link."""
+    descriptor = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644,
+                         dir_fd=directory)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _replace(directory: int, name: str, data: bytes) -> None:
+    """Replace ``name`` in ``directory`` atomically (a link there is replaced, not written through)."""
+    temporary = f".{name}.{secrets.token_hex(8)}"
+    _write_new(directory, temporary, data)
+    try:
+        os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        os.unlink(temporary, dir_fd=directory)
         raise
