@@ -228,8 +228,7 @@ def _submit(args) -> int:
     except StudentError as error:
         error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         return 2
-    verb = "replaced the earlier submission at" if receipt.replaced else "handed in as"
-    console.print(f"{args.notebook}: {receipt.assignment}/{receipt.notebook}, {verb} {receipt.path} (submitted {receipt.submitted_at})")
+    console.print(f"{args.notebook}: {receipt.describe()}", markup=False)
     return 0
 
 

@@ -139,6 +139,11 @@ def test_a_garbage_timestamp_is_flagged_and_the_flag_reaches_results_json(graded
     assert not honest.flagged and honest.fraction == 0.0
 
 
+def test_a_garbage_timestamp_is_a_note_on_the_row_for_the_grader(graded):
+    assert any(note.startswith("flagged for review: timestamp.txt unreadable") for note in graded["rows"]["gina"].notes)
+    assert not any("flagged" in note for note in graded["rows"]["alice"].notes or [])
+
+
 def test_a_folder_whose_name_is_not_utf8_gets_a_printable_id_and_one_invalid_row(graded):
     row = graded["rows"]["caf\\xe9"]
     assert (row.status, row.score) == ("invalid", 0.0)

@@ -8,7 +8,6 @@ each Dask worker grade through these two.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -39,6 +38,12 @@ class Invalid(Exception):
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
+    return read_notebook_and_bytes(path)[0]
+
+
+def read_notebook_and_bytes(path: Path) -> tuple[nbformat.NotebookNode, bytes]:
+    """The notebook and the exact bytes read: what runs is what was read, never the path read again (it may
+    have become a link since)."""
     import os
 
     from autograder.course.submissions import NotAFile, open_handed_in, read_capped
@@ -74,7 +79,7 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         raise Invalid(f"the notebook cannot be read: {error}") from None
     if not isinstance(notebook.get("cells"), list):
         raise Invalid("the notebook has no list of cells")
-    return notebook
+    return notebook, raw
 
 
 def build_job(sanitized: Sanitized, mode: str = "record") -> dict:
@@ -148,7 +153,7 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
         stored.results = zero_results(manifest, stored.status, submission.problem)
         return stored
     try:
-        notebook = read_notebook(submission.path)
+        notebook, raw = read_notebook_and_bytes(submission.path)
         sanitized = sanitize(notebook, manifest)
     except (Invalid, NotThisAssignment) as error:
         stored.status, stored.message = "invalid", f"{submission.path.name}: {error}"
@@ -161,7 +166,7 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
     workdir = fresh_workdir()
     try:
         stage_public_files(assignment, workdir)
-        shutil.copyfile(submission.path, workdir / submission.notebook)
+        (workdir / submission.notebook).write_bytes(raw)  # the bytes read above, not the path again
         with plan.gpus.hold() as gpu:
             env = child_environment(workdir, plan.limits.device, gpu)
             run = run_job(build_job(sanitized), workdir, plan.limits, course_root=assignment.course.root, worker=worker, env=env)
@@ -172,12 +177,26 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
     )
     stored.results = [StoredResult(q.question, q.score, q.max_score, q.status, q.message, q.checks) for q in questions]
     stored.status, stored.message = run_status(sanitized, run)
-    stored.notes = sanitized.notes
+    stored.notes = list(sanitized.notes)
+    stored.notes.extend(_time_flags(assignment, submission))
     stored.student_view = student_view(manifest, sanitized, run)  # what feedback pages and manual grading show
     if sanitized.notes and stored.status == "ok":
         stored.message = "; ".join(sanitized.notes)
     stored.duration_s = round(time.monotonic() - started, 3)
     return stored
+
+
+def _time_flags(assignment, submission: Submission) -> list[str]:
+    """A note for the grader when the submission time cannot be read (late.py counts it late by the maximum)."""
+    from autograder.course.late import deadline_for, late_penalty
+
+    if submission.submitted_at is None:
+        return []
+    try:
+        penalty = late_penalty(deadline_for(assignment), submission.submitted_at)
+    except Exception:  # the course's policy itself is broken: export and feedback say so; grading goes on
+        return []
+    return [penalty.explanation.split("; due ")[0]] if penalty.flagged else []
 
 
 def grade_safely(plan: GradingPlan, submission: Submission, pool: WarmPool) -> StoredSubmission:
