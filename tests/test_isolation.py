@@ -233,3 +233,11 @@ def test_a_run_has_the_garbage_collector_on(run):
     """The warm worker imports with the collector off (and freezes what it imported); its runs must not notice."""
     outcome = run("import gc\ngc.isenabled(), gc.get_threshold()[0] > 0")
     assert result_of(outcome)["data"]["text/plain"] == "(True, True)"
+
+
+def test_a_run_cannot_read_the_course_path_from_its_command_line_or_its_import_path(run, tmp_path):
+    """The course's location tells a run where solutions/ is: it is in neither its argv nor sys.path."""
+    outcome = run("import sys\nprint(open('/proc/self/cmdline', 'rb').read().decode(errors='replace'))\n"
+                  "print(' '.join(sys.orig_argv))\nprint(sys.path)")
+    text = "".join(o.get("text", "") for o in outcome.cells[0]["outputs"] if o.get("output_type") == "stream")
+    assert text and str(tmp_path) not in text and str(tmp_path.resolve()) not in text

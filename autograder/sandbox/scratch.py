@@ -13,10 +13,14 @@ from pathlib import Path
 import autograder
 from autograder.sandbox import inside, lifeline
 
+#: What a child runs first (``python -I -c``). Its import path keeps only the Python installation (what ``-I``
+#: starts with, less what a ``.pth`` file added from elsewhere, such as an editable install's repository),
+#: then the shim. It names no course path: a run's command line is readable from inside it (/proc/self/cmdline).
 _BOOTSTRAP = (
     "import os, sys\n"
-    "course = {course!r}\n"
-    "sys.path[:] = [p for p in sys.path if p and not (course and os.path.realpath(p).startswith(course))]\n"
+    "_roots = tuple(os.path.realpath(r) + os.sep for r in {{sys.prefix, sys.base_prefix, sys.exec_prefix}})\n"
+    "sys.path[:] = [p for p in sys.path if p and (os.path.realpath(p) + os.sep).startswith(_roots)]\n"
+    "del _roots\n"
     "sys.path.insert(0, {shim!r})\n"
     "{entry}\n"
 )
@@ -25,9 +29,8 @@ SPAWN_ENTRY = (f"import json\nfrom {inside.CONFINE} import confine_self\nconfine
 WARM_ENTRY = f"from {inside.WARM} import main; main()"
 
 
-def bootstrap(entry: str, course_root: Path | None) -> str:
-    course = str(course_root.resolve()) if course_root else ""
-    return _BOOTSTRAP.format(course=course, shim=str(Shim.path()), entry=entry)
+def bootstrap(entry: str) -> str:
+    return _BOOTSTRAP.format(shim=str(Shim.path()), entry=entry)
 
 
 class Shim:

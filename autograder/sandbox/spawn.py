@@ -24,7 +24,7 @@ class Spawned:
         confinement = limits.confinement() if confined else None
         self.cgroup: Cgroup | None = None
         self.sandboxed = bool(confinement and confinement.bwrap)
-        command = [sys.executable, "-I", "-c", bootstrap(SPAWN_ENTRY, course_root), str(events_fd)]
+        command = [sys.executable, "-I", "-c", bootstrap(SPAWN_ENTRY), str(events_fd)]
         settings: dict = {}
         if confinement is not None:
             if confinement.cgroup_roots:

@@ -65,7 +65,7 @@ class WarmInterpreter:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.scratch = use_scratch(self)
         env = child_environment(self.scratch)
-        command = [sys.executable, "-I", "-c", bootstrap(WARM_ENTRY, self.course_root), str(child.fileno()), ",".join(self.preload),
+        command = [sys.executable, "-I", "-c", bootstrap(WARM_ENTRY), str(child.fileno()), ",".join(self.preload),
                    "sandboxed" if self.confinement.bwrap else "plain", json.dumps(self._cgroup_dirs())]
         if self.confinement.bwrap:
             # The warm process keeps CAP_DAC_OVERRIDE/CAP_FOWNER to clean /tmp between runs; its runs drop everything.
