@@ -282,7 +282,8 @@ def _parents(path: Path) -> list[str]:
 def filesystem_arguments(extra_readonly: list[Path] = ()) -> list[str]:
     """The sandbox's filesystem: system libraries, the Python installation, /dev, /proc, a private /tmp."""
     # /tmp first: binds below it (the package shim, scratch directories) go on top of the private /tmp
-    arguments = ["--dev", "/dev", "--tmpfs", "/dev/shm", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+    # /dev/shm as on any Linux machine (1777): multiprocessing's locks and torch's DataLoader workers make files there
+    arguments = ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
     for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / name
         if path.is_symlink():
