@@ -145,15 +145,17 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
         stored.status, stored.message = "invalid", f"{submission.path}: cannot be read ({error.strerror or error})"
         stored.results = zero_results(manifest, "invalid", stored.message)
         return stored
-    workdir = fresh_workdir()
-    try:
-        stage_public_files(assignment, workdir)
-        shutil.copyfile(submission.path, workdir / submission.notebook)
-        with plan.gpus.hold() as gpu:
-            env = child_environment(workdir, plan.limits.device, gpu)
-            run = run_job(build_job(sanitized), workdir, plan.limits, course_root=assignment.course.root, worker=worker, env=env)
-    finally:
-        remove_workdir(workdir)
+    run = _run(plan, submission, sanitized, worker)
+    if worker is not None and worker.hurt:
+        # Killed for memory an earlier run had left charged to the worker: not the student's doing. Once
+        # more, on a fresh interpreter; if that happens again it is the grader's failure, never the student's.
+        first, worker.hurt = worker.hurt, None
+        worker.close()
+        run = _run(plan, submission, sanitized, worker)
+        if worker.hurt:
+            why, worker.hurt = worker.hurt, None
+            worker.close()
+            return grader_error_row(plan, submission, f"the grader's own environment stopped this run twice ({first}; then {why})")
     questions: list[QuestionResult] = score_notebook(
         manifest, sanitized, run, plan.expectations[submission.notebook], metric_lookup(assignment)
     )
@@ -165,6 +167,22 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
         stored.message = "; ".join(sanitized.notes)
     stored.duration_s = round(time.monotonic() - started, 3)
     return stored
+
+
+def _run(plan: GradingPlan, submission: Submission, sanitized: Sanitized, worker: WarmInterpreter | None) -> RunResult:
+    """One run of the restored notebook in a fresh working directory."""
+    assignment = plan.assignment
+    if worker is not None:
+        worker.hurt = None
+    workdir = fresh_workdir()
+    try:
+        stage_public_files(assignment, workdir)
+        shutil.copyfile(submission.path, workdir / submission.notebook)
+        with plan.gpus.hold() as gpu:
+            env = child_environment(workdir, plan.limits.device, gpu)
+            return run_job(build_job(sanitized), workdir, plan.limits, course_root=assignment.course.root, worker=worker, env=env)
+    finally:
+        remove_workdir(workdir)
 
 
 def grade_safely(plan: GradingPlan, submission: Submission, pool: WarmPool) -> StoredSubmission:

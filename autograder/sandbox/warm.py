@@ -40,6 +40,11 @@ class WarmInterpreter:
     uid and moves into its own working directory.
     """
 
+    #: The warm process removes what a run left (IPC objects, shared files); tests turn it off to see the net below.
+    clean_leftovers = True
+    #: A worker whose cgroup stays charged after a run is restarted before the next; tests turn it off too.
+    recycle_when_dirty = True
+
     def __init__(self, preload: list[str] | tuple[str, ...] = (), course_root: Path | None = None):
         self.preload = [m for m in preload]
         self.course_root = course_root
@@ -56,8 +61,6 @@ class WarmInterpreter:
         self.in_cgroup = False  # the warm process joined the worker's cgroups (its runs are born in them)
         self.baseline_tasks = 0  # the warm process's own tasks in the pids cgroup
         self.baseline_memory_bytes = 0  # what the memory cgroup held when the warm process was ready (`Cgroup.held_bytes`)
-        self.clean_leftovers = True  # the warm process removes what a run left (IPC objects, shared files); tests turn it off
-        self.recycle_when_dirty = True  # a worker whose cgroup stays charged after a run is restarted; tests turn it off
         self.recycled = 0  # how many times this handle restarted its warm process for that reason
         self.hurt: str | None = None  # why a run was hurt by what an earlier run left (see `after_run`); reset by its reader
 
