@@ -361,6 +361,8 @@ def _manual(args) -> int:
         except OSError as error:
             raise CourseError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}); pick another --port") from None
         console.print(f"[bold]{assignment.name}[/]: {waiting} answer(s) wait for a hand grade; gradebook {url}")
+        for warning in server.warnings:
+            console.print(f"[bold yellow]warning:[/] {warning}")
         console.print(f"manual grading at [bold]{server.url}[/] (Ctrl-C to stop)")
         try:
             server.serve_forever()

@@ -143,3 +143,120 @@ def test_grading_in_the_browser_updates_the_gradebook_and_the_export(course):
         row = rows(gradebook, "alice")
         assert (row["score"], row["status"], row["message"]) == ("1.5", "manually_graded", "right idea; say why it matters")
         assert rows(gradebook, "bob")["status"] == "needs_manual_grade"
+
+
+# ---------------------------------------------------------------------- who may reach the pages (issue 12)
+
+def _request(server, method="GET", path="/", host=None, headers=None, body=None):
+    """A plain HTTP request to the server's socket, with whatever Host header the caller forges."""
+    import http.client
+
+    port = server.gate.port
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest(method, path, skip_host=True)
+        if host is not None:
+            connection.putheader("Host", host)
+        for key, value in (headers or {}).items():
+            connection.putheader(key, value)
+        if body is not None:
+            connection.putheader("Content-Type", "application/x-www-form-urlencoded")
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def empty_app(tmp_path):
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
+        yield ManualGrading(gradebook, "toy")
+
+
+def test_a_loopback_server_refuses_a_host_header_that_does_not_name_it(empty_app):
+    """DNS rebinding: a page of evil.example whose name now points at 127.0.0.1 sends Host: evil.example."""
+    server = Server(empty_app, port=0).start()
+    port = server.gate.port
+    try:
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", f"LOCALHOST:{port}"):
+            assert _request(server, host=host)[0] == 200, host
+        for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", f"localhost:{port + 1}",
+                     "localhost", None):
+            status, _, body = _request(server, host=host)
+            assert status == 421 and empty_app.token not in body, host
+        body = urlencode({"notebook": "toy.ipynb", "question": "explain", "student": "bob", "score": "2",
+                          "token": empty_app.token}).encode()
+        assert _request(server, "POST", "/grade", host=f"evil.example:{port}", body=body)[0] == 421
+    finally:
+        server.stop()
+    assert server.warnings == [] and "token=" not in server.url
+
+
+def test_beyond_loopback_every_request_needs_the_token_printed_in_the_url(empty_app):
+    server = Server(empty_app, host="0.0.0.0", port=0).start()
+    port = server.gate.port
+    host = f"127.0.0.1:{port}"
+    try:
+        assert server.warnings and "every interface" in server.warnings[0]
+        token = server.url.split("?token=", 1)[1]
+        assert len(token) >= 32
+        assert _request(server, host=host)[0] == 403  # no token
+        assert _request(server, host=host, path="/?token=guess")[0] == 403
+        assert _request(server, host=host, headers={"Cookie": "autograder_manual=guess"})[0] == 403
+        assert _request(server, host=f"evil.example:{port}", path=f"/?token={token}")[0] == 421
+        body = urlencode({"notebook": "toy.ipynb", "question": "explain", "student": "bob", "score": "2",
+                          "token": empty_app.token}).encode()
+        assert _request(server, "POST", "/grade", host=host, body=body)[0] == 403
+        status, headers, _ = _request(server, host=host, path=f"/question?notebook=n&token={token}")
+        assert status == 303 and headers["Location"] == "/question?notebook=n"  # the token leaves the address bar
+        cookie = headers["Set-Cookie"]
+        assert f"autograder_manual={token}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert _request(server, host=host, headers={"Cookie": f"autograder_manual={token}"})[0] == 200
+    finally:
+        server.stop()
+
+
+def _a_non_loopback_address() -> str | None:
+    import socket
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # no packet leaves: only picks the interface a route would use
+        address = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") else address
+
+
+def test_a_server_bound_to_one_outside_address_answers_only_to_it_and_only_with_the_token(empty_app):
+    import http.client
+
+    address = _a_non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no address beyond loopback")
+    server = Server(empty_app, host=address, port=0).start()
+    port = server.gate.port
+    try:
+        assert server.url.startswith(f"http://{address}:{port}/?token=") and server.warnings
+        token = server.url.split("?token=", 1)[1]
+
+        def get(host, cookie=None):
+            connection = http.client.HTTPConnection(address, port, timeout=10)
+            connection.putrequest("GET", "/", skip_host=True)
+            connection.putheader("Host", host)
+            if cookie:
+                connection.putheader("Cookie", cookie)
+            connection.endheaders()
+            status = connection.getresponse().status
+            connection.close()
+            return status
+
+        assert get(f"{address}:{port}") == 403
+        assert get(f"localhost:{port}", f"autograder_manual={token}") == 421  # not bound there
+        assert get(f"{address}:{port}", f"autograder_manual={token}") == 200
+    finally:
+        server.stop()

@@ -163,15 +163,17 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
         stored.status, stored.message = "invalid", f"{submission.path}: cannot be read ({error.strerror or error})"
         stored.results = zero_results(manifest, "invalid", stored.message)
         return stored
-    workdir = fresh_workdir()
-    try:
-        stage_public_files(assignment, workdir)
-        (workdir / submission.notebook).write_bytes(raw)  # the bytes read above, not the path again
-        with plan.gpus.hold() as gpu:
-            env = child_environment(workdir, plan.limits.device, gpu)
-            run = run_job(build_job(sanitized), workdir, plan.limits, course_root=assignment.course.root, worker=worker, env=env)
-    finally:
-        remove_workdir(workdir)
+    run = _run(plan, submission, sanitized, raw, worker)
+    if worker is not None and worker.hurt:
+        # Killed for memory an earlier run had left charged to the worker: not the student's doing. Once
+        # more, on a fresh interpreter; if that happens again it is the grader's failure, never the student's.
+        first, worker.hurt = worker.hurt, None
+        worker.close()
+        run = _run(plan, submission, sanitized, raw, worker)
+        if worker.hurt:
+            why, worker.hurt = worker.hurt, None
+            worker.close()
+            return grader_error_row(plan, submission, f"the grader's own environment stopped this run twice ({first}; then {why})")
     questions: list[QuestionResult] = score_notebook(
         manifest, sanitized, run, plan.expectations[submission.notebook], metric_lookup(assignment)
     )
@@ -197,6 +199,22 @@ def _time_flags(assignment, submission: Submission) -> list[str]:
     except Exception:  # the course's policy itself is broken: export and feedback say so; grading goes on
         return []
     return [penalty.explanation.split("; due ")[0]] if penalty.flagged else []
+
+
+def _run(plan: GradingPlan, submission: Submission, sanitized: Sanitized, raw: bytes, worker: WarmInterpreter | None) -> RunResult:
+    """One run of the restored notebook in a fresh working directory."""
+    assignment = plan.assignment
+    if worker is not None:
+        worker.hurt = None
+    workdir = fresh_workdir()
+    try:
+        stage_public_files(assignment, workdir)
+        (workdir / submission.notebook).write_bytes(raw)  # the bytes read, not the path again (it may be a link now)
+        with plan.gpus.hold() as gpu:
+            env = child_environment(workdir, plan.limits.device, gpu)
+            return run_job(build_job(sanitized), workdir, plan.limits, course_root=assignment.course.root, worker=worker, env=env)
+    finally:
+        remove_workdir(workdir)
 
 
 def grade_safely(plan: GradingPlan, submission: Submission, pool: WarmPool) -> StoredSubmission:

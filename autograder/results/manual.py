@@ -16,15 +16,23 @@ Semantics (see `Gradebook.set_manual_grade` and `Gradebook.submissions`):
 * saving again replaces the grade; the exports, feedback pages and the report use the combined scores.
 
 Every form carries a token made when the server starts, so another web page open in the same browser
-cannot post grades to it.
+cannot post grades to it. Every request must name this server in its ``Host`` header (the address it is
+bound to, and on loopback ``localhost``, ``127.0.0.1`` or ``[::1]``, with its port; else 421), so a page of
+another site whose name was rebound to 127.0.0.1 (DNS rebinding) can neither read a page nor post a grade.
+Bound beyond loopback, the server also wants a secret: a random token printed once in its URL
+(``?token=...``), which the first request trades for an ``HttpOnly; SameSite=Strict`` cookie; every
+request, GET included, without that cookie is refused (403).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
+import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -117,9 +125,104 @@ class ManualGrading:
                            waiting=sum(1 for a in answers if a.status == WAITING))
 
 
-def _handler(app: ManualGrading):
+#: The cookie a browser holds the secret of a server bound beyond loopback in.
+COOKIE = "autograder_manual"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _as_host_name(host: str) -> str:
+    """How a browser writes ``host`` in a Host header: IPv6 addresses in brackets, lower case."""
+    host = host.strip("[]").lower().rstrip(".")
+    return f"[{host}]" if ":" in host else host
+
+
+@dataclass
+class Gate:
+    """Who may use the pages: requests that name this server (``Host``), and beyond loopback only browsers
+    holding the secret."""
+
+    port: int
+    names: set[str]  # host names (no port) a request may name
+    any_local_address: bool = False  # bound to every interface: also the address the request came in on
+    secret: str | None = None  # None on loopback
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_bind(cls, host: str, port: int, allowed_hosts: tuple[str, ...] = ()) -> "Gate":
+        names = {_as_host_name(h) for h in allowed_hosts}
+        if host in WILDCARD_HOSTS:
+            names |= set(LOOPBACK_NAMES) | {_as_host_name(socket.gethostname()), _as_host_name(socket.getfqdn())}
+            gate = cls(port, names, any_local_address=True, secret=secrets.token_urlsafe(24))
+            gate.warnings.append(f"listening on every interface ({host or '0.0.0.0'}): anyone who can reach this machine "
+                                 "can load the page; only the token in the URL keeps them out, and it crosses the network "
+                                 "in plain HTTP. Share the URL only with graders; prefer --host 127.0.0.1 and an SSH tunnel")
+            return gate
+        if _is_loopback(host):
+            return cls(port, names | set(LOOPBACK_NAMES) | {_as_host_name(host)})
+        gate = cls(port, names | {_as_host_name(host)}, secret=secrets.token_urlsafe(24))
+        gate.warnings.append(f"listening on {host}, beyond this machine: only the token in the URL keeps others out, "
+                             "and it crosses the network in plain HTTP")
+        return gate
+
+    def host_allowed(self, header: str | None, local_address: str) -> bool:
+        if not header:
+            return False
+        header = header.strip().lower()
+        name, _, port = header.rpartition(":") if not header.endswith("]") else (header, "", "")
+        if not name:
+            name, port = header, ""
+        if (int(port) if port.isdigit() else 80 if not port else -1) != self.port:
+            return False
+        name = _as_host_name(name)
+        return name in self.names or (self.any_local_address and name == _as_host_name(local_address))
+
+    def holds_secret(self, cookie_header: str | None) -> bool:
+        if self.secret is None:
+            return True
+        try:
+            cookie = SimpleCookie(cookie_header or "")
+        except CookieError:
+            return False
+        morsel = cookie.get(COOKIE)
+        return morsel is not None and secrets.compare_digest(morsel.value, self.secret)
+
+    def offers_secret(self, query: dict[str, str]) -> bool:
+        return self.secret is not None and secrets.compare_digest(query.get("token", ""), self.secret)
+
+
+def _handler(app: ManualGrading, gate: Gate):
     class Handler(BaseHTTPRequestHandler):
         server_version = "autograder-manual"
+
+        def _admitted(self) -> bool:
+            """Whether this request may go on; if not, it has been answered (421, 403 or a redirect)."""
+            if not gate.host_allowed(self.headers.get("Host"), self.connection.getsockname()[0]):
+                self._send(HTTPStatus.MISDIRECTED_REQUEST, "This server does not answer to that host name.\n",
+                           "text/plain; charset=utf-8")
+                return False
+            if gate.holds_secret(self.headers.get("Cookie")):
+                return True
+            url = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            if self.command == "GET" and gate.offers_secret(query):
+                rest = urlencode({k: v for k, v in query.items() if k != "token"})
+                self._send(HTTPStatus.SEE_OTHER, "", headers={
+                    "Location": url.path + (f"?{rest}" if rest else ""),
+                    "Set-Cookie": f"{COOKIE}={gate.secret}; HttpOnly; SameSite=Strict; Path=/"})
+                return False
+            self._send(HTTPStatus.FORBIDDEN, "Open the URL `autograder manual` printed (it carries the token).\n",
+                       "text/plain; charset=utf-8")
+            return False
 
         def log_message(self, format, *args):  # noqa: A002 - the pages are quiet; the CLI prints the URL
             pass
@@ -140,6 +243,8 @@ def _handler(app: ManualGrading):
             self._send(status, app.render("manual_error.html.j2", status=int(status), reason=status.phrase, message=message))
 
         def do_GET(self):  # noqa: N802 - http.server's naming
+            if not self._admitted():
+                return
             url = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             if url.path == "/":
@@ -155,6 +260,8 @@ def _handler(app: ManualGrading):
             return self._error(HTTPStatus.NOT_FOUND, f"no page {url.path}")
 
         def do_POST(self):  # noqa: N802
+            if not self._admitted():
+                return
             if urlsplit(self.path).path != "/grade":
                 return self._error(HTTPStatus.NOT_FOUND, f"no form posts to {self.path}")
             length = min(int(self.headers.get("Content-Length") or 0), 1_000_000)
@@ -179,15 +286,25 @@ def _handler(app: ManualGrading):
 class Server:
     """The grading server; `start` runs it in a thread (tests), `serve_forever` in the caller's."""
 
-    def __init__(self, app: ManualGrading, host: str = "127.0.0.1", port: int = 8000):
-        self.app = app
-        self.httpd = ThreadingHTTPServer((host, port), _handler(app))
+    def __init__(self, app: ManualGrading, host: str = "127.0.0.1", port: int = 8000, allowed_hosts: tuple[str, ...] = ()):
+        """``allowed_hosts``: more names the pages may be reached by (a DNS name of this machine)."""
+        self.app, self.host = app, host
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self.httpd = server_class((host, port), BaseHTTPRequestHandler)
+        self.gate = Gate.for_bind(host, self.httpd.server_address[1], allowed_hosts)  # the port is known once bound
+        self.httpd.RequestHandlerClass = _handler(app, self.gate)
         self.thread: threading.Thread | None = None
 
     @property
+    def warnings(self) -> list[str]:
+        return list(self.gate.warnings)
+
+    @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/"
+        """Where to open the pages; beyond loopback with the token (print it once, to the grader)."""
+        host = _as_host_name(socket.gethostname()) if self.host in WILDCARD_HOSTS else _as_host_name(self.host)
+        token = f"?token={self.gate.secret}" if self.gate.secret else ""
+        return f"http://{host}:{self.gate.port}/{token}"
 
     def start(self) -> "Server":
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -200,3 +317,7 @@ class Server:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6

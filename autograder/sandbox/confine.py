@@ -126,6 +126,20 @@ class Cgroup:
         except (OSError, ValueError):
             return 0
 
+    def held_bytes(self) -> int | None:
+        """Memory charged to the group that the kernel cannot just drop: ``memory.usage_in_bytes`` less the
+        page cache of files (``total_active_file`` + ``total_inactive_file`` of ``memory.stat``), which it
+        reclaims before it kills anything. Shared memory (System V segments, tmpfs files) counts. None
+        without a memory group."""
+        if self.memory is None:
+            return None
+        try:
+            usage = int((self.memory / "memory.usage_in_bytes").read_text())
+            stat = dict(line.split() for line in (self.memory / "memory.stat").read_text().splitlines())
+        except (OSError, ValueError):
+            return None
+        return max(0, usage - int(stat.get("total_active_file", 0)) - int(stat.get("total_inactive_file", 0)))
+
     def oom_kills(self) -> int:
         if self.memory is None:
             return 0
@@ -282,7 +296,8 @@ def _parents(path: Path) -> list[str]:
 def filesystem_arguments(extra_readonly: list[Path] = ()) -> list[str]:
     """The sandbox's filesystem: system libraries, the Python installation, /dev, /proc, a private /tmp."""
     # /tmp first: binds below it (the package shim, scratch directories) go on top of the private /tmp
-    arguments = ["--dev", "/dev", "--tmpfs", "/dev/shm", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+    # /dev/shm as on any Linux machine (1777): multiprocessing's locks and torch's DataLoader workers make files there
+    arguments = ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
     for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / name
         if path.is_symlink():

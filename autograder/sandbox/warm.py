@@ -24,6 +24,14 @@ from autograder.sandbox.limits import Limits
 from autograder.sandbox.scratch import WARM_ENTRY, Shim, bootstrap, child_environment, leave_scratch, use_scratch
 
 
+#: How far above its idle level a worker's memory cgroup may stay after a run (what the kernel cannot
+#: reclaim: see `Cgroup.held_bytes`) before the worker is recycled: a run that left memory charged there
+#: (a System V segment nobody could remove, a file in a shared tmpfs) would count against every later run.
+MEMORY_TOLERANCE_BYTES = 64 * 2**20
+#: How long a check waits for memory the kernel frees after a run asynchronously (an IPC namespace).
+MEMORY_SETTLE_SECONDS = 1.0
+
+
 class WarmInterpreter:
     """The parent's handle on one warm interpreter (see `autograder.sandbox.inside.warm`); one run at a time.
 
@@ -31,6 +39,11 @@ class WarmInterpreter:
     root as its only writable directory; each run it forks joins the worker's cgroup, takes the worker's
     uid and moves into its own working directory.
     """
+
+    #: The warm process removes what a run left (IPC objects, shared files); tests turn it off to see the net below.
+    clean_leftovers = True
+    #: A worker whose cgroup stays charged after a run is restarted before the next; tests turn it off too.
+    recycle_when_dirty = True
 
     def __init__(self, preload: list[str] | tuple[str, ...] = (), course_root: Path | None = None):
         self.preload = [m for m in preload]
@@ -47,6 +60,9 @@ class WarmInterpreter:
         self._process_lock = threading.Lock()
         self.in_cgroup = False  # the warm process joined the worker's cgroups (its runs are born in them)
         self.baseline_tasks = 0  # the warm process's own tasks in the pids cgroup
+        self.baseline_memory_bytes = 0  # what the memory cgroup held when the warm process was ready (`Cgroup.held_bytes`)
+        self.recycled = 0  # how many times this handle restarted its warm process for that reason
+        self.hurt: str | None = None  # why a run was hurt by what an earlier run left (see `after_run`); reset by its reader
 
     @property
     def uid(self) -> int | None:
@@ -92,6 +108,37 @@ class WarmInterpreter:
             raise RuntimeError("the warm worker did not start")
         self.in_cgroup = bool(ready.get("in_cgroup"))
         self.baseline_tasks = self.cgroup.tasks() if self.in_cgroup and self.cgroup is not None else 0
+        self.baseline_memory_bytes = (self.cgroup.held_bytes() or 0) if self.cgroup is not None else 0
+
+    def memory_excess_bytes(self, settle: float = 0.0) -> int:
+        """How much more than at its start the worker's memory cgroup holds now (0 without one); waits up to
+        ``settle`` seconds for it to come down within `MEMORY_TOLERANCE_BYTES`."""
+        if self.cgroup is None or not self.in_cgroup:
+            return 0
+        deadline = time.monotonic() + settle
+        while True:
+            held = self.cgroup.held_bytes()
+            excess = 0 if held is None else max(0, held - self.baseline_memory_bytes)
+            if excess <= MEMORY_TOLERANCE_BYTES or time.monotonic() >= deadline:
+                return excess
+            time.sleep(0.05)
+
+    def after_run(self, run: "Forked") -> None:
+        """After a run, its processes reaped and its leftovers removed: is the cgroup back near its start?
+
+        If not, the warm process is restarted (a new cgroup too) before the next run. If the run was killed for
+        memory while the cgroup held more than its start before the run, or still does after it, the run
+        may have paid for someone else's memory: `hurt` says so, and the caller grades it again.
+        """
+        if self.cgroup is None or self.cgroup.memory is None or not self.in_cgroup:
+            return
+        excess = self.memory_excess_bytes(settle=MEMORY_SETTLE_SECONDS)
+        if self.cgroup.oom_kills() > run.oom_before and max(run.excess_before, excess) > MEMORY_TOLERANCE_BYTES:
+            self.hurt = (f"killed for memory while the worker's cgroup held {max(run.excess_before, excess) / 2**20:.0f} MiB "
+                         f"more than when it started")
+        if excess > MEMORY_TOLERANCE_BYTES and self.recycle_when_dirty:
+            self.recycled += 1
+            self.close()
 
     def _cgroup_dirs(self) -> list[str]:
         return [] if self.cgroup is None else self.cgroup.seen_from(bool(self.confinement.bwrap))
@@ -123,6 +170,12 @@ class WarmInterpreter:
             self.close()  # another isolation, or a working directory its sandbox cannot see
         if not self.alive():
             self._start(limits)
+        excess_before = self.memory_excess_bytes()
+        if excess_before > MEMORY_TOLERANCE_BYTES and self.recycle_when_dirty:
+            self.recycled += 1  # charged by something no run should have left: start this run on a fresh one
+            self.close()
+            self._start(limits)
+            excess_before = self.memory_excess_bytes()
         set_cgroup_limits(self.cgroup, limits, self.baseline_tasks)
         if self.uid is not None:
             chown_tree(workdir, self.uid)
@@ -132,7 +185,8 @@ class WarmInterpreter:
         settings = confine_settings(self.confinement, limits, self.uid, cgroup_dirs)
         job_read, job_write = os.pipe()
         try:
-            socket.send_fds(self.sock, [json.dumps({"workdir": str(workdir), "env": env, "confine": settings}).encode() + b"\n"],
+            socket.send_fds(self.sock, [json.dumps({"workdir": str(workdir), "env": env, "confine": settings,
+                                                    "clean": self.clean_leftovers}).encode() + b"\n"],
                             [job_read, events_fd, stderr_fd])
         finally:
             os.close(job_read)
@@ -142,6 +196,7 @@ class WarmInterpreter:
             self.close()
             raise RuntimeError(f"the warm worker could not start a run: {started}")
         run = Forked(self, started["pid"])
+        run.excess_before = excess_before
         with os.fdopen(job_write, "wb") as handle:
             try:
                 handle.write(job_bytes)
@@ -189,6 +244,9 @@ class Forked:
         self.worker, self.pid = worker, pid
         self.code: int | None = None
         self.cgroup = worker.cgroup
+        self.oom_before = self.cgroup.oom_kills() if self.cgroup is not None else 0
+        self.excess_before = 0  # what the worker's memory cgroup held above its start when the run began
+        self.removed: dict = {}  # what the warm process removed after the run (IPC objects, files), by kind
 
     def poll(self) -> int | None:
         return self.wait(0.0)
@@ -198,6 +256,7 @@ class Forked:
             message = self.worker._receive(timeout=timeout)
             if message and "exit" in message:
                 self.code = int(message["code"])
+                self.removed = message.get("removed") or {}
             elif message and message.get("gone"):
                 self.code = -signal.SIGKILL
         return self.code
@@ -219,4 +278,5 @@ class Forked:
             self.kill()
 
     def release(self) -> None:
-        pass
+        if self.code is not None and self.worker.cgroup is self.cgroup:
+            self.worker.after_run(self)

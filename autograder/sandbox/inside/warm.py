@@ -115,7 +115,8 @@ def serve(sock_fd: int, preload: list[str], sandboxed: bool = False, cgroups: li
         if code is None:
             kill_descendants()
             return
-        _send(sock, {"exit": pid, "code": code})
+        left = remove_leftovers((request.get("confine") or {}).get("uid"), sandboxed) if request.get("clean", True) else {}
+        _send(sock, {"exit": pid, "code": code, "removed": left})
 
 
 class _Messages:
@@ -169,8 +170,6 @@ def _supervise(pid: int, messages: _Messages, sandboxed: bool) -> int | None:
     finally:
         os.close(pidfd)
     kill_descendants()
-    if sandboxed:
-        _clean_shared_directories()
     return code
 
 
@@ -242,6 +241,106 @@ def _clean_shared_directories() -> None:
                 pass
 
 
+#: /proc/sysvipc/<kind>: the column naming the object's id, and the ctl function that removes it.
+_SYSV_KINDS = {"shm": "shmid", "sem": "semid", "msg": "msqid"}
+_IPC_RMID = 0
+
+
+def _sysv_objects(kind: str) -> list[tuple[int, int, int]]:
+    """(id, owner uid, creator uid) of every System V object of ``kind`` in this IPC namespace."""
+    try:
+        with open(f"/proc/sysvipc/{kind}") as handle:
+            header, *rows = handle.read().splitlines()
+    except (OSError, ValueError):
+        return []
+    names = header.split()
+    column, uid, cuid = names.index(_SYSV_KINDS[kind]), names.index("uid"), names.index("cuid")
+    found = []
+    for row in rows:
+        fields = row.split()
+        try:
+            found.append((int(fields[column]), int(fields[uid]), int(fields[cuid])))
+        except (IndexError, ValueError):
+            continue
+    return found
+
+
+def _remove_sysv(kind: str, ident: int, owner: int) -> bool:
+    """IPC_RMID one object. Only its owner, its creator or CAP_SYS_ADMIN may; the sandboxed warm process
+    has no CAP_SYS_ADMIN, so it takes the owner's uid as its effective uid for the call and then root back."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    switch = os.geteuid() == 0 and owner != 0
+    if switch:
+        os.seteuid(owner)
+    try:
+        if kind == "shm":
+            done = libc.shmctl(ident, _IPC_RMID, None)
+        elif kind == "sem":
+            done = libc.semctl(ident, 0, _IPC_RMID)
+        else:
+            done = libc.msgctl(ident, _IPC_RMID, None)
+    finally:
+        if switch:
+            os.seteuid(0)
+    return done == 0
+
+
+def remove_leftovers(uid: int | None, sandboxed: bool) -> dict[str, int]:
+    """After a run and everything it started are gone: remove what it made that would outlive it.
+
+    System V shared memory, semaphores and message queues are not freed when their creator exits, and a
+    segment stays charged to the worker's memory cgroup, where it counts against every later run. In the
+    sandbox the IPC namespace is this worker's own (bubblewrap's --unshare-ipc) and the warm process makes
+    none: every object is a run's. Outside it, a run with a uid of its own (62000 + slot) owns what it
+    made; with the grader's uid there is no telling a run's object from the grader's, and nothing is
+    removed (the memory check of `WarmInterpreter` still recycles a worker whose cgroup stays charged).
+    Files a run left in /tmp and /dev/shm: emptied in the sandbox (private to the worker); outside it,
+    those owned by the run's uid. Returns what was removed, by kind (empty when nothing was: the common case).
+    """
+    removed: dict[str, int] = {}
+    if not sandboxed and uid is None:
+        return removed
+    for kind in _SYSV_KINDS:
+        for ident, owner, creator in _sysv_objects(kind):
+            if sandboxed or uid in (owner, creator):
+                try:
+                    if _remove_sysv(kind, ident, owner if owner != 0 or creator == 0 else creator):
+                        removed[kind] = removed.get(kind, 0) + 1
+                except OSError:
+                    pass
+    if sandboxed:
+        _clean_shared_directories()
+    else:
+        for directory in ("/tmp", "/dev/shm"):
+            removed_files = _remove_owned_by(directory, uid)
+            if removed_files:
+                removed[directory] = removed_files
+    return removed
+
+
+def _remove_owned_by(directory: str, uid: int) -> int:
+    """Remove the entries of ``directory`` (not below) that belong to ``uid``; how many."""
+    count = 0
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != uid:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+            count += 1
+        except OSError:
+            continue
+    return count
+
+
 def _become_run(request: dict, job_fd: int, events_fd: int, stderr_fd: int) -> None:
     os.setsid()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
@@ -258,6 +357,9 @@ def _become_run(request: dict, job_fd: int, events_fd: int, stderr_fd: int) -> N
     os.chdir(request["workdir"])
     os.environ.clear()
     os.environ.update(request["env"])
+    import tempfile
+
+    tempfile.tempdir = None  # the warm process may have cached its own TMPDIR: the run's is found again from the run's
     with os.fdopen(job_fd, "rb") as handle:
         job = json.loads(handle.read().decode("utf-8"))
     from autograder.sandbox.inside.runner import run_forked
