@@ -12,7 +12,8 @@ sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 from rich.console import Console
 from rich.markup import escape
 
-from autograder.course import Course, CourseError
+from autograder.course import Course
+from autograder.errors import EXIT_USER_ERROR, UserError
 
 console = Console(highlight=False)
 error_console = Console(stderr=True, highlight=False)
@@ -131,7 +132,7 @@ def _export(args) -> int:
     from rich.table import Table
 
     from autograder.results.disclosure import hidden_code_redactor
-    from autograder.results.export import RosterError, read_roster, to_canvas, to_csv, write_gradescope
+    from autograder.results.export import read_roster, to_canvas, to_csv, write_gradescope
     from autograder.results.totals import student_totals
     from autograder.results.gradebook import Gradebook
     from autograder.course.late import deadline_for
@@ -139,7 +140,7 @@ def _export(args) -> int:
     course = Course.at(args.course)
     assignments = [course.assignment(name) for name in args.assignments]
     if len(assignments) > 1 and args.format != "canvas":
-        raise CourseError(f"--format {args.format} exports one assignment at a time; only --format canvas takes several (one column each)")
+        raise UserError(f"--format {args.format} exports one assignment at a time; only --format canvas takes several (one column each)")
     deadlines = {a.name: deadline_for(a) for a in assignments}
     with Gradebook(args.gradebook or course.gradebook_url) as gradebook:
         if args.format == "csv":
@@ -147,7 +148,7 @@ def _export(args) -> int:
         totals = {a.name: student_totals(gradebook, a.name, deadlines[a.name]) for a in assignments}
     if args.format == "gradescope":
         if not args.output or args.output == "-":
-            raise CourseError("--format gradescope writes one results.json per student: give --output DIR")
+            raise UserError("--format gradescope writes one results.json per student: give --output DIR")
         students = totals[assignments[0].name]
         with Progress(TextColumn("writing results.json"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
             task = progress.add_task("gradescope", total=len(students))
@@ -155,13 +156,7 @@ def _export(args) -> int:
                                        redact=hidden_code_redactor(assignments[0]))
         console.print(f"wrote {len(written)} results.json file(s) under {args.output}/<student_id>/")
     elif args.format == "canvas":
-        roster = None
-        if args.roster:
-            try:
-                roster = read_roster(Path(args.roster))
-            except RosterError as error:
-                raise CourseError(str(error)) from None
-        exported = to_canvas(totals, roster)
+        exported = to_canvas(totals, read_roster(Path(args.roster)) if args.roster else None)
         text = exported.text
         for student in exported.unmatched:
             error_console.print(f"[yellow]warning:[/] {escape(student)} is not in the roster {escape(args.roster)}; Canvas will not match that row")
@@ -190,15 +185,10 @@ def _check(args) -> int:
     from rich.table import Table
 
     from autograder.sandbox.limits import limits_from_options
-    from autograder.student import StudentError
     from autograder.student.check import check_notebook
 
-    try:
-        with console.status(f"running {args.notebook} with the visible tests..."):
-            report = check_notebook(args.notebook, args.course, limits_from_options(args))
-    except StudentError as error:
-        error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
-        return 2
+    with console.status(f"running {args.notebook} with the visible tests..."):
+        report = check_notebook(args.notebook, args.course, limits_from_options(args))
     styles = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "error": "[red]error[/]",
               "not_attempted": "[yellow]not attempted[/]", "not_run": "[red]not run[/]", "hand_graded": "graded by hand"}
     table = Table(title=f"{report.assignment}/{report.notebook}: visible tests ({report.seconds:g} s)")
@@ -219,14 +209,9 @@ def _check(args) -> int:
 
 
 def _submit(args) -> int:
-    from autograder.student import StudentError
     from autograder.student.submit import submit_notebook
 
-    try:
-        receipt = submit_notebook(args.notebook, args.student, args.to, args.course)
-    except StudentError as error:
-        error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
-        return 2
+    receipt = submit_notebook(args.notebook, args.student, args.to, args.course)
     verb = "replaced the earlier submission at" if receipt.replaced else "handed in as"
     console.print(f"{args.notebook}: {receipt.assignment}/{receipt.notebook}, {verb} {receipt.path} (submitted {receipt.submitted_at})")
     return 0
@@ -272,7 +257,7 @@ def _feedback(args) -> int:
     with Gradebook(args.gradebook or course.gradebook_url) as gradebook:
         students = len({s.student_id for s in gradebook.submissions(assignment.name, manual=False)})
         if not students:
-            raise CourseError(f"the gradebook has no graded submission of {assignment.name}; run `autograder grade {assignment.name} ...` first")
+            raise UserError(f"the gradebook has no graded submission of {assignment.name}; run `autograder grade {assignment.name} ...` first")
         columns = [TextColumn("feedback pages"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console, disable=args.quiet) as progress:
             task = progress.add_task("feedback", total=students)
@@ -325,7 +310,7 @@ def _manual(args) -> int:
         try:
             server = Server(app, args.host, args.port)
         except OSError as error:
-            raise CourseError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}); pick another --port") from None
+            raise UserError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}); pick another --port") from None
         console.print(f"[bold]{assignment.name}[/]: {waiting} answer(s) wait for a hand grade; gradebook {url}")
         console.print(f"manual grading at [bold]{server.url}[/] (Ctrl-C to stop)")
         try:
@@ -416,12 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a `UserError` from any of them is one line on stderr and exit 2 (`autograder.errors`)."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except CourseError as error:
+    except UserError as error:
         error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
-        return 2
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         error_console.print("interrupted")
         return 130
