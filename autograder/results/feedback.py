@@ -32,11 +32,17 @@ from typing import Callable
 
 from autograder.results.disclosure import WITHHELD_AFTER, WITHHELD_HIDDEN, WITHHELD_SIZE, Redactor, hidden_code_redactor
 from autograder.results.pages import code_css, environment
-from autograder.results.status import LABELS
+from autograder.results.status import LABELS, RETRIED, SubmissionStatus
 from autograder.results.totals import student_totals
 
 
 STATUS_LABELS = {str(status): text for status, text in LABELS.items()}
+
+
+def shown_status(status: str) -> str:
+    """A submission's status as its page shows it: rows older than ``grader_error`` said ``failed`` for the
+    grader's own failures, which a page must not label as the student's wrong value."""
+    return SubmissionStatus.GRADER_ERROR if status in RETRIED else status
 
 
 @dataclass
@@ -106,7 +112,7 @@ def _notebook_context(submission, view: dict | None, redact: Redactor) -> dict:
         cell["question"] = by_question.get(cell.get("grade_id"))
         cells.append(cell)
     return {
-        "name": submission.notebook, "status": submission.status, "message": redact(submission.message),
+        "name": submission.notebook, "status": shown_status(submission.status), "message": redact(submission.message),
         "notes": [redact(n) for n in (submission.notes or [])], "questions": questions, "cells": cells,
         "score": sum(q["score"] or 0.0 for q in questions), "max_score": sum(q["max_score"] for q in questions),
         "has_view": view is not None and bool(view.get("cells")),
