@@ -11,6 +11,8 @@ Where things happen (one module per job):
 * `autograder.grading.sanitize`  a submission restored against source/ (trusted side)
 * `autograder.wire.compare`, `autograder.grading.scoring`  where a verdict is decided (trusted side)
 * `autograder.grading.batch`     the batch: discover, run, score, store
+* `autograder.grading.run`       one `grade` run: workers first, then gradebook, pending, plan, batch
+* `autograder.errors`            `UserError`, the errors a person can fix (one line, exit 2)
 * `autograder.results.gradebook` where grades are stored (SQLAlchemy)
 * `autograder.results.export`, `autograder.grading.verify`, `autograder.cli`
 """

@@ -13,10 +13,32 @@ sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 from rich.console import Console
 from rich.markup import escape
 
-from autograder.course import Course, CourseError
+from autograder.course import Course
+from autograder.errors import EXIT_USER_ERROR, UserError
+from autograder.results.status import LABELS, QuestionStatus, SubmissionStatus
 
 console = Console(highlight=False)
 error_console = Console(stderr=True, highlight=False)
+
+#: Exit status of `grade` when the grader itself failed on some submission (rows ``grader_error``): the
+#: batch is stored, those rows are not grades yet, and the next run grades them again.
+EXIT_GRADER_ERRORS = 1
+#: Characters of a submission's message shown in `grade`'s table (the gradebook keeps the whole message).
+MESSAGE_COLUMN_CHARS = 90
+#: `grade`'s table: each submission status, coloured; the student's own failures in red, ours said to be ours.
+SUBMISSION_STYLES = {
+    SubmissionStatus.OK: "[green]ok[/]", SubmissionStatus.ERROR: "[red]error[/]", SubmissionStatus.TIMEOUT: "[red]timeout[/]",
+    SubmissionStatus.CRASHED: "[red]crashed[/]", SubmissionStatus.INVALID: "[yellow]invalid[/]",
+    SubmissionStatus.MISSING: "[yellow]missing[/]", SubmissionStatus.GRADER_ERROR: "[bold red]grader_error[/] (ours)",
+}
+#: `check`'s status of a hand-graded question (`autograder.student.check`; never stored, so not a `QuestionStatus`).
+CHECK_HAND_GRADED = "hand_graded"
+#: `check`'s table: each question's result as a student reads it.
+CHECK_STYLES = {
+    QuestionStatus.PASSED: "[green]passed[/]", QuestionStatus.FAILED: "[red]failed[/]", QuestionStatus.ERROR: "[red]error[/]",
+    QuestionStatus.NOT_ATTEMPTED: f"[yellow]{LABELS[QuestionStatus.NOT_ATTEMPTED]}[/]", QuestionStatus.NOT_RUN: "[red]not run[/]",
+    CHECK_HAND_GRADED: LABELS[QuestionStatus.MANUALLY_GRADED],
+}
 
 
 def _release(args) -> int:
@@ -58,70 +80,54 @@ def _add_course_options(parser: argparse.ArgumentParser, gradebook: bool = False
 
 
 def _grade(args) -> int:
-    from pathlib import Path
+    import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from autograder.sandbox import lifeline
-    from autograder.sandbox.pool import WarmPool, default_workers, heavy_imports_of_sources
-    from autograder.course.submissions import discover
+    from autograder.grading.run import grade_assignment
 
-    course = Course.at(args.course)
-    assignment = course.assignment(args.assignment)
-    submissions = discover(Path(args.submissions), assignment)
-    workers = args.workers or default_workers()
-    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{workers} worker(s)"
-    console.print(f"[bold]{assignment.name}[/]: {len(submissions)} notebook(s) in {args.submissions}, {where}")
-    limits = _limits(args)
-    url = args.gradebook or course.gradebook_url
-    # One watchdog for the whole command (see autograder.sandbox.lifeline). The warm workers start first: their
-    # start-up is most of a small batch's time, and it runs while this process reads the gradebook and
-    # builds the plan; if nothing turns out to need grading they are stopped where they are.
-    with lifeline.guard(), WarmPool(heavy_imports_of_sources(assignment), course.root) as pool:
-        if not args.scheduler:
-            pool.prestart(min(workers, len(submissions)), limits)
-        from autograder.grading.plan import build_plan
-        from autograder.grading.batch import grade_batch, pending
-        from autograder.results.gradebook import Gradebook
-        from autograder.results.status import SubmissionStatus
+    assignment = Course.at(args.course).assignment(args.assignment)
+    columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False, disable=args.quiet) as progress:
+        started, graded = time.monotonic(), [0]
 
-        with Gradebook(url) as gradebook:
-            selected = pending(assignment.name, submissions, gradebook, args.force)
-            if not selected.todo:
-                pool.close()
-            plan = build_plan(assignment, limits)
-            console.print(plan.limits.confinement().summary(plan.limits), markup=False)
-            columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-            with Progress(*columns, console=console, transient=False, disable=args.quiet) as progress:
-                task = progress.add_task("grade", total=len(submissions), rate="")
-                import time as _time
+        def heading(start):
+            console.print(f"[bold]{escape(start.assignment)}[/]: {start.found} notebook(s) in {escape(args.submissions)}, "
+                          f"{start.todo} to grade, on {escape(start.where)}")
+            console.print(start.confinement, markup=False)
+            progress.add_task("grade", total=start.found, completed=start.skipped, rate="")
 
-                started = _time.monotonic()
+        def advance(stored):
+            graded[0] += 1
+            rate = graded[0] / max(time.monotonic() - started, 1e-9)
+            progress.update(progress.task_ids[0], advance=1, rate=f"{rate:.2f}/s")
 
-                def advance(stored):
-                    done = progress.tasks[0].completed + 1
-                    rate = done / max(_time.monotonic() - started, 1e-9)
-                    progress.update(task, advance=1, rate=f"{rate:.2f}/s")
-
-                summary = grade_batch(plan, selected, gradebook, workers=workers, on_done=advance, scheduler=args.scheduler, pool=pool)
-                progress.update(task, completed=len(submissions))
-            table = Table(title=f"{assignment.name}: graded {len(summary.graded)}, skipped {summary.skipped} unchanged, {summary.seconds:.1f} s")
-            for column in ("student", "notebook", "score", "status", "message"):
-                table.add_column(column, overflow="fold")
-            for item in sorted(summary.graded, key=lambda s: (s.student_id, s.notebook)):
-                score = sum(r.score or 0 for r in item.results)
-                maximum = sum(r.max_score for r in item.results)
-                message = item.message if len(item.message) <= 90 else item.message[:87] + "..."
-                table.add_row(escape(item.student_id), escape(item.notebook), f"{score:g} / {maximum:g}", item.status, escape(message))
-            if not args.quiet:
-                console.print(table)
-            failures = sum(item.status == SubmissionStatus.GRADER_ERROR for item in summary.graded)
-            if failures:
-                error_console.print(f"[red]{failures} submission(s) the grader failed on[/] (status grader_error, the message says why): "
-                                    "the next `autograder grade` of this batch grades them again, after the cause is fixed.")
-    console.print(f"gradebook: {url}")
+        summary = grade_assignment(assignment, args.submissions, _limits(args), workers=args.workers or None,
+                                   gradebook_url=args.gradebook, force=args.force, scheduler=args.scheduler,
+                                   on_start=heading, on_progress=advance)
+    if summary.graded and not args.quiet:
+        table = Table(title=f"{assignment.name}: {len(summary.graded)} graded")
+        for column in ("student", "notebook", "score", "status", "message"):
+            table.add_column(column, overflow="fold")
+        for item in sorted(summary.graded, key=lambda s: (s.student_id, s.notebook)):
+            score = sum(r.score or 0 for r in item.results)
+            maximum = sum(r.max_score for r in item.results)
+            message = item.message if len(item.message) <= MESSAGE_COLUMN_CHARS else item.message[:MESSAGE_COLUMN_CHARS - 3] + "..."
+            table.add_row(escape(item.student_id), escape(item.notebook), f"{score:g} / {maximum:g}",
+                          SUBMISSION_STYLES.get(item.status, escape(item.status)), escape(message))
+        console.print(table)
+    url = args.gradebook or assignment.course.gradebook_url
+    line = (f"{assignment.name}: graded {len(summary.graded)}, skipped {summary.skipped} unchanged, "
+            f"{time.monotonic() - started:.1f} s in all; gradebook {url}")
+    failures = len(summary.grader_errors)
+    if failures:
+        error_console.print(f"{escape(line)}; [red]{failures} submission(s) the grader failed on[/] (status "
+                            f"{SubmissionStatus.GRADER_ERROR}, the message says why): fix the cause and run the same "
+                            "`autograder grade` again, it grades them again", soft_wrap=True)
+        return EXIT_GRADER_ERRORS
+    console.print(line, markup=False, soft_wrap=True)
     return 0
 
 
@@ -132,7 +138,7 @@ def _export(args) -> int:
     from rich.table import Table
 
     from autograder.results.disclosure import hidden_code_redactor
-    from autograder.results.export import RosterError, read_roster, to_canvas, to_csv, write_gradescope
+    from autograder.results.export import read_roster, to_canvas, to_csv, write_gradescope
     from autograder.results.totals import student_totals
     from autograder.results.gradebook import Gradebook
     from autograder.course.late import deadline_for
@@ -140,7 +146,7 @@ def _export(args) -> int:
     course = Course.at(args.course)
     assignments = [course.assignment(name) for name in args.assignments]
     if len(assignments) > 1 and args.format != "canvas":
-        raise CourseError(f"--format {args.format} exports one assignment at a time; only --format canvas takes several (one column each)")
+        raise UserError(f"--format {args.format} exports one assignment at a time; only --format canvas takes several (one column each)")
     deadlines = {a.name: deadline_for(a) for a in assignments}
     with Gradebook(args.gradebook or course.gradebook_url) as gradebook:
         if args.format == "csv":
@@ -148,7 +154,7 @@ def _export(args) -> int:
         totals = {a.name: student_totals(gradebook, a.name, deadlines[a.name]) for a in assignments}
     if args.format == "gradescope":
         if not args.output or args.output == "-":
-            raise CourseError("--format gradescope writes one results.json per student: give --output DIR")
+            raise UserError("--format gradescope writes one results.json per student: give --output DIR")
         students = totals[assignments[0].name]
         with Progress(TextColumn("writing results.json"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
             task = progress.add_task("gradescope", total=len(students))
@@ -156,13 +162,7 @@ def _export(args) -> int:
                                        redact=hidden_code_redactor(assignments[0]))
         console.print(f"wrote {len(written)} results.json file(s) under {args.output}/<student_id>/")
     elif args.format == "canvas":
-        roster = None
-        if args.roster:
-            try:
-                roster = read_roster(Path(args.roster))
-            except RosterError as error:
-                raise CourseError(str(error)) from None
-        exported = to_canvas(totals, roster)
+        exported = to_canvas(totals, read_roster(Path(args.roster)) if args.roster else None)
         text = exported.text
         for student in exported.unmatched:
             error_console.print(f"[yellow]warning:[/] {escape(student)} is not in the roster {escape(args.roster)}; Canvas will not match that row")
@@ -191,26 +191,19 @@ def _check(args) -> int:
     from rich.table import Table
 
     from autograder.sandbox.limits import limits_from_options
-    from autograder.student import StudentError
     from autograder.student.check import check_notebook
 
-    try:
-        with console.status(f"running {args.notebook} with the visible tests..."):
-            report = check_notebook(args.notebook, args.course, limits_from_options(args))
-    except StudentError as error:
-        error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
-        return 2
-    styles = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "error": "[red]error[/]",
-              "not_attempted": "[yellow]not attempted[/]", "not_run": "[red]not run[/]", "hand_graded": "graded by hand"}
+    with console.status(f"running {args.notebook} with the visible tests..."):
+        report = check_notebook(args.notebook, args.course, limits_from_options(args))
     table = Table(title=f"{report.assignment}/{report.notebook}: visible tests ({report.seconds:g} s)")
     for column in ("question", "points", "result", "detail"):
         table.add_column(column, overflow="fold")
     for line in report.questions:
-        table.add_row(escape(line.question), f"{line.points:g}", styles.get(line.status, line.status), escape(line.message))
+        table.add_row(escape(line.question), f"{line.points:g}", CHECK_STYLES.get(line.status, escape(line.status)), escape(line.message))
     console.print(table)
     for warning in report.warnings:
         console.print(f"[yellow]⚠[/] {escape(warning)}")
-    failing = [q for q in report.tests if q.status != "passed"]
+    failing = [q for q in report.tests if q.status != QuestionStatus.PASSED]
     if failing:
         console.print(f"[red]{len(failing)} of {len(report.tests)} visible test(s) do not pass.[/] Hidden tests run only when graded.")
         return 1
@@ -220,14 +213,9 @@ def _check(args) -> int:
 
 
 def _submit(args) -> int:
-    from autograder.student import StudentError
     from autograder.student.submit import submit_notebook
 
-    try:
-        receipt = submit_notebook(args.notebook, args.student, args.to, args.course)
-    except StudentError as error:
-        error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
-        return 2
+    receipt = submit_notebook(args.notebook, args.student, args.to, args.course)
     console.print(f"{args.notebook}: {receipt.describe()}", markup=False)
     return 0
 
@@ -272,7 +260,7 @@ def _feedback(args) -> int:
     with Gradebook(args.gradebook or course.gradebook_url) as gradebook:
         students = len({s.student_id for s in gradebook.submissions(assignment.name, manual=False)})
         if not students:
-            raise CourseError(f"the gradebook has no graded submission of {assignment.name}; run `autograder grade {assignment.name} ...` first")
+            raise UserError(f"the gradebook has no graded submission of {assignment.name}; run `autograder grade {assignment.name} ...` first")
         columns = [TextColumn("feedback pages"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console, disable=args.quiet) as progress:
             task = progress.add_task("feedback", total=students)
@@ -334,7 +322,7 @@ def _similarity(args) -> int:
     with console.status("fingerprinting the answers"), Gradebook(args.gradebook or course.gradebook_url) as gradebook:
         report = similarity_report(gradebook, assignment, threshold=args.threshold)
     if not report.questions:
-        raise CourseError(f"the gradebook has no graded notebook of {assignment.name}; run `autograder grade {assignment.name} ...` first")
+        raise UserError(f"the gradebook has no graded notebook of {assignment.name}; run `autograder grade {assignment.name} ...` first")
     page = write_similarity_page(report, Path(args.output))
     table = Table(title=f"{assignment.name}: {len(report.pairs)} pair(s) at or above {100 * args.threshold:.0f}% similar")
     for column in ("question", "students", "similarity"):
@@ -359,7 +347,7 @@ def _manual(args) -> int:
         try:
             server = Server(app, args.host, args.port)
         except OSError as error:
-            raise CourseError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}); pick another --port") from None
+            raise UserError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}); pick another --port") from None
         console.print(f"[bold]{assignment.name}[/]: {waiting} answer(s) wait for a hand grade; gradebook {url}")
         for warning in server.warnings:
             console.print(f"[bold yellow]warning:[/] {warning}")
@@ -469,12 +457,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a `UserError` from any of them is one line on stderr and exit 2 (`autograder.errors`)."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except CourseError as error:
+    except UserError as error:
         error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
-        return 2
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         error_console.print("interrupted")
         return 130

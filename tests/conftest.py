@@ -1,8 +1,17 @@
-"""Shared fixtures: a small course built on the fly, and the bundled courses of the repository."""
+"""Shared fixtures: a small course built on the fly, and the bundled courses of the repository; the test tiers.
+
+The **unit tier** (``python -m pytest -m unit``, under a minute) is the pure rules: comparison and
+tolerances, values and checks across the wire, limits, late policy, release transforms, sanitizing,
+exports and totals from a gradebook, statuses, user errors. Its tests start no process: no sandbox, no warm
+interpreter, no reference run. The tier is chosen here by file (`UNIT_FILES`), less the tests that grade
+(`GRADING_FIXTURES`, `NOT_UNIT`); `tests/test_tiers.py` fails when a unit file imports what starts a run,
+and the guard below fails any unit test that starts a process anyway.
+"""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -10,6 +19,48 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: Files of the unit tier: pure rules, no process started (see the module's docstring).
+UNIT_FILES = frozenset({
+    "test_compare.py", "test_values.py", "test_checks.py", "test_metric.py", "test_limits.py", "test_late.py",
+    "test_release.py", "test_sanitize.py", "test_export.py", "test_merge.py", "test_status.py", "test_errors.py", "test_tiers.py",
+})
+#: Fixtures that grade a batch: a test using one is not in the unit tier, whatever its file.
+GRADING_FIXTURES = frozenset({"graded_course"})
+#: Tests of unit files that start a process of their own.
+NOT_UNIT = frozenset({"test_grading_with_the_manifest_kept_at_release_does_not_import_nbgrader"})
+
+
+def is_unit(item) -> bool:
+    return (item.path.name in UNIT_FILES and item.originalname not in NOT_UNIT
+            and not GRADING_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_ignore_collect(collection_path, config):
+    """``-m unit`` does not even import the other files (Dask, Selenium, torch...): seconds of the tier's minute."""
+    if config.getoption("markexpr") == "unit" and collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        return collection_path.name not in UNIT_FILES or None
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if is_unit(item):
+            item.add_marker(pytest.mark.unit)
+
+
+class _NoProcessInTheUnitTier(subprocess.Popen):
+    def __init__(self, args, *rest, **options):
+        raise AssertionError(f"a unit-tier test started a process ({args!r}): it belongs outside the unit tier "
+                             "(tests/conftest.py: UNIT_FILES, GRADING_FIXTURES, NOT_UNIT)")
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request, monkeypatch):
+    """A unit-tier test that starts a process (a sandbox, a warm interpreter, a reference run) fails."""
+    if request.node.get_closest_marker("unit"):
+        monkeypatch.setattr(subprocess, "Popen", _NoProcessInTheUnitTier)
+    yield
 PEERS = REPO.parent / "shared" / "peers" / "nbgrader-docs-ps1"
 
 

@@ -130,7 +130,7 @@ def test_a_rerun_retries_what_the_grader_failed_on_without_force(toy_course, bat
         return real(plan, submission, worker)
 
     monkeypatch.setattr(autograder.grading.submission, "grade_submission", fails_on_raises)
-    assert main(["grade", "toy", str(batch), "--course", str(toy_course), "--quiet", "--workers", "2"]) == 0
+    assert main(["grade", "toy", str(batch), "--course", str(toy_course), "--quiet", "--workers", "2"]) == 1  # not all graded
     assert "1 submission(s) the grader failed on" in capsys.readouterr().err  # and that a rerun retries it
     assert scores(exported(toy_course), "raises")["double_test"] == ("0", "grader_error")
     monkeypatch.setattr(autograder.grading.submission, "grade_submission", real)

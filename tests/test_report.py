@@ -18,7 +18,7 @@ def gradebook(tmp_path):
         book.store(stored("ben", [("q1", 1.0, 2.0, "partial"), ("q2", 0.0, 1.0, "failed"), ("essay", 0.0, 2.0, "not_attempted")]))
         book.store(stored("cat", [("q1", 0.0, 2.0, "error", "NameError: name 'x' is not defined"), ("q2", 0.0, 1.0, "timeout"),
                                   ("essay", None, 2.0, "needs_manual_grade")]))
-        book.store(stored("dan", [("q1", 0.0, 2.0, "error", "NotImplementedError"), ("q2", 0.0, 1.0, "not_run"),
+        book.store(stored("dan", [("q1", 0.0, 2.0, "not_attempted", "NotImplementedError"), ("q2", 0.0, 1.0, "not_run"),
                                   ("essay", 0.0, 2.0, "not_attempted")]))
         book.store(stored("eve", [("q1", 0.0, 2.0, "invalid"), ("q2", 0.0, 1.0, "invalid"), ("essay", 0.0, 2.0, "invalid")], status="invalid"))
         yield book
@@ -44,9 +44,15 @@ def test_failure_categories_tell_wrong_values_errors_timeouts_and_unanswered_apa
     assert q2.categories == {"full marks": 1, "wrong value": 1, "timeout": 1, "did not run": 1, "no gradable notebook": 1}
 
 
-def test_a_stub_left_as_released_is_not_attempted_not_an_error():
-    assert category("error", 0.0, 2.0, "ok", "0/3 checks passed; f: not checked: NotImplementedError") == "not attempted"
-    assert category("error", 0.0, 2.0, "ok", "ValueError: shapes") == "error"
+def test_a_stub_left_as_released_is_not_attempted_by_its_status_alone():
+    assert category("not_attempted", 0.0, 2.0, "ok") == "not attempted"
+    assert category("error", 0.0, 2.0, "ok") == "error"
+
+
+def test_a_submission_the_grader_failed_on_is_its_own_category_ours_not_the_students():
+    assert category("grader_error", 0.0, 2.0, "grader_error") == "grader error (ours)"
+    assert category("failed", 0.0, 2.0, "failed") == "grader error (ours)"  # rows older than grader_error
+    assert category("invalid", 0.0, 2.0, "invalid") == "no gradable notebook"
 
 
 def test_the_score_distribution_is_per_student(gradebook):

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 #: The layers, lowest first: a module may import its own layer and those below, never one above. Modules
 #: of the package's top level not named here (the CLI, the public `checks` face) sit above every layer.
 LAYERS = [
+    ("errors", "the user-error family (UserError) that every layer may raise and the CLI handles once"),
     ("wire", "what both sides of the sandbox import: values, comparison, tolerances, seeds, the protocol"),
     ("sandbox.inside", "what runs in the student's process"),
     ("course", "the course on disk: assignments, cells, late policy, submissions folders"),

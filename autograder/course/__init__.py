@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autograder.errors import UserError
+
 if TYPE_CHECKING:
     import nbformat
 
 
-class CourseError(Exception):
+class CourseError(UserError):
     """A problem with the course itself (not with a submission); the message says what to fix."""
 
 

@@ -18,6 +18,7 @@ from autograder.course.submissions import Submission, file_hash
 from autograder.grading.plan import GradingPlan
 from autograder.grading.submission import grade_safely
 from autograder.results.gradebook import Gradebook, StoredSubmission
+from autograder.results.status import SubmissionStatus
 from autograder.sandbox import lifeline
 from autograder.sandbox.pool import WarmPool, default_workers
 
@@ -27,6 +28,11 @@ class BatchSummary:
     graded: list[StoredSubmission] = field(default_factory=list)
     skipped: int = 0
     seconds: float = 0.0
+
+    @property
+    def grader_errors(self) -> list[StoredSubmission]:
+        """The submissions the grader itself failed on (status ``grader_error``): the next run grades them again."""
+        return [item for item in self.graded if item.status == SubmissionStatus.GRADER_ERROR]
 
 
 @dataclass

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from autograder.errors import UserError
 from autograder.results.gradebook import Gradebook
 from autograder.results.totals import StudentTotal, no_deadline
 from autograder.course.late import Deadline, format_time, penalty_for_row, submission_time
@@ -136,7 +137,7 @@ def write_gradescope(totals: Iterable[StudentTotal], directory: Path, visibility
 # ------------------------------------------------------------------------------------------ Canvas
 
 
-class RosterError(ValueError):
+class RosterError(UserError, ValueError):
     """The Canvas roster file cannot be used; the message names the file and what to do."""
 
 

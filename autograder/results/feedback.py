@@ -31,13 +31,19 @@ from pathlib import Path
 from typing import Callable
 
 from autograder.results.disclosure import WITHHELD_AFTER, WITHHELD_HIDDEN, WITHHELD_SIZE, Redactor, hidden_code_redactor
-from autograder.results.pages import code_css, environment, points_text  # noqa: F401 - one rounding for every page
 from autograder.course.cells import question_titles
-from autograder.results.status import LABELS, QuestionStatus
+from autograder.results.pages import code_css, environment, points_text  # noqa: F401 - one rounding for every page
+from autograder.results.status import LABELS, RETRIED, QuestionStatus, SubmissionStatus
 from autograder.results.totals import student_totals
 
 
 STATUS_LABELS = {str(status): text for status, text in LABELS.items()}
+
+
+def shown_status(status: str) -> str:
+    """A submission's status as its page shows it: rows older than ``grader_error`` said ``failed`` for the
+    grader's own failures, which a page must not label as the student's wrong value."""
+    return SubmissionStatus.GRADER_ERROR if status in RETRIED else status
 
 
 @dataclass
@@ -136,7 +142,7 @@ def _notebook_context(submission, view: dict | None, redact: Redactor, titles: d
         cells.append(cell)
     fix_first = sorted((q for q in questions if q["lost"] > 1e-9), key=lambda q: -q["lost"])[:FIX_FIRST_SHOWN]
     return {
-        "name": submission.notebook, "status": submission.status, "message": without_seed(redact(submission.message)),
+        "name": submission.notebook, "status": shown_status(submission.status), "message": without_seed(redact(submission.message)),
         "notes": [redact(n) for n in (submission.notes or [])], "questions": questions, "cells": cells,
         "score": sum(q["score"] or 0.0 for q in questions), "max_score": sum(q["max_score"] for q in questions),
         "pending": sum(q["max_score"] for q in questions if q["pending"]), "fix_first": fix_first,

@@ -14,39 +14,62 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Why an answer has the score it has, from its status (and its submission's): the report's categories.
+from autograder.results.status import RETRIED, QuestionStatus, SubmissionStatus
+
+#: The report's categories: why an answer has the score it has, decided by its status and its submission's.
+FULL_MARKS = "full marks"
+PARTLY_RIGHT = "partly right"
+WRONG_VALUE = "wrong value"
+ERROR = "error"
+TIMEOUT = "timeout"
+DID_NOT_RUN = "did not run"
+NOT_ATTEMPTED = "not attempted"
+NO_NOTEBOOK = "no gradable notebook"
+GRADER_ERROR = "grader error (ours)"
+AWAITING_HAND_GRADE = "awaiting hand grade"
+
+#: Every category with its colour in the plots, in the order the page lists them.
 CATEGORIES = [
-    ("full marks", "#2da44e"),
-    ("partly right", "#d4a72c"),
-    ("wrong value", "#cf222e"),
-    ("error", "#8250df"),
-    ("timeout", "#bc4c00"),
-    ("did not run", "#6e7781"),
-    ("not attempted", "#afb8c1"),
-    ("no gradable notebook", "#24292f"),
-    ("awaiting hand grade", "#0969da"),
+    (FULL_MARKS, "#2da44e"),
+    (PARTLY_RIGHT, "#d4a72c"),
+    (WRONG_VALUE, "#cf222e"),
+    (ERROR, "#8250df"),
+    (TIMEOUT, "#bc4c00"),
+    (DID_NOT_RUN, "#6e7781"),
+    (NOT_ATTEMPTED, "#afb8c1"),
+    (NO_NOTEBOOK, "#24292f"),
+    (GRADER_ERROR, "#ff8182"),
+    (AWAITING_HAND_GRADE, "#0969da"),
 ]
 
+#: Question statuses that decide the category whatever the score.
+_BY_STATUS = {
+    QuestionStatus.GRADER_ERROR: GRADER_ERROR,
+    QuestionStatus.INVALID: NO_NOTEBOOK,
+    QuestionStatus.MISSING: NO_NOTEBOOK,
+    QuestionStatus.NEEDS_MANUAL_GRADE: AWAITING_HAND_GRADE,
+    QuestionStatus.NOT_ATTEMPTED: NOT_ATTEMPTED,
+    QuestionStatus.NOT_RUN: DID_NOT_RUN,
+    QuestionStatus.TIMEOUT: TIMEOUT,
+    QuestionStatus.ERROR: ERROR,
+    QuestionStatus.CRASHED: ERROR,
+}
 
-def category(status: str, score: float | None, max_score: float, submission_status: str = "ok", message: str = "") -> str:
-    if submission_status in ("invalid", "missing", "failed", "grader_error"):
-        return "no gradable notebook"
-    if status == "needs_manual_grade":
-        return "awaiting hand grade"
-    if status == "not_attempted" or (status in ("error", "failed") and "NotImplementedError" in (message or "")):
-        # the released stub raises NotImplementedError: the question was left as released
-        return "not attempted"
-    if status == "not_run":
-        return "did not run"
-    if status == "timeout":
-        return "timeout"
-    if status in ("error", "crashed"):
-        return "error"
+
+def category(status: str, score: float | None, max_score: float, submission_status: str = SubmissionStatus.OK) -> str:
+    """The report's category of one answer, from the statuses alone (scoring says ``not_attempted`` for a stub
+    left as released; no message is read). A submission the grader failed on is ours, never the student's."""
+    if submission_status in RETRIED:  # grader_error, or `failed` in rows older than grader_error
+        return GRADER_ERROR
+    if submission_status in (SubmissionStatus.INVALID, SubmissionStatus.MISSING):
+        return NO_NOTEBOOK
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
     if score is not None and max_score > 0 and score >= max_score - 1e-9:
-        return "full marks"
+        return FULL_MARKS
     if score is not None and score > 0:
-        return "partly right"
-    return "wrong value"
+        return PARTLY_RIGHT
+    return WRONG_VALUE
 
 
 @dataclass
@@ -130,7 +153,7 @@ def class_report(gradebook, assignment, deadline=None) -> ClassReport:
                 stats = questions.setdefault((submission.notebook, result.question),
                                              QuestionStats(submission.notebook, result.question, result.max_score))
                 stats.max_score = max(stats.max_score, result.max_score)
-                kind = category(result.status, result.score, result.max_score, submission.status, result.message)
+                kind = category(result.status, result.score, result.max_score, submission.status)
                 stats.categories[kind] = stats.categories.get(kind, 0) + 1
                 if result.score is not None:
                     stats.scores.append(result.score)

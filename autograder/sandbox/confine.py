@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.errors import UserError
+
 #: Runs of warm worker slot k use uid/gid UID_BASE + k (no passwd entry needed; HOME and USER are set).
 UID_BASE = 62000
 _slots = itertools.count()
@@ -202,7 +204,7 @@ class Confinement:
         """``auto``: everything this machine offers; ``bwrap``: fail unless bubblewrap works; ``none``: no
         bubblewrap (cgroups, rlimits and a separate uid still apply)."""
         if isolation not in ("auto", "bwrap", "none"):
-            raise ValueError(f"unknown isolation {isolation!r}: use auto, bwrap or none")
+            raise UserError(f"unknown isolation {isolation!r}: use --isolation auto, bwrap or none")
         if cls._detected is None:
             cls._detected = cls._probe()
         found = cls._detected
@@ -210,7 +212,8 @@ class Confinement:
             return cls(None, found.cgroup_roots, found.separate_uid_without_bwrap(),
                        found.why_not_without_bwrap())
         if isolation == "bwrap" and found.bwrap is None:
-            raise RuntimeError("--isolation bwrap: bubblewrap is not usable here (" + "; ".join(found.why_not) + ")")
+            raise UserError("--isolation bwrap: bubblewrap is not usable here (" + "; ".join(found.why_not) + "); "
+                            "install bubblewrap or grade with --isolation auto")
         return found
 
     @classmethod

@@ -35,10 +35,13 @@ def format_size(value: int) -> str:
     return str(value)
 
 
-def _limit(default, option: str, help: str, *, kind=None, choices=None, metavar=None, cli_default=None, shown=None, zero_is_off=True):
-    """A field of `Limits` with what the CLI and the docs need to know about it."""
-    return field(default=default, metadata={"option": option, "help": help, "kind": kind or type(default), "choices": choices,
-                                            "metavar": metavar, "cli_default": cli_default, "shown": shown,
+def _limit(default, option: str, help: str, *, brief: str, kind=None, choices=None, metavar=None, cli_default=None,
+           unit: str = "", zero_is_off=True):
+    """A field of `Limits` with what the CLI and the docs need to know about it: its option, its help text,
+    a ``brief`` for the docs' list of options, and the ``unit`` its default is shown in ("s", "characters";
+    sizes are shown as sizes, e.g. 4G)."""
+    return field(default=default, metadata={"option": option, "help": help, "brief": brief, "kind": kind or type(default),
+                                            "choices": choices, "metavar": metavar, "cli_default": cli_default, "unit": unit,
                                             "zero_is_off": zero_is_off and not choices})
 
 
@@ -46,21 +49,23 @@ def _limit(default, option: str, help: str, *, kind=None, choices=None, metavar=
 class Limits:
     """What one submission may use; a limit marked so in its help is switched off with 0."""
 
-    cell_timeout: float = _limit(60.0, "--timeout", "seconds per cell", metavar="S", shown="60 s")
+    cell_timeout: float = _limit(60.0, "--timeout", "seconds per cell", brief="per cell", metavar="S", unit="s")
     total_timeout: float = _limit(600.0, "--budget", "seconds per submission, all cells and resumed runs together",
-                                  metavar="S", shown="600 s")
+                                  brief="per submission", metavar="S", unit="s")
     memory: int = _limit(4 * 2**30, "--memory", "memory per submission, e.g. 2G (a cgroup where available, else RLIMIT_DATA)",
-                         kind=parse_size, metavar="SIZE", shown="4G")
+                         brief="per submission", kind=parse_size, metavar="SIZE")
     processes: int = _limit(256, "--processes", "processes and threads per submission (cgroup pids.max, else RLIMIT_NPROC)",
-                            metavar="N", shown="256")
+                            brief="per submission, threads included", metavar="N")
     file_size: int = _limit(256 * 2**20, "--file-size", "largest file a submission may write (RLIMIT_FSIZE)",
-                            kind=parse_size, metavar="SIZE", shown="256M")
+                            brief="the largest file a submission may write", kind=parse_size, metavar="SIZE")
     output_limit: int = _limit(20000, "--output-limit", "characters of output kept per cell, head and tail",
-                               metavar="N", shown="20000 characters", zero_is_off=False)
+                               brief="kept per cell, head and tail", metavar="N", unit="characters", zero_is_off=False)
     isolation: str = _limit("auto", "--isolation", "auto: bubblewrap where it runs, else uid and rlimits only (said in the "
-                            "output); bwrap: refuse to grade without it; none: no sandbox", choices=ISOLATIONS, shown="auto")
+                            "output); bwrap: refuse to grade without it; none: no sandbox",
+                            brief="`bwrap` refuses to grade without bubblewrap", choices=ISOLATIONS)
     device: str = _limit("cpu", "--device", "where student code runs: auto = cuda when a GPU is visible; cuda: one run per GPU, "
-                         "determinism switches set by the harness", choices=DEVICES, cli_default="auto", shown="auto")
+                         "determinism switches set by the harness", brief="`auto`: cuda when a GPU is visible",
+                         choices=DEVICES, cli_default="auto")
 
     def confinement(self):
         from autograder.sandbox.confine import Confinement
@@ -73,6 +78,14 @@ def limit_fields():
     return fields(Limits)
 
 
+def option_default(item) -> str:
+    """The default of a limit's option as help and docs show it: ``60 s``, ``4G``, ``20000 characters``, ``auto``."""
+    meta = item.metadata
+    value = meta["cli_default"] if meta["cli_default"] is not None else item.default
+    text = format_size(value) if meta["kind"] is parse_size else f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{text} {meta['unit']}" if meta["unit"] else text
+
+
 def add_limit_options(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
     """One option per limit (or per name in ``only``), its default and help text taken from `Limits`."""
     for item in limit_fields():
@@ -80,11 +93,27 @@ def add_limit_options(parser: argparse.ArgumentParser, only: tuple[str, ...] | N
             continue
         meta = item.metadata
         default = meta["cli_default"] if meta["cli_default"] is not None else item.default
-        shown = meta["shown"]
-        kind = meta["kind"]
-        extra = {} if meta["choices"] else {"type": kind, "metavar": meta["metavar"]}
+        extra = {} if meta["choices"] else {"type": meta["kind"], "metavar": meta["metavar"]}
         parser.add_argument(meta["option"], dest=item.name, default=default, choices=meta["choices"],
-                            help=f"{meta['help']} (default: {shown}" + ("; 0 = none)" if meta["zero_is_off"] else ")"), **extra)
+                            help=f"{meta['help']} (default: {option_default(item)}" + ("; 0 = none)" if meta["zero_is_off"] else ")"),
+                            **extra)
+
+
+#: How docs/security.md's list of the limit options begins (`tests/test_limits.py` compares the paragraph).
+OPTIONS_PARAGRAPH_START = "Options of `grade` and `verify`:"
+
+
+def options_paragraph() -> str:
+    """docs/security.md's paragraph listing every limit option with its default, generated from `Limits`."""
+    listed = []
+    for item in limit_fields():
+        meta = item.metadata
+        name = f"`{meta['option']} {'|'.join(meta['choices'])}`" if meta["choices"] else f"`{meta['option']}`"
+        listed.append(f"{name} (default {option_default(item)}; {meta['brief']})" if meta["choices"]
+                      else f"{name} ({meta['brief']}, default {option_default(item)})")
+    off = [f"`{item.metadata['option']}`" for item in limit_fields() if not item.metadata["zero_is_off"] and not item.metadata["choices"]]
+    return (f"{OPTIONS_PARAGRAPH_START} {', '.join(listed)}. `0` switches a limit off"
+            + (f" ({', '.join(off)} excepted)." if off else "."))
 
 
 def limits_from_options(args: argparse.Namespace, **overrides) -> Limits:

@@ -11,5 +11,8 @@ never read, so hidden tests can neither run nor be revealed, even on an instruct
 """
 
 
-class StudentError(Exception):
+from autograder.errors import UserError
+
+
+class StudentError(UserError):
     """A notebook that cannot be checked or handed in; the message names the file and what to do."""
