@@ -285,8 +285,13 @@ def _report(args) -> int:
 
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
+    sections = None
+    if args.roster:
+        from autograder.results.export import read_roster, sections_of
+
+        sections = sections_of(read_roster(Path(args.roster)))
     with console.status("computing the statistics and drawing the plots"), Gradebook(args.gradebook or course.gradebook_url) as gradebook:
-        report = write_report(gradebook, assignment, args.output)
+        report = write_report(gradebook, assignment, args.output, sections=sections, feedback=args.feedback)
     summary = report.summary()
     table = Table(title=f"{assignment.name}: {summary['students']} student(s), mean {summary['mean']:.3g} / {report.max_score:g}")
     for column in ("question", "points", "mean", "sd", "full marks"):
@@ -437,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("assignment", metavar="ASSIGNMENT")
     _add_course_options(report, gradebook=True)
     report.add_argument("--output", required=True, metavar="FILE.html")
+    report.add_argument("--roster", help="Canvas's gradebook export (CSV): its Section column groups the students")
+    report.add_argument("--feedback", metavar="DIR", help="where the feedback pages are, relative to the report (links in the student table)")
     report.set_defaults(run=_report)
 
     similarity = sub.add_parser("similarity", help="pairs of submissions whose answers are unusually alike, per question, side by side")

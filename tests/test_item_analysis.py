@@ -69,6 +69,19 @@ def test_wrong_results_of_a_check_are_grouped_with_the_varying_numbers_masked(ro
     assert failing[0].common == [("got #, expected # (seed #)", 4)]
 
 
+def test_a_check_that_never_ran_is_no_wrong_result_and_seeds_are_dropped():
+    from types import SimpleNamespace as Row
+
+    def submission(student, message):
+        result = Row(question="q", score=0.0, max_score=1.0, status="failed",
+                     checks=[{"name": "q.a", "passed": False, "message": message}])
+        return Row(student_id=student, notebook="nb", status="ok", results=[result])
+
+    failing = analyse([submission("a", "expected 2, got 3 [seed 17]"), submission("b", "expected 2, got 4 [seed 99]"),
+                       submission("c", "not checked: NameError: name 'f' is not defined")]).checks
+    assert [(c.failed, c.ran, c.common) for c in failing] == [(2, 2, [("expected #, got #", 2)])]
+
+
 def test_pearson_is_none_without_variation():
     assert pearson([1.0, 1.0, 1.0], [0.0, 1.0, 2.0]) is None
     assert pearson([0.0, 1.0, 2.0], [0.0, 2.0, 4.0]) == pytest.approx(1.0)

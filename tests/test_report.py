@@ -32,9 +32,9 @@ def test_per_question_mean_and_spread_leave_out_answers_waiting_for_a_hand_grade
     assert essay.scores == [0.0, 0.0, 0.0] and essay.categories["awaiting hand grade"] == 2
 
 
-def test_the_hardest_questions_come_first(gradebook):
+def test_the_hardest_questions_come_first_and_one_waiting_for_hand_grades_is_not_ranked(gradebook):
     report = class_report(gradebook, "toy", deadline=None)
-    assert [q.question for q in report.hardest] == ["essay", "q2", "q1"]
+    assert [q.question for q in report.hardest] == ["q2", "q1"]  # essay: 2 answers wait for a hand grade
 
 
 def test_failure_categories_tell_wrong_values_errors_timeouts_and_unanswered_apart(gradebook):
@@ -87,3 +87,27 @@ def test_the_report_loads_in_chromium_and_every_plot_is_drawn(gradebook, tmp_pat
             assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", plot) > 300
             assert ink(plot.screenshot_as_png) > 0.03, plot.get_attribute("alt")
         save(full_page(driver), "report.png")
+
+
+def test_the_report_has_item_analysis_a_student_table_linked_to_feedback_and_flags(gradebook, tmp_path):
+    book = gradebook
+    flagged = stored("fay", [("q1", 2.0, 2.0, "passed"), ("q2", 1.0, 1.0, "passed"), ("essay", 1.0, 2.0, "manually_graded")])
+    flagged.notes = ["flagged for review: timestamp.txt unreadable (no time in it)"]
+    book.store(flagged)
+    page = tmp_path / "report.html"
+    report = write_report(book, "toy", page, sections={"ann": "A", "fay": "B"}, feedback="feedback")
+    html = page.read_text()
+    assert 'href="feedback/ann.html"' in html and 'id="items"' in html and 'id="checks"' in html
+    assert [s.student_id for s in report.flagged] == ["fay"] and "flagged for review: timestamp.txt unreadable" in html
+    assert [name for name, _, _ in report.sections()] == ["A", "B"]
+    items = {item.question: item for item in report.items.items}
+    assert items["essay"].pending == 2 and items["q1"].difficulty is not None
+
+
+def test_the_page_fits_1400_pixels_without_a_console_error(gradebook, tmp_path):
+    page = tmp_path / "report.html"
+    write_report(gradebook, "toy", page)
+    with chromium(width=1400, height=900) as driver:
+        driver.get(page.as_uri())
+        assert console_errors(driver) == []
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 1400

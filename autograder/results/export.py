@@ -160,6 +160,17 @@ def read_roster(path: Path) -> list[dict[str, str]]:
     return students
 
 
+def sections_of(roster: list[dict[str, str]]) -> dict[str, str]:
+    """Student id -> the roster's Section, under every identifier Canvas gives a student (login, SIS id, ID)."""
+    sections = {}
+    for row in roster:
+        if row.get("Section"):
+            for column in ("SIS Login ID", "SIS User ID", "ID"):
+                if row.get(column):
+                    sections.setdefault(row[column], row["Section"])
+    return sections
+
+
 def _roster_match(roster: list[dict[str, str]], student_id: str) -> dict[str, str] | None:
     for column in ("SIS Login ID", "SIS User ID", "ID"):
         for entry in roster:

@@ -10,7 +10,8 @@ Classical test theory, computed from the gradebook (hand grades included once gi
   value means strong students lose points on it more than weak ones (often a test that rejects correct
   answers, or a question whose wording misleads);
 * per **check**: how many students failed it and their most common wrong results, grouped by the check's
-  message with the numbers that vary between students masked, so one misconception shows as one line.
+  message with the numbers that vary between students masked, so one misconception shows as one line. A
+  check that never ran (the student's code raised before it) is left out: it shows no misconception.
 
 Answers waiting for a hand grade are left out of everything (never counted as zero), and a question still
 waiting for any is not ranked: its mean would be that of the students who did not answer.
@@ -35,6 +36,9 @@ COMMON_WRONG_SHOWN = 3
 #: Submissions that never reached the grader's verdict (no notebook, or ours failed): not students' answers.
 NOT_GRADED = {SubmissionStatus.INVALID, SubmissionStatus.MISSING, SubmissionStatus.GRADER_ERROR, "failed"}
 
+_SEED = re.compile(r"\s*\[seed -?\d+\]")
+#: A check whose cell stopped before it (the student's code raised earlier) says so; it is no wrong result.
+NOT_CHECKED = "not checked"
 _NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
@@ -93,7 +97,7 @@ def pearson(xs: list[float], ys: list[float]) -> float | None:
 def mask_numbers(message: str) -> str:
     """A check's message with its numbers masked: "got 0.51, expected 0.5" and "got 0.49, expected 0.5"
     are one misconception, not two."""
-    return _NUMBER.sub("#", " ".join(str(message).split()))[:240]
+    return _NUMBER.sub("#", " ".join(_SEED.sub("", str(message)).split()))[:240]
 
 
 def analyse(submissions) -> ItemAnalysis:
@@ -118,8 +122,8 @@ def analyse(submissions) -> ItemAnalysis:
             if result.max_score > 0:
                 fractions.setdefault(submission.student_id, {})[key] = min(max(result.score / result.max_score, 0.0), 1.0)
             for check in result.checks or []:
-                if not isinstance(check, dict) or not check.get("name"):
-                    continue
+                if not isinstance(check, dict) or not check.get("name") or str(check.get("message", "")).startswith(NOT_CHECKED):
+                    continue  # a check that never ran (its cell stopped earlier) says nothing about a misconception
                 found = checks.setdefault((result.question, str(check["name"])), CheckFailures(result.question, str(check["name"]), 0, 0))
                 found.ran += 1
                 if not check.get("passed"):

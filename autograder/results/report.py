@@ -108,6 +108,22 @@ class QuestionStats:
 
 
 @dataclass
+class StudentLine:
+    """One student's row of the report's student table."""
+
+    student_id: str
+    score: float  # after the late penalty
+    raw_score: float
+    max_score: float
+    late: str  # the penalty, "" when none
+    statuses: list[str]  # each notebook's submission status
+    flags: list[str]  # "flagged for review: ..." notes of their notebooks
+    seconds: float | None  # grading time, all notebooks together
+    section: str = ""
+    page: str = ""  # the feedback page's file name
+
+
+@dataclass
 class ClassReport:
     assignment: str
     totals: list[float]  # per student, after the late penalty
@@ -116,11 +132,38 @@ class ClassReport:
     questions: list[QuestionStats]
     late: int = 0
     statuses: dict[str, int] = field(default_factory=dict)  # submission status -> notebooks
+    items: object = None  # `autograder.results.item_analysis.ItemAnalysis`
+    students: list[StudentLine] = field(default_factory=list)
 
     @property
     def hardest(self) -> list[QuestionStats]:
-        graded = [q for q in self.questions if q.mean_fraction is not None]
+        """Fully graded questions, lowest mean first: one still waiting for hand grades is not ranked (its mean
+        would be that of the students who left it unanswered)."""
+        graded = [q for q in self.questions if q.mean_fraction is not None and not q.categories.get(AWAITING_HAND_GRADE)]
         return sorted(graded, key=lambda q: (q.mean_fraction, q.question))[:5]
+
+    @property
+    def flagged(self) -> list[StudentLine]:
+        return [s for s in self.students if s.flags]
+
+    def sections(self) -> list[tuple[str, int, float | None]]:
+        """(section, students, mean score) per section of the roster, when the report has one."""
+        by_section: dict[str, list[float]] = {}
+        for student in self.students:
+            if student.section:
+                by_section.setdefault(student.section, []).append(student.score)
+        return [(name, len(scores), statistics.fmean(scores)) for name, scores in sorted(by_section.items())]
+
+    def timing(self) -> dict[str, float | None]:
+        """Grading time per student (all notebooks, seconds): median, 90th percentile, maximum."""
+        seconds = sorted(s.seconds for s in self.students if s.seconds is not None)
+        if not seconds:
+            return {"median": None, "p90": None, "max": None}
+        return {"median": statistics.median(seconds), "p90": seconds[min(len(seconds) - 1, int(0.9 * len(seconds)))], "max": seconds[-1]}
+
+    @property
+    def slowest(self) -> list[StudentLine]:
+        return sorted((s for s in self.students if s.seconds is not None), key=lambda s: -s.seconds)[:5]
 
     def summary(self) -> dict[str, float | None]:
         values = self.totals
@@ -134,8 +177,11 @@ class ClassReport:
         }
 
 
-def class_report(gradebook, assignment, deadline=None) -> ClassReport:
-    """The statistics of ``assignment`` (an `Assignment`, or its name with an explicit ``deadline``)."""
+def class_report(gradebook, assignment, deadline=None, *, sections: dict[str, str] | None = None) -> ClassReport:
+    """The statistics of ``assignment`` (an `Assignment`, or its name with an explicit ``deadline``);
+    ``sections``: student id -> section, from a roster."""
+    from autograder.results.feedback import safe_filename
+    from autograder.results.item_analysis import analyse
     from autograder.results.totals import student_totals
 
     name = assignment if isinstance(assignment, str) else assignment.name
@@ -157,6 +203,16 @@ def class_report(gradebook, assignment, deadline=None) -> ClassReport:
                 stats.categories[kind] = stats.categories.get(kind, 0) + 1
                 if result.score is not None:
                     stats.scores.append(result.score)
+    lines = []
+    for total in totals:
+        durations = [s.duration_s for s in total.submissions if s.duration_s is not None]
+        flags = [note for s in total.submissions for note in (s.notes or []) if str(note).startswith("flagged for review")]
+        if total.penalty.flagged and not any("timestamp" in f for f in flags):
+            flags.append(total.penalty.explanation.split("; due ")[0])
+        lines.append(StudentLine(total.student_id, total.adjusted, total.score, total.max_score,
+                                 f"{total.penalty.fraction * 100:g}%" if total.penalty.fraction else "",
+                                 [str(s.status) for s in total.submissions], flags, sum(durations) if durations else None,
+                                 (sections or {}).get(total.student_id, ""), f"{safe_filename(total.student_id)}.html"))
     several = len({notebook for notebook, _ in questions}) > 1
     ordered = list(questions.values())
     if several:
@@ -170,6 +226,8 @@ def class_report(gradebook, assignment, deadline=None) -> ClassReport:
         questions=ordered,
         late=sum(1 for t in totals if t.penalty.fraction > 0),
         statuses=statuses,
+        items=analyse([s for t in totals for s in t.submissions]),
+        students=lines,
     )
 
 
@@ -211,8 +269,11 @@ def plot_questions(report: ClassReport) -> str:
     labels = [q.label for q in graded]
     means = [100 * q.mean_fraction for q in graded]
     spreads = [100 * (q.spread or 0.0) / q.max_score if q.max_score else 0.0 for q in graded]
+    # one standard deviation each way, cut at 0 % and 100 %: no score lies beyond them
+    below = [min(sd, mean) for sd, mean in zip(spreads, means)]
+    above = [min(sd, 100.0 - mean) for sd, mean in zip(spreads, means)]
     positions = range(len(graded))
-    axes.barh(list(positions), means, xerr=spreads, color="#54aeff", ecolor="#57606a", capsize=3)
+    axes.barh(list(positions), means, xerr=[below, above], color="#54aeff", ecolor="#57606a", capsize=3)
     axes.set_yticks(list(positions), labels)
     axes.invert_yaxis()
     axes.set_xlim(0, 105)
@@ -241,25 +302,30 @@ def plot_categories(report: ClassReport) -> str:
     return _png(figure)
 
 
-def render_report(report: ClassReport) -> str:
+def render_report(report: ClassReport, feedback: str | None = None) -> str:
     from markupsafe import Markup
 
+    from autograder.results.item_analysis import POOR_DISCRIMINATION
     from autograder.results.pages import environment
 
     names = [name for name, _ in CATEGORIES if any(q.categories.get(name) for q in report.questions)]
     return environment().get_template("report.html.j2").render(
-        report=report, summary=report.summary(), categories=names, css=Markup(""),
+        report=report, summary=report.summary(), categories=names, css=Markup(""), feedback=feedback,
+        poor=POOR_DISCRIMINATION, timing=report.timing(),
         plots={"distribution": plot_distribution(report), "questions": plot_questions(report), "categories": plot_categories(report)},
     )
 
 
-def write_report(gradebook, assignment, output: Path) -> ClassReport:
-    report = class_report(gradebook, assignment)
+def write_report(gradebook, assignment, output: Path, *, sections: dict[str, str] | None = None,
+                 feedback: str | None = None) -> ClassReport:
+    """The report as one HTML file; ``feedback``: where the feedback pages are, relative to the report, for the
+    student table's links (`autograder feedback --output`)."""
+    report = class_report(gradebook, assignment, sections=sections)
     if not report.totals:
         from autograder.course import CourseError
 
         raise CourseError(f"the gradebook has no graded submission of {report.assignment}; run `autograder grade {report.assignment} ...` first")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_report(report), encoding="utf-8")
+    output.write_text(render_report(report, feedback), encoding="utf-8")
     return report
