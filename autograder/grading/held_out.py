@@ -35,7 +35,7 @@ import numpy as np
 from autograder.grading.models import ModelError, architecture
 
 #: Memory (RLIMIT_DATA) of one evaluation; importing torch alone takes about 1 GiB of it.
-HELD_OUT_MEMORY = 3 * 2**30
+HELD_OUT_MEMORY = 2 * 2**30
 #: Wall-clock seconds of one evaluation, start-up included; the CPU-time limit is the same number.
 HELD_OUT_SECONDS = 60.0
 
