@@ -77,7 +77,7 @@ def evaluate_model(function, decoded: dict, *, memory: int | None = None, second
             weights[str(key)] = f"{position}.npy"
         job = {"spec": spec, "weights": weights, "module": module_name, "file": module_file, "function": qualname,
                "memory": int(memory), "seconds": int(math.ceil(seconds)),
-               "sys_path": [p for p in sys.path if isinstance(p, str) and p]}
+               "sys_path": [os.path.abspath(p) for p in sys.path if isinstance(p, str) and p]}
         (directory / "job.json").write_text(json.dumps(job))
         return _run_child(directory, memory, seconds)
     finally:
@@ -91,6 +91,7 @@ _CHILD = ("import json, sys; job = json.load(open(sys.argv[1])); sys.path[:0] = 
 def _run_child(directory: Path, memory: int, seconds: float) -> float:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(directory), "TMPDIR": str(directory),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    env.update({key: os.environ[key] for key in ("LD_LIBRARY_PATH", "LANG", "LC_ALL") if key in os.environ})
     too_long = HeldOutError(f"the model could not be evaluated on held-out data: it took longer than {seconds:g} s")
     too_big = HeldOutError(f"the model could not be evaluated on held-out data: it needed more than {_gib(memory)}")
     started = time.monotonic()
