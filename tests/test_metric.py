@@ -160,7 +160,7 @@ def test_a_compute_heavy_model_costs_only_its_check_with_a_clear_message():
     started = time.monotonic()
     with pytest.raises(HeldOutError, match=r"could not be evaluated on held-out data: it took longer than 8 s"):
         evaluate_model(heavy_accuracy, received(compute_heavy_model()), seconds=8)
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 8 + 60  # the limit, and at most the start of a new evaluation server
 
 
 def memory_heavy(model):

@@ -3,30 +3,35 @@
 The grader never builds a student's model in its own process. `evaluate_model` validates the model's
 architecture on the weights' shapes (`autograder.grading.models.architecture`: capped, nothing allocated),
 writes the spec as JSON and every weight as a ``.npy`` (no pickle anywhere) into a private temporary
-directory, and starts a fresh ``python -I`` child that
+directory, and hands the directory to an *evaluation server*: a fresh ``python -I`` (one per grading
+thread and metric module) that imported torch and the metric's module (``solutions/<assignment>.py``:
+trusted code) once, with one torch/BLAS thread. For each model the server forks a child that
 
-* lowers its own limits before importing anything heavy: ``RLIMIT_DATA`` (memory: torch reserves gigabytes
-  of address space it never touches, so ``RLIMIT_AS`` would break it; see docs/security.md) and
-  ``RLIMIT_CPU`` (CPU seconds), with one torch/BLAS thread;
-* imports the metric function from its file (``solutions/<assignment>.py``: trusted code), builds the model
-  from the spec and the arrays (`autograder.grading.models.build`), calls the metric, and writes the number
-  as JSON.
+* lowers its own limits first: ``RLIMIT_DATA`` (memory: torch reserves gigabytes of address space it never
+  touches, so ``RLIMIT_AS`` would break it; see docs/security.md) and ``RLIMIT_CPU`` (CPU seconds);
+* builds the model from the spec and the arrays (`autograder.grading.models.build`), calls the metric, and
+  writes the number as JSON.
 
-The parent waits at most the wall time limit, then kills the child's whole process group. Whatever happens
-in the child (too much memory, too long, a crash) costs that one check, with a message that says which limit
-was hit; the batch goes on.
+The grader waits at most the wall time limit for the child's end; past it, it kills the server's whole
+process group (the child with it) and the next evaluation starts a new server. Whatever happens (too much
+memory, too long, a crash) costs that one check, with a message that says which limit was hit; the batch
+goes on. Forking from a server that already imported torch makes an evaluation cost a fork, not an
+interpreter start (about 5 CPU s here).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,10 +39,12 @@ import numpy as np
 
 from autograder.grading.models import ModelError, architecture
 
-#: Memory (RLIMIT_DATA) of one evaluation; importing torch alone takes about 1 GiB of it.
+#: Memory (RLIMIT_DATA) of one evaluation, torch's own ~1 GiB included.
 HELD_OUT_MEMORY = 2 * 2**30
-#: Wall-clock seconds of one evaluation, start-up included; the CPU-time limit is the same number.
+#: Wall-clock seconds of one evaluation (build and metric); the CPU-time limit is the same number.
 HELD_OUT_SECONDS = 60.0
+#: Seconds an evaluation server may take to import torch and the metric's module.
+SERVER_START_SECONDS = 180.0
 
 
 class HeldOutError(RuntimeError):
@@ -75,37 +82,143 @@ def evaluate_model(function, decoded: dict, *, memory: int | None = None, second
         for position, (key, value) in enumerate(decoded["state_dict"].items()):
             np.save(directory / f"{position}.npy", np.ascontiguousarray(value.data), allow_pickle=False)
             weights[str(key)] = f"{position}.npy"
-        job = {"spec": spec, "weights": weights, "module": module_name, "file": module_file, "function": qualname,
-               "memory": int(memory), "seconds": int(math.ceil(seconds)),
-               "sys_path": [os.path.abspath(p) for p in sys.path if isinstance(p, str) and p]}
+        job = {"spec": spec, "weights": weights, "function": qualname, "memory": int(memory), "seconds": int(math.ceil(seconds))}
         (directory / "job.json").write_text(json.dumps(job))
-        return _run_child(directory, memory, seconds)
+        return _evaluate(directory, module_name, module_file, memory, seconds)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-_CHILD = ("import json, sys; job = json.load(open(sys.argv[1])); sys.path[:0] = job['sys_path']; "
-          "from autograder.grading.held_out import child_main; child_main(sys.argv[1])")
+# ------------------------------------------------------------------------------ the grader's side
 
 
-def _run_child(directory: Path, memory: int, seconds: float) -> float:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(directory), "TMPDIR": str(directory),
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    env.update({key: os.environ[key] for key in ("LD_LIBRARY_PATH", "LANG", "LC_ALL") if key in os.environ})
+class _Gone(Exception):
+    pass
+
+
+class _Server:
+    """One evaluation server: a ``python -I`` that imported torch and one metric module, forking per model."""
+
+    def __init__(self, key: tuple):
+        self.key = key
+        module_name, module_file, _, sys_path = key
+        self.directory = Path(tempfile.mkdtemp(prefix="autograder-heldout-server-"))
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.directory), "TMPDIR": str(self.directory),
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+        env.update({k: os.environ[k] for k in ("LD_LIBRARY_PATH", "LANG", "LC_ALL") if k in os.environ})
+        self.stderr = open(self.directory / "stderr", "w+b")
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-c", _SERVE, json.dumps(list(sys_path)), module_name, module_file],
+            cwd=self.directory, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+            start_new_session=True)
+        self.buffer = b""
+        with _servers_lock:
+            _servers.add(self)
+
+    def reply(self, deadline: float) -> dict:
+        """The server's next line, as JSON; TimeoutError past ``deadline``, `_Gone` if it died."""
+        fd = self.process.stdout.fileno()
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise _Gone
+                self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def ask(self, directory: Path, seconds: float) -> dict:
+        try:
+            self.process.stdin.write(f"{directory}\n".encode())
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise _Gone from None
+        return self.reply(time.monotonic() + seconds)
+
+    def last_words(self) -> str:
+        try:
+            self.stderr.seek(0)
+            lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        except (OSError, ValueError):
+            lines = []
+        return lines[-1][:300] if lines else f"exit code {self.process.poll()}"
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.process.stdin, self.process.stdout, self.stderr):
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
+        shutil.rmtree(self.directory, ignore_errors=True)
+        with _servers_lock:
+            _servers.discard(self)
+
+
+_local = threading.local()  # each grading thread has its own server: one evaluation at a time per server
+_servers: set[_Server] = set()
+_servers_lock = threading.Lock()
+
+
+@atexit.register
+def close_servers() -> None:
+    """Stop every evaluation server of this process."""
+    with _servers_lock:
+        servers = list(_servers)
+    for server in servers:
+        server.close()
+
+
+def _server(module_name: str, module_file: str) -> _Server:
+    sys_path = tuple(os.path.abspath(p) for p in sys.path if isinstance(p, str) and p)
+    key = (module_name, module_file, os.stat(module_file).st_mtime_ns, sys_path)
+    server: _Server | None = getattr(_local, "server", None)
+    if server is not None and (server.key != key or server.process.poll() is not None):
+        server.close()
+        server = None
+    if server is None:
+        server = _Server(key)
+        _local.server = server
+        try:
+            hello = server.reply(time.monotonic() + SERVER_START_SECONDS)
+        except (TimeoutError, _Gone, ValueError):
+            why = server.last_words()
+            server.close()
+            _local.server = None
+            raise HeldOutError(f"the grader could not start the process that evaluates models ({why})") from None
+        if not hello.get("ready"):
+            server.close()
+            _local.server = None
+            raise HeldOutError(f"the grader could not load the metric's module: {hello.get('error', '?')}")
+    return server
+
+
+def _evaluate(directory: Path, module_name: str, module_file: str, memory: int, seconds: float) -> float:
     too_long = HeldOutError(f"the model could not be evaluated on held-out data: it took longer than {seconds:g} s")
     too_big = HeldOutError(f"the model could not be evaluated on held-out data: it needed more than {_gib(memory)}")
-    started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-I", "-c", _CHILD, str(directory / "job.json")], cwd=directory, env=env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    server = _server(module_name, module_file)
     try:
-        _, stderr = process.communicate(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        _kill(process)
+        reply = server.ask(directory, seconds)
+    except TimeoutError:
+        server.close()  # the child with it; the next evaluation starts a new server
+        _local.server = None
         raise too_long from None
-    finally:
-        if process.poll() is None:
-            _kill(process)
+    except (_Gone, ValueError):
+        why = server.last_words()
+        server.close()
+        _local.server = None
+        raise HeldOutError(f"the model could not be evaluated on held-out data: the evaluation process stopped ({why})") from None
     result_path = directory / "result.json"
     if result_path.is_file():
         result = json.loads(result_path.read_text())
@@ -116,24 +229,58 @@ def _run_child(directory: Path, memory: int, seconds: float) -> float:
         if result.get("model_error"):
             raise ModelError(result["error"])
         raise MetricError(result.get("error", "the metric failed"))
-    code = process.returncode
-    if code == -signal.SIGXCPU or (code == -signal.SIGKILL and time.monotonic() - started >= seconds):
-        raise too_long
-    if b"MemoryError" in stderr or b"can't allocate memory" in stderr or b"Cannot allocate memory" in stderr:
-        raise too_big
-    last = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit code {code}"]
-    raise HeldOutError(f"the model could not be evaluated on held-out data: the evaluation process stopped ({last[0][:300]})")
+    code = reply.get("code")
+    if code in (-signal.SIGXCPU, -signal.SIGKILL):
+        raise too_long if code == -signal.SIGXCPU else HeldOutError(
+            "the model could not be evaluated on held-out data: the evaluation process was killed (memory?)")
+    raise HeldOutError(f"the model could not be evaluated on held-out data: the evaluation process stopped (exit code {code})")
 
 
-def _kill(process: subprocess.Popen) -> None:
+# ------------------------------------------------------------------------------ the server and its children
+
+_SERVE = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
+          "from autograder.grading.held_out import serve; serve(sys.argv[2], sys.argv[3])")
+
+
+def serve(module_name: str, module_file: str) -> None:
+    """The evaluation server: import torch and the metric's module once, then one forked child per model."""
+    replies = os.dup(1)  # the channel to the grader; whatever the module or a metric prints goes to stderr
+    os.dup2(2, 1)
+
+    def say(message: dict) -> None:
+        data = (json.dumps(message) + "\n").encode()
+        while data:
+            data = data[os.write(replies, data):]
+
     try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait(10)
+        import importlib.util
 
+        import torch
 
-# ------------------------------------------------------------------------------ inside the child
+        import autograder.grading.models  # noqa: F401 - imported before the children fork
+
+        torch.set_num_threads(1)
+        spec = importlib.util.spec_from_file_location(module_name, module_file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    except BaseException as error:  # noqa: BLE001 - said to the grader, which fails the check
+        say({"ready": False, "error": f"{type(error).__name__}: {error}"[:500]})
+        return
+    say({"ready": True})
+    for line in sys.stdin:
+        directory = line.strip()
+        if not directory:
+            continue
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(replies)
+                _child(module, Path(directory))
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        say({"code": os.waitstatus_to_exitcode(status)})
 
 
 def _memory_error(error: BaseException) -> bool:
@@ -142,12 +289,11 @@ def _memory_error(error: BaseException) -> bool:
         or "not enough memory" in text
 
 
-def child_main(job_path: str) -> None:
-    """The child: limits first, then the metric (trusted) on the rebuilt model; the outcome as JSON."""
+def _child(module, directory: Path) -> None:
+    """One evaluation: limits first, then the metric (trusted) on the rebuilt model; the outcome as JSON."""
     import resource
 
-    job = json.loads(Path(job_path).read_text())
-    directory = Path(job_path).parent
+    job = json.loads((directory / "job.json").read_text())
     if job["memory"] > 0:
         resource.setrlimit(resource.RLIMIT_DATA, (job["memory"], job["memory"]))
     if job["seconds"] > 0:
@@ -157,17 +303,8 @@ def child_main(job_path: str) -> None:
         (directory / "result.json").write_text(json.dumps(outcome))
 
     try:
-        import importlib.util
-
-        import torch
-
         from autograder.grading.models import build
 
-        torch.set_num_threads(1)
-        spec = importlib.util.spec_from_file_location(job["module"], job["file"])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[job["module"]] = module
-        spec.loader.exec_module(module)
         function = module
         for part in job["function"].split("."):
             function = getattr(function, part)
@@ -176,7 +313,7 @@ def child_main(job_path: str) -> None:
         value = float(function(model))
     except ModelError as error:
         finish({"model_error": True, "error": str(error)})
-    except BaseException as error:  # noqa: BLE001 - everything is reported to the parent as data
+    except BaseException as error:  # noqa: BLE001 - everything is reported to the grader as data
         if _memory_error(error):
             finish({"memory": True, "error": f"{type(error).__name__}: {error}"[:500]})
         else:
