@@ -161,6 +161,25 @@ def test_a_compute_heavy_model_costs_only_its_check_with_a_clear_message():
     with pytest.raises(HeldOutError, match=r"could not be evaluated on held-out data: it took longer than 8 s"):
         evaluate_model(heavy_accuracy, received(compute_heavy_model()), seconds=8)
     assert time.monotonic() - started < 8 + 60  # the limit, and at most the start of a new evaluation server
+    # the evaluation server went with it; the next model gets a new one and its full marks
+    assert evaluate_model(heldout_accuracy, received(separating_model())) == 1.0
+
+
+def separating_model():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[-1.0, 0.0], [1.0, 0.0]]))
+        model[0].bias.zero_()
+    return model
+
+
+def noisy_metric(model):
+    print("{\"code\": 0} a metric that prints does not speak for the evaluation server")
+    return 0.25
+
+
+def test_what_a_metric_prints_does_not_reach_the_grader_as_a_reply():
+    assert evaluate_model(noisy_metric, received(separating_model())) == 0.25
 
 
 def memory_heavy(model):
