@@ -25,9 +25,64 @@ def test_float64_is_stricter_than_float32():
     assert verdict(base.astype(np.float32), (base + 1e-6).astype(np.float32)).ok
 
 
-def test_a_float32_answer_to_a_float64_question_gets_float32_tolerance():
+def test_a_float32_answer_to_a_float64_question_is_compared_at_float64s_tolerance():
     expected = np.array([1.0, 2.0, 3.0])
-    assert verdict(expected, (expected + 5e-7).astype(np.float32)).ok
+    outcome = verdict(expected, (expected + 5e-7).astype(np.float32))
+    assert not outcome.ok and "expected float64, got float32: compared at float64's tolerance" in outcome.message
+    # a correct float32 answer passes where the check's own tolerance allows float32 rounding
+    assert verdict(expected, (expected + 5e-7).astype(np.float32), rtol=1e-5, atol=1e-6).ok
+    # and an exact float32 answer passes at the reference's tolerance as it is
+    assert verdict(np.array([0.5, 0.25, 3.0]), np.array([0.5, 0.25, 3.0], dtype=np.float32)).ok
+
+
+WRONG_BY_ONE_PERCENT = torch.tensor([1.0, 2.0, 3.0]) * 1.01
+
+
+class ClaimsBfloat16(torch.Tensor):
+    """A float32 tensor whose ``dtype`` says bfloat16 (the loosest default), hoping for a looser tolerance."""
+
+    @property
+    def dtype(self):
+        return torch.bfloat16
+
+
+@pytest.mark.parametrize("how", ["bfloat16", "float16", "claims_bfloat16"])
+def test_the_students_dtype_never_loosens_the_tolerance(how):
+    expected = torch.tensor([1.0, 2.0, 3.0])
+    if how == "claims_bfloat16":
+        actual = WRONG_BY_ONE_PERCENT.clone().as_subclass(ClaimsBfloat16)
+        assert str(actual.dtype) == "torch.bfloat16"
+    elif how == "float16":  # 0.04 % wrong: within float16's rtol of 1e-3
+        actual = (torch.tensor([1.0, 2.0, 3.0]) * 1.0004).to(torch.float16)
+    else:
+        actual = WRONG_BY_ONE_PERCENT.to(getattr(torch, how))
+    # within the student's dtype's default, so the old "looser of the two dtypes" rule passed all three
+    outcome = verdict(expected, actual)
+    assert not outcome.ok
+    assert "up to 1.3e-06 allowed" in outcome.message
+    if how == "claims_bfloat16":  # the claim is not even believed: the data are float32, as expected
+        assert "bfloat16" not in outcome.message
+    else:
+        assert f"expected float32, got {how}: compared at float32's tolerance" in outcome.message
+
+
+def test_a_claimed_dtype_is_read_from_the_data_not_the_claim():
+    from autograder.wire.compare import real_dtype
+    from autograder.wire.values import Array
+
+    assert real_dtype(decode(encode(torch.tensor([1.5, 2.0], dtype=torch.bfloat16)))) == "bfloat16"
+    assert real_dtype(decode(encode(torch.tensor([1.01, 2.0]).as_subclass(ClaimsBfloat16)))) == "float32"
+    assert real_dtype(Array(np.ones(2), "torch.float16", "tensor")) == "float64"
+    # a lying claim also cannot win check_dtype=True
+    forged = decode(encode(torch.tensor([1.5]).to(torch.bfloat16).float()))
+    forged = Array(forged.data, "torch.bfloat16", "tensor")
+    assert real_dtype(forged) == "bfloat16"  # bfloat16-representable float32 data: the claim is consistent
+
+
+def test_a_lower_precision_answer_that_is_right_at_the_references_precision_passes():
+    expected = torch.tensor([0.5, 1.0, 1.5])
+    assert verdict(expected, expected.to(torch.bfloat16)).ok
+    assert verdict(expected, expected.to(torch.float16)).ok
 
 
 def test_check_dtype_makes_dtypes_matter():

@@ -254,6 +254,146 @@ def test_the_batch_finishes_in_bounded_time(toy_batch):
     assert seconds < 600
 
 
+# ------------------------------------------------------------------- check_metric and dtypes (issue 12)
+
+NET_SOLUTIONS = """
+import torch
+
+
+def scale(x):
+    return 2 * x
+
+
+def _honest():
+    model = torch.nn.Sequential(torch.nn.Linear(256, 2))
+    with torch.no_grad():
+        model[0].weight.zero_()
+        model[0].weight[0, 0], model[0].weight[1, 0] = -1.0, 1.0
+        model[0].bias.zero_()
+    return model
+
+
+model = _honest()
+
+
+def heldout_accuracy(model):
+    generator = torch.Generator().manual_seed(4321)
+    x = torch.randn(2000, 256, generator=generator)
+    y = (x[:, 0] > 0).long()
+    with torch.no_grad():
+        return float((model(x).argmax(dim=1) == y).float().mean())
+"""
+
+HONEST_MODEL = ("model = torch.nn.Sequential(torch.nn.Linear(256, 2))\nwith torch.no_grad():\n"
+                "    model[0].weight.zero_()\n    model[0].weight[0, 0], model[0].weight[1, 0] = -1.0, 1.0\n    model[0].bias.zero_()")
+NET_CORRECT = {"model": HONEST_MODEL, "scale": "def scale(x):\n    return x * 2"}
+CLAIMS_BFLOAT16 = ("class Claims(torch.Tensor):\n    @property\n    def dtype(self):\n        return torch.bfloat16\n\n"
+                   "def scale(x):\n    return (2.02 * x).as_subclass(Claims)")
+NET_ATTACKS = {
+    # scale: 1 % wrong, within bfloat16's default tolerance (1.6e-2), which the old "looser dtype" rule granted
+    "dtype_bfloat16": {**NET_CORRECT, "scale": "def scale(x):\n    return (2.02 * x).to(torch.bfloat16)"},
+    "dtype_float16": {**NET_CORRECT, "scale": "def scale(x):\n    return (2.0008 * x).to(torch.float16)"},  # within 1e-3
+    "dtype_claims_bfloat16": {**NET_CORRECT, "scale": CLAIMS_BFLOAT16},
+    # model: four Linear layers that print as Linear(16000, 16000) (4 GiB if believed) around tiny real weights
+    "lies_about_its_size": {**NET_CORRECT, "model": (
+        "model = torch.nn.Sequential(torch.nn.Linear(256, 4), torch.nn.Linear(4, 4), torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))\n"
+        "with torch.no_grad():\n    for layer in model:\n        layer.weight.zero_()\n        layer.bias.zero_()\n"
+        "    model[0].weight[0, 0], model[0].weight[1, 0] = -1.0, 1.0\n"
+        "    model[1].weight.copy_(torch.eye(4))\n    model[2].weight.copy_(torch.eye(4))\n    model[3].weight[0, 0] = model[3].weight[1, 1] = 1.0\n"
+        "for layer in model:\n    layer.in_features = layer.out_features = 16000")},
+    # 4.2 M real weights (16.8 MB), over this batch's NET_MAX_PARAMETERS (the real cap, 25 M weights, is refused
+    # the same way: tests/test_metric.py; a 100 MB model does not even cross the channel, see docs/security.md)
+    "over_the_weight_cap": {**NET_CORRECT, "model": (
+        "model = torch.nn.Sequential(torch.nn.Linear(256, 16384, bias=False), torch.nn.Linear(16384, 2, bias=False))")},
+    # a legitimate stack of standard layers: 3.5 M weights, about 3.6 TFLOP on the held-out set
+    "a_compute_heavy_model": {**NET_CORRECT, "model": (
+        "layers = [torch.nn.Unflatten(1, (1, 16, 16)), torch.nn.Conv2d(1, 128, 3, padding=1), torch.nn.ReLU()]\n"
+        "for _ in range(24):\n    layers += [torch.nn.Conv2d(128, 128, 3, padding=1), torch.nn.ReLU()]\n"
+        "model = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(128, 2))")},
+}
+NET_SECONDS = 30  # the held-out evaluation's time limit in this batch
+NET_MAX_PARAMETERS = 4_000_000  # and its cap on weights
+
+
+def net_notebook():
+    return new_notebook(cells=[
+        nbgrader_cell("locked", "import torch\nfrom autograder import checks as ag", "setup"),
+        nbgrader_cell("answer", "### BEGIN SOLUTION\n" + HONEST_MODEL + "\n### END SOLUTION", "model"),
+        nbgrader_cell("test", "ag.check_metric('model.heldout', model, 'heldout_accuracy', at_least=0.9)", "model_test", points=1),
+        nbgrader_cell("answer", "def scale(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "scale"),
+        nbgrader_cell("test", "ag.check_equal('scale.shape', tuple(scale(torch.ones(2)).shape), expected=(2,))\n"
+                      "### BEGIN HIDDEN TESTS\nwith ag.seeded(3):\n    x = torch.randn(50)\n"
+                      "ag.check_close('scale.random', scale(x))\n### END HIDDEN TESTS", "scale_test", points=1),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+@pytest.fixture(scope="module")
+def net_batch(tmp_path_factory):
+    from autograder.grading import held_out, models
+
+    root = tmp_path_factory.mktemp("hostile_net") / "course"
+    (root / "source" / "net").mkdir(parents=True)
+    (root / "solutions").mkdir()
+    nbformat.write(net_notebook(), root / "source" / "net" / "net.ipynb")
+    (root / "solutions" / "net.py").write_text(NET_SOLUTIONS)
+    assignment = Course.at(root).assignment("net")
+    release_assignment(assignment)
+    submissions = root.parent / "submitted"
+    for name, answers in {**NET_ATTACKS, "b_correct_after_them": NET_CORRECT}.items():
+        hand_in(submissions, name, student_version(root, answers, "net", "net.ipynb"), "net.ipynb")
+    limits = Limits(cell_timeout=60, total_timeout=300, memory=3 * 2**30, processes=64, file_size=8 * 2**20)
+    plan = build_plan(assignment, limits)
+    with pytest.MonkeyPatch.context() as patch, Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        patch.setattr(held_out, "HELD_OUT_SECONDS", NET_SECONDS)
+        patch.setattr(models, "MAX_MODEL_PARAMETERS", NET_MAX_PARAMETERS)
+        started = time.monotonic()
+        summary = grade_batch(plan, discover(submissions, assignment), gradebook, workers=2)
+        seconds = time.monotonic() - started
+    return {s.student_id: s for s in summary.graded}, seconds
+
+
+def result(graded, student, question):
+    return next(r for r in graded[student].results if r.question == question)
+
+
+def test_metric_the_honest_student_after_the_hostile_models_gets_full_marks(net_batch):
+    graded, seconds = net_batch
+    assert points(graded, "b_correct_after_them") == {"model_test": 1, "scale_test": 1}, graded["b_correct_after_them"].results
+    assert len(graded) == len(NET_ATTACKS) + 1 and seconds < 600
+
+
+@pytest.mark.parametrize("student", ["dtype_bfloat16", "dtype_float16", "dtype_claims_bfloat16"])
+def test_metric_a_lower_or_claimed_lower_precision_answer_gets_no_looser_tolerance(net_batch, student):
+    graded, _ = net_batch
+    scale = result(graded, student, "scale_test")
+    assert scale.score == 0.5, scale.message  # the visible shape check only
+    assert "up to 1.3e-06 allowed" in scale.message
+    if student != "dtype_claims_bfloat16":
+        assert f"expected float32, got {student.split('_')[1]}: compared at float32's tolerance" in scale.message
+    assert result(graded, student, "model_test").score == 1
+
+
+def test_metric_a_model_that_lies_about_its_size_is_evaluated_on_its_real_shapes(net_batch):
+    graded, _ = net_batch
+    model = result(graded, "lies_about_its_size", "model_test")
+    assert model.score == 1 and model.checks[0]["message"] == "heldout_accuracy = 1", model.checks
+
+
+def test_metric_a_model_over_the_weight_cap_costs_only_its_check(net_batch):
+    graded, _ = net_batch
+    model = result(graded, "over_the_weight_cap", "model_test")
+    assert model.score == 0 and f"graded models may have at most {NET_MAX_PARAMETERS:,}" in model.message, model.message
+    assert result(graded, "over_the_weight_cap", "scale_test").score == 1
+
+
+def test_metric_a_compute_heavy_model_costs_only_its_check(net_batch):
+    graded, _ = net_batch
+    model = result(graded, "a_compute_heavy_model", "model_test")
+    assert model.score == 0, model.message
+    assert f"the model could not be evaluated on held-out data: it took longer than {NET_SECONDS} s" in model.message
+    assert result(graded, "a_compute_heavy_model", "scale_test").score == 1
+
+
 BROKEN = {
     "hundred_megabytes": "MB limit",
     "non_utf8": "not UTF-8",

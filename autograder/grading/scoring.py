@@ -166,8 +166,13 @@ def _score_checks(grade_id: str, points: float, expected: list[dict], recorded: 
 
 
 def evaluate_metric(want: dict, value, metrics: MetricLookup | None) -> tuple[bool, str]:
-    """`check_metric`: call the reference module's function on the value and compare with the bounds."""
-    from autograder.grading.models import ModelError, rebuild
+    """`check_metric`: call the reference module's function on the value and compare with the bounds.
+
+    A model is never rebuilt here: its architecture is validated and capped on the weights' shapes, and the
+    metric runs on it in a confined child process (`autograder.grading.held_out`), whose memory or time
+    limit costs only this check."""
+    from autograder.grading.held_out import HeldOutError, MetricError, evaluate_model
+    from autograder.grading.models import ModelError
 
     name = want.get("metric", "")
     if metrics is None:
@@ -177,10 +182,14 @@ def evaluate_metric(want: dict, value, metrics: MetricLookup | None) -> tuple[bo
     except (AttributeError, KeyError):
         return False, f"the course defines no metric {name!r} in solutions/"
     try:
-        argument = rebuild(value) if isinstance(value, dict) and "$module" in value else value
-        result = float(function(argument))
-    except ModelError as error:
+        if isinstance(value, dict) and "$module" in value:
+            result = float(evaluate_model(function, value))
+        else:
+            result = float(function(value))
+    except (ModelError, HeldOutError) as error:
         return False, str(error)
+    except MetricError as error:
+        return False, f"{name} could not evaluate the value: {error}"
     except Exception as error:  # the student's value broke the metric: a failed check, not a grader crash
         return False, f"{name} could not evaluate the value: {type(error).__name__}: {error}"
     low, high = want.get("at_least"), want.get("at_most")

@@ -202,16 +202,42 @@ def _hashable(value):
 
 
 def _tolerance(expected: Array, actual: Array, options: Options) -> tolerances.Tolerance:
+    """The tolerance of one comparison, from the reference's record only: the check's own rtol/atol where it set
+    them, else the default of the *expected* value's dtype. The student's dtype never loosens it: a bfloat16 or
+    float16 answer to a float32 question is compared at float32's tolerance (and the message says so)."""
     if options.kind == "equal":
         return tolerances.EXACT
+    # The reference always runs on the CPU; a value the student's run computed on a GPU gets that device's
+    # float32 tolerance (reduction order), never another dtype's.
     device = "cuda" if "cuda" in (expected.device, actual.device) else "cpu"
-    default = tolerances.looser(expected.dtype, actual.dtype, device=device)
-    if _is_integral(expected) and _is_integral(actual):
-        default = tolerances.EXACT
+    default = tolerances.for_reference(real_dtype(expected), device=device)
     return tolerances.Tolerance(
         default.rtol if options.rtol is None else options.rtol,
         default.atol if options.atol is None else options.atol,
     )
+
+
+def real_dtype(array: Array) -> str:
+    """The dtype the decoded data really has, in torch's spelling where the record used it.
+
+    The dtype name in a record is what the sending side *said*; in the student's process that is whatever the
+    object claimed (a Tensor subclass may answer ``.dtype`` with anything). Only the bytes are trusted: the
+    claim counts when the data agree with it (bfloat16 travels as float32 whose low 16 bits are zero), else the
+    dtype of the data is the dtype."""
+    claimed = tolerances.normalise_dtype(array.dtype)
+    data = array.data.dtype
+    actual = "bool" if data.kind == "b" else str(data)
+    if claimed == actual:
+        return claimed
+    if claimed == "bfloat16" and data == np.float32:
+        bits = np.ascontiguousarray(array.data).view(np.uint32)
+        if not np.any(bits & np.uint32(0xFFFF)):
+            return claimed
+    if claimed == "complex32" and data == np.complex64:
+        return claimed
+    if claimed == tolerances.PYTHON_FLOAT and data == np.float64:
+        return claimed
+    return actual
 
 
 def _is_integral(array: Array) -> bool:
@@ -225,8 +251,9 @@ def _format_index(index: tuple) -> str:
 def _compare_arrays(expected: Array, actual: Array, options: Options, path: str) -> None:
     if expected.shape != actual.shape:
         raise _Mismatch(path, f"shape differs: expected {expected.shape}, got {actual.shape}")
-    if options.check_dtype and tolerances.normalise_dtype(expected.dtype) != tolerances.normalise_dtype(actual.dtype):
-        raise _Mismatch(path, f"dtype differs: expected {expected.dtype}, got {actual.dtype}")
+    want_dtype, got_dtype = real_dtype(expected), real_dtype(actual)
+    if options.check_dtype and want_dtype != got_dtype:
+        raise _Mismatch(path, f"dtype differs: expected {want_dtype}, got {got_dtype}")
     want, got = expected.data, actual.data
     if want.dtype.kind in "US" or got.dtype.kind in "US":
         if want.dtype.kind != got.dtype.kind or not np.array_equal(want, got):
@@ -260,7 +287,7 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str)
             detail += f" (difference {_number(float(np.abs(want_f - got_f).real))}, up to {_number(float(tolerance.atol + tolerance.rtol * abs(want_f)))} allowed)"
         if math.isnan(float(np.real(got_f))) and not math.isnan(float(np.real(want_f))):
             detail += "; got NaN"
-        raise _Mismatch(path, detail)
+        raise _Mismatch(path, detail + _dtype_note(want_dtype, got_dtype, tolerance))
     total = want.size
     lines = [f"{'values differ' if tolerance == tolerances.EXACT else 'values are not close'}: "
              f"{count} / {total} element(s) mismatched ({100.0 * count / total:.1f}%)"]
@@ -278,9 +305,15 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str)
     else:
         lines.append(f"greatest absolute difference: {_number(float(abs_diff[worst_abs]))} at index {_format_index(worst_abs)} (up to {_number(tolerance.atol)} allowed)")
         lines.append(f"greatest relative difference: {_number(float(rel_diff[worst_rel]))} at index {_format_index(worst_rel)} (up to {_number(tolerance.rtol)} allowed)")
-    if tolerances.normalise_dtype(expected.dtype) != tolerances.normalise_dtype(actual.dtype):
-        lines.append(f"dtype: expected {expected.dtype}, got {actual.dtype}")
-    raise _Mismatch(path, "; ".join(lines))
+    raise _Mismatch(path, "; ".join(lines) + _dtype_note(want_dtype, got_dtype, tolerance))
+
+
+def _dtype_note(want: str, got: str, tolerance: tolerances.Tolerance) -> str:
+    if want == got or (want in ("int64", "int32") and got in ("int64", "int32")):
+        return ""
+    if tolerance == tolerances.EXACT:
+        return f"; dtype: expected {want}, got {got}"
+    return f"; expected {want}, got {got}: compared at {want}'s tolerance"
 
 
 def _number(value: float) -> str:

@@ -49,7 +49,15 @@ def default_for(dtype: str, device: str = "cpu") -> Tolerance:
     return table.get(normalise_dtype(dtype), EXACT)
 
 
+def for_reference(dtype: str, device: str = "cpu") -> Tolerance:
+    """The default tolerance of a comparison: the expected (reference) value's dtype alone decides it.
+
+    What the student's value says its dtype is never enters: a lower-precision answer (bfloat16, float16, or
+    an object claiming to be one) is compared at the reference's precision."""
+    return default_for(dtype, device)
+
+
 def looser(*dtypes: str, device: str = "cpu") -> Tolerance:
-    """The most permissive default among ``dtypes``: a float32 answer to a float64 question gets float32's."""
+    """The most permissive default among ``dtypes`` (not used for verdicts: see `for_reference`)."""
     candidates = [default_for(d, device) for d in dtypes]
     return Tolerance(max(c.rtol for c in candidates), max(c.atol for c in candidates))
