@@ -195,3 +195,20 @@ def test_values_computed_on_a_gpu_get_the_gpu_tolerances():
     on_gpu = Array(np.array([1000.005], dtype=np.float32), "torch.float32", "tensor", "cuda")
     assert not compare(expected, on_cpu).ok
     assert compare(expected, on_gpu).ok
+
+
+def test_a_literal_expected_value_is_held_to_the_precision_of_the_computation_it_stands_for():
+    """`expected=0.61480004` is a Python float (float64), but the reference computes the same call in float32:
+    a correct float32 answer summed in another order passes; a wrong one still fails. Both dtypes come from
+    the reference's record, never from the student's value."""
+    import torch
+
+    from autograder.grading.scoring import _verdict
+    from autograder.wire import values
+
+    want = {"options": {"kind": "close"}, "expected": values.encode(0.61480004),
+            "value": values.encode(torch.tensor(0.61480004, dtype=torch.float32))}
+    assert _verdict(want, {"value": values.encode(torch.tensor(0.61480004) + 3e-7)})[0]
+    assert not _verdict(want, {"value": values.encode(torch.tensor(0.6149))})[0]
+    float64_computation = {"options": {"kind": "close"}, "expected": values.encode(0.5), "value": values.encode(0.5)}
+    assert not _verdict(float64_computation, {"value": values.encode(torch.tensor(0.5 + 5e-6, dtype=torch.float64))})[0]

@@ -16,7 +16,8 @@ from typing import Callable
 
 from autograder.wire import values
 from autograder.course.cells import Kind
-from autograder.wire.compare import Options, compare
+from autograder.wire import tolerances
+from autograder.wire.compare import Options, compare, real_dtype
 from autograder.prepare.manifest import NotebookManifest
 from autograder.grading.reference import Expectations
 from autograder.sandbox.launch import RunResult
@@ -208,10 +209,13 @@ def _verdict(want: dict, got: dict, metrics: MetricLookup | None = None) -> tupl
             return evaluate_metric(want, values.decode(got.get("value")), metrics)
         except values.DecodeError as error:
             return False, f"the value sent by the notebook could not be read: {error}"
+    rtol, atol = options.get("rtol"), options.get("atol")
+    if options.get("kind", "close") == "close" and rtol is None and atol is None and "expected" in want and "value" in want:
+        rtol, atol = _literal_tolerance(want)
     opts = Options(
         kind=options.get("kind", "close"),
-        rtol=options.get("rtol"),
-        atol=options.get("atol"),
+        rtol=rtol,
+        atol=atol,
         equal_nan=bool(options.get("equal_nan", False)),
         check_dtype=bool(options.get("check_dtype", False)),
     )
@@ -226,6 +230,30 @@ def _verdict(want: dict, got: dict, metrics: MetricLookup | None = None) -> tupl
     message = want.get("message") or verdict.message
     seed = want.get("seed")
     return False, message + (f" [seed {seed}]" if seed is not None else "")
+
+
+def _literal_tolerance(want: dict) -> tuple[float | None, float | None]:
+    """The default tolerance of a check whose expected value is a literal (``expected=0.6148``): a Python
+    float is a float64, but the reference's own result of the same call (also in its record) may be float32,
+    and a literal cannot be more precise than the computation it stands for. Both dtypes come from the
+    reference's record, never from the student's value; the looser decides. (None, None): the usual default."""
+    try:
+        literal, computed = values.decode(want["expected"]), values.decode(want["value"])
+    except values.DecodeError:
+        return None, None
+    dtypes = [_float_dtype(v) for v in (literal, computed)]
+    if None in dtypes:
+        return None, None
+    tolerance = tolerances.looser(*dtypes)
+    return tolerance.rtol, tolerance.atol
+
+
+def _float_dtype(value) -> str | None:
+    if isinstance(value, float):
+        return tolerances.PYTHON_FLOAT
+    if isinstance(value, values.Array) and value.data.dtype.kind in "fc":
+        return real_dtype(value)
+    return None
 
 
 def _summary(outcomes: list[dict], failures: list[dict]) -> str:
