@@ -62,6 +62,8 @@ def _grade(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
+    from autograder.wire.text import safe_text
+
     from autograder.sandbox import lifeline
     from autograder.sandbox.pool import WarmPool, default_workers, heavy_imports_of_sources
     from autograder.course.submissions import discover
@@ -112,8 +114,9 @@ def _grade(args) -> int:
             for item in sorted(summary.graded, key=lambda s: (s.student_id, s.notebook)):
                 score = sum(r.score or 0 for r in item.results)
                 maximum = sum(r.max_score for r in item.results)
-                message = item.message if len(item.message) <= 90 else item.message[:87] + "..."
-                table.add_row(escape(item.student_id), escape(item.notebook), f"{score:g} / {maximum:g}", item.status, escape(message))
+                message = safe_text(item.message, 90)  # student text: no escape sequence reaches the terminal, no markup
+                table.add_row(escape(safe_text(item.student_id)), escape(safe_text(item.notebook)), f"{score:g} / {maximum:g}",
+                              escape(safe_text(item.status)), escape(message))
             if not args.quiet:
                 console.print(table)
             failures = sum(item.status == SubmissionStatus.GRADER_ERROR for item in summary.graded)
@@ -129,6 +132,8 @@ def _export(args) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
+
+    from autograder.wire.text import safe_text
 
     from autograder.results.disclosure import hidden_code_redactor
     from autograder.results.export import RosterError, read_roster, to_canvas, to_csv, write_gradescope
@@ -180,7 +185,7 @@ def _export(args) -> int:
             table.add_column(column, overflow="fold")
         for total in totals[assignment.name]:
             late = f"{total.penalty.fraction * 100:g}%" if total.penalty.fraction else ""
-            table.add_row(escape(total.student_id), f"{total.score:g} / {total.max_score:g}", late, f"{total.adjusted:g}")
+            table.add_row(escape(safe_text(total.student_id)), f"{total.score:g} / {total.max_score:g}", late, f"{total.adjusted:g}")
         if not args.quiet:
             console.print(table)
     return 0
@@ -188,6 +193,8 @@ def _export(args) -> int:
 
 def _check(args) -> int:
     from rich.table import Table
+
+    from autograder.wire.text import safe_text
 
     from autograder.sandbox.limits import limits_from_options
     from autograder.student import StudentError
@@ -205,7 +212,8 @@ def _check(args) -> int:
     for column in ("question", "points", "result", "detail"):
         table.add_column(column, overflow="fold")
     for line in report.questions:
-        table.add_row(escape(line.question), f"{line.points:g}", styles.get(line.status, line.status), escape(line.message))
+        table.add_row(escape(safe_text(line.question)), f"{line.points:g}", styles.get(line.status, escape(safe_text(line.status))),
+                      escape(safe_text(line.message)))
     console.print(table)
     for warning in report.warnings:
         console.print(f"[yellow]⚠[/] {escape(warning)}")
@@ -235,6 +243,8 @@ def _submit(args) -> int:
 def _verify(args) -> int:
     from rich.table import Table
 
+    from autograder.wire.text import safe_text
+
     from autograder.sandbox.pool import default_workers
     from autograder.grading.verify import verify_assignment
 
@@ -247,7 +257,7 @@ def _verify(args) -> int:
         table.add_column("what is proved", overflow="fold")
         table.add_column("detail", overflow="fold")
         for finding in report.findings:
-            table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", escape(finding.what), escape(finding.detail))
+            table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", escape(safe_text(finding.what)), escape(safe_text(finding.detail)))
         console.print(table)
         failed = failed or not report.ok
     if failed:
@@ -262,6 +272,8 @@ def _feedback(args) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
+
+    from autograder.wire.text import safe_text
 
     from autograder.results.feedback import write_feedback
     from autograder.results.gradebook import Gradebook
@@ -283,7 +295,7 @@ def _feedback(args) -> int:
     for page in pages:
         late = abs(page.adjusted - page.score) > 1e-6
         score = f"{page.adjusted:.4g} / {page.max_score:.4g}" + (f" ({page.score:.4g} before the late penalty)" if late else "")
-        table.add_row(page.student_id, score, page.penalty, str(page.path))
+        table.add_row(escape(safe_text(page.student_id)), score, escape(safe_text(page.penalty)), escape(safe_text(str(page.path))))
     if not args.quiet:
         console.print(table)
     return 0
@@ -291,6 +303,8 @@ def _feedback(args) -> int:
 
 def _report(args) -> int:
     from rich.table import Table
+
+    from autograder.wire.text import safe_text
 
     from autograder.results.gradebook import Gradebook
     from autograder.results.report import write_report
@@ -305,7 +319,7 @@ def _report(args) -> int:
         table.add_column(column, justify="left" if column == "question" else "right")
     for question in report.questions:
         mean, spread, full = question.mean, question.spread, question.full_fraction
-        table.add_row(question.label, f"{question.max_score:g}", "–" if mean is None else f"{mean:.3g}",
+        table.add_row(escape(safe_text(question.label)), f"{question.max_score:g}", "–" if mean is None else f"{mean:.3g}",
                       "–" if spread is None else f"{spread:.3g}", "–" if full is None else f"{100 * full:.0f}%")
     console.print(table)
     console.print(f"wrote {args.output}")
