@@ -86,6 +86,7 @@ def _grade(args) -> int:
     from rich.table import Table
 
     from autograder.grading.run import grade_assignment
+    from autograder.wire.text import safe_text
 
     assignment = Course.at(args.course).assignment(args.assignment)
     columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -115,8 +116,8 @@ def _grade(args) -> int:
             score = sum(r.score or 0 for r in item.results)
             maximum = sum(r.max_score for r in item.results)
             message = item.message if len(item.message) <= MESSAGE_COLUMN_CHARS else item.message[:MESSAGE_COLUMN_CHARS - 3] + "..."
-            table.add_row(escape(item.student_id), escape(item.notebook), f"{score:g} / {maximum:g}",
-                          SUBMISSION_STYLES.get(item.status, escape(item.status)), escape(message))
+            table.add_row(escape(safe_text(item.student_id)), escape(safe_text(item.notebook)), f"{score:g} / {maximum:g}",
+                          SUBMISSION_STYLES.get(item.status, escape(safe_text(item.status))), escape(safe_text(message)))
         console.print(table)
     url = args.gradebook or assignment.course.gradebook_url
     line = (f"{assignment.name}: graded {len(summary.graded)}, skipped {summary.skipped} unchanged, "
@@ -136,6 +137,8 @@ def _export(args) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
+
+    from autograder.wire.text import safe_text
 
     from autograder.results.disclosure import hidden_code_redactor
     from autograder.results.export import read_roster, to_canvas, to_csv, write_gradescope
@@ -181,7 +184,7 @@ def _export(args) -> int:
             table.add_column(column, overflow="fold")
         for total in totals[assignment.name]:
             late = f"{total.penalty.fraction * 100:g}%" if total.penalty.fraction else ""
-            table.add_row(escape(total.student_id), f"{total.score:g} / {total.max_score:g}", late, f"{total.adjusted:g}")
+            table.add_row(escape(safe_text(total.student_id)), f"{total.score:g} / {total.max_score:g}", late, f"{total.adjusted:g}")
         if not args.quiet:
             console.print(table)
     return 0
@@ -189,6 +192,8 @@ def _export(args) -> int:
 
 def _check(args) -> int:
     from rich.table import Table
+
+    from autograder.wire.text import safe_text
 
     from autograder.sandbox.limits import limits_from_options
     from autograder.student.check import check_notebook
@@ -199,7 +204,8 @@ def _check(args) -> int:
     for column in ("question", "points", "result", "detail"):
         table.add_column(column, overflow="fold")
     for line in report.questions:
-        table.add_row(escape(line.question), f"{line.points:g}", CHECK_STYLES.get(line.status, escape(line.status)), escape(line.message))
+        table.add_row(escape(safe_text(line.question)), f"{line.points:g}", CHECK_STYLES.get(line.status, escape(safe_text(line.status))),
+                      escape(safe_text(line.message)))
     console.print(table)
     for warning in report.warnings:
         console.print(f"[yellow]⚠[/] {escape(warning)}")
@@ -223,6 +229,8 @@ def _submit(args) -> int:
 def _verify(args) -> int:
     from rich.table import Table
 
+    from autograder.wire.text import safe_text
+
     from autograder.sandbox.pool import default_workers
     from autograder.grading.verify import verify_assignment
 
@@ -235,7 +243,7 @@ def _verify(args) -> int:
         table.add_column("what is proved", overflow="fold")
         table.add_column("detail", overflow="fold")
         for finding in report.findings:
-            table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", escape(finding.what), escape(finding.detail))
+            table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", escape(safe_text(finding.what)), escape(safe_text(finding.detail)))
         console.print(table)
         failed = failed or not report.ok
     if failed:
@@ -250,6 +258,8 @@ def _feedback(args) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
+
+    from autograder.wire.text import safe_text
 
     from autograder.results.feedback import write_feedback
     from autograder.results.gradebook import Gradebook
@@ -271,7 +281,7 @@ def _feedback(args) -> int:
     for page in pages:
         late = abs(page.adjusted - page.score) > 1e-6
         score = f"{page.adjusted:.4g} / {page.max_score:.4g}" + (f" ({page.score:.4g} before the late penalty)" if late else "")
-        table.add_row(page.student_id, score, page.penalty, str(page.path))
+        table.add_row(escape(safe_text(page.student_id)), score, escape(safe_text(page.penalty)), escape(safe_text(str(page.path))))
     if not args.quiet:
         console.print(table)
     return 0
@@ -279,6 +289,8 @@ def _feedback(args) -> int:
 
 def _report(args) -> int:
     from rich.table import Table
+
+    from autograder.wire.text import safe_text
 
     from autograder.results.gradebook import Gradebook
     from autograder.results.report import write_report
@@ -298,7 +310,7 @@ def _report(args) -> int:
         table.add_column(column, justify="left" if column == "question" else "right")
     for question in report.questions:
         mean, spread, full = question.mean, question.spread, question.full_fraction
-        table.add_row(question.label, f"{question.max_score:g}", "–" if mean is None else f"{mean:.3g}",
+        table.add_row(escape(safe_text(question.label)), f"{question.max_score:g}", "–" if mean is None else f"{mean:.3g}",
                       "–" if spread is None else f"{spread:.3g}", "–" if full is None else f"{100 * full:.0f}%")
     console.print(table)
     console.print(f"wrote {args.output}")
@@ -321,6 +333,7 @@ def _similarity(args) -> int:
 
     from autograder.results.gradebook import Gradebook
     from autograder.results.similarity import similarity_report, write_similarity_page
+    from autograder.wire.text import safe_text
 
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
@@ -333,7 +346,8 @@ def _similarity(args) -> int:
     for column in ("question", "students", "similarity"):
         table.add_column(column, overflow="fold")
     for pair in report.pairs[:50]:
-        table.add_row(escape(pair.question), escape(f"{pair.first.student_id} ↔ {pair.second.student_id}"), f"{100 * pair.similarity:.0f}%")
+        table.add_row(escape(safe_text(pair.question)), escape(safe_text(f"{pair.first.student_id} ↔ {pair.second.student_id}")),
+                      f"{100 * pair.similarity:.0f}%")
     console.print(table)
     console.print(f"wrote {page}")
     return 0

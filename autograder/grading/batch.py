@@ -21,6 +21,7 @@ from autograder.results.gradebook import Gradebook, StoredSubmission
 from autograder.results.status import SubmissionStatus
 from autograder.sandbox import lifeline
 from autograder.sandbox.pool import WarmPool, default_workers
+from autograder.wire.text import safe_text
 
 
 @dataclass
@@ -48,7 +49,7 @@ def pending(assignment_name: str, submissions: Iterable[Submission], gradebook: 
     done_before = {} if force else gradebook.graded_hashes(assignment_name)
     selected = Pending([])
     for submission in submissions:
-        key = (submission.student_id, submission.notebook)
+        key = (safe_text(submission.student_id), safe_text(submission.notebook))  # as stored (`safe_submission`)
         if key in done_before and done_before[key] is not None and done_before[key] == file_hash(submission.path):
             selected.skipped += 1
             continue
@@ -88,7 +89,7 @@ def grade_batch(
             finished = _grade_locally(plan, todo, workers or default_workers(), warm, pool)
         with contextlib.closing(finished):
             for stored in finished:
-                gradebook.store(stored)
+                stored = gradebook.store(stored)  # what the gradebook took: this row, or its grader_error row
                 summary.graded.append(stored)
                 if on_done is not None:
                     on_done(stored)

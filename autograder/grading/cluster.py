@@ -33,7 +33,7 @@ from autograder.course import Assignment, Course, CourseError
 from autograder.course.submissions import Submission
 from autograder.grading.plan import GradingPlan
 from autograder.grading.submission import MAX_NOTEBOOK_BYTES, grade_safely, grade_submission, grader_error_row
-from autograder.results.gradebook import StoredResult, StoredSubmission
+from autograder.results.gradebook import StoredResult, StoredSubmission, safe_submission
 from autograder.prepare.manifest import NotebookManifest
 from autograder.grading.reference import Expectations
 from autograder.sandbox.limits import Limits
@@ -218,7 +218,7 @@ def grade_on_cluster(plan, todo: Iterable, scheduler: str) -> Iterator[StoredSub
                 return None
 
             first = [future for future in (send_next() for _ in range(window)) if future is not None]
-            yield from (grade_submission(plan, submission) for submission in local)
+            yield from (safe_submission(grade_submission(plan, submission)) for submission in local)
             local.clear()
             if not first:
                 return
@@ -228,6 +228,7 @@ def grade_on_cluster(plan, todo: Iterable, scheduler: str) -> Iterator[StoredSub
                 try:
                     stored = stored_from_json(future.result())
                     stored.path = str(submission.path)  # the coordinator's path, not the worker's copy
+                    stored = safe_submission(stored)  # what came back over the wire is text from a submission too
                 except Exception as error:  # a worker lost or a grader bug: one row, not the batch
                     stored = grader_error_row(plan, submission, "the grader failed on this submission on the cluster: "
                                               f"{type(error).__name__}: {error}")
@@ -236,7 +237,7 @@ def grade_on_cluster(plan, todo: Iterable, scheduler: str) -> Iterator[StoredSub
                 following = send_next()
                 if following is not None:
                     running.add(following)
-                yield from (grade_submission(plan, submission) for submission in local)
+                yield from (safe_submission(grade_submission(plan, submission)) for submission in local)
                 local.clear()
         finally:
             client.unregister_worker_plugin(plugin.name)

@@ -21,7 +21,7 @@ from autograder.grading.sanitize import NotThisAssignment, Sanitized, sanitize
 from autograder.grading.scoring import QuestionResult, score_notebook
 from autograder.prepare.manifest import NotebookManifest
 from autograder.results.disclosure import student_view
-from autograder.results.gradebook import StoredResult, StoredSubmission
+from autograder.results.gradebook import StoredResult, StoredSubmission, safe_submission
 from autograder.results.status import QuestionStatus, SubmissionStatus
 from autograder.sandbox.launch import RunResult, run_job
 from autograder.sandbox.pool import WarmPool
@@ -218,8 +218,10 @@ def _run(plan: GradingPlan, submission: Submission, sanitized: Sanitized, raw: b
 
 
 def grade_safely(plan: GradingPlan, submission: Submission, pool: WarmPool) -> StoredSubmission:
+    """`grade_submission` that never raises, its row's text made safe for every sink (the trust boundary:
+    `autograder.results.gradebook.safe_submission`, once, here)."""
     try:
-        return grade_submission(plan, submission, pool.current())
+        return safe_submission(grade_submission(plan, submission, pool.current()))
     except Exception as error:  # a grader bug must cost one row, not the batch
         return grader_error_row(plan, submission, f"the grader failed on this submission: {type(error).__name__}: {error}")
 
@@ -227,6 +229,6 @@ def grade_safely(plan: GradingPlan, submission: Submission, pool: WarmPool) -> S
 def grader_error_row(plan: GradingPlan, submission: Submission, message: str) -> StoredSubmission:
     """The row of a submission the grader itself failed on: zero for now, labelled as ours, retried next run."""
     manifest = plan.manifests[submission.notebook]
-    return StoredSubmission(plan.assignment.name, submission.student_id, submission.notebook, str(submission.path or ""),
+    return safe_submission(StoredSubmission(plan.assignment.name, submission.student_id, submission.notebook, str(submission.path or ""),
                             file_hash(submission.path), SubmissionStatus.GRADER_ERROR, message,
-                            zero_results(manifest, QuestionStatus.GRADER_ERROR, message), submitted_at=submission.submitted_at)
+                            zero_results(manifest, QuestionStatus.GRADER_ERROR, message), submitted_at=submission.submitted_at))

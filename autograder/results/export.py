@@ -7,6 +7,11 @@
 * ``canvas``: a Canvas gradebook-import CSV (Student, ID, SIS User ID, SIS Login ID, Section, then one
   column of points per assignment; the second row is Canvas's "Points Possible").
 
+Every text cell of the two CSVs that a spreadsheet would read as a formula (it starts with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return: a student id, a message, a timestamp...) is written with a
+leading single quote (`spreadsheet_text`, OWASP's advice against CSV injection); the numbers we format stay
+numbers.
+
 Every total is the score after the late penalty (`autograder.course.late`). A question still waiting for a
 hand grade counts zero until it is graded.
 """
@@ -30,6 +35,18 @@ CSV_COLUMNS = ["student_id", "notebook", "question", "score", "max_score", "stat
 CANVAS_FIXED_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 #: Gradescope's visibility settings (its specification); every test is exported with the one chosen.
 GRADESCOPE_VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
+
+
+#: What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value) -> str:
+    """A text cell of an exported CSV that no spreadsheet evaluates: one that would start a formula gets a
+    leading single quote (OWASP's advice), the rest is kept as it is. Numbers we format ourselves
+    (`_number`) are not passed through this: they stay numbers."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _number(value: float | None) -> str:
@@ -74,7 +91,9 @@ def to_csv(gradebook: Gradebook, assignment: str, deadline: Deadline | None = No
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(long_rows(gradebook, assignment, deadline))
+    numbers = {"score", "max_score", "late_penalty", "adjusted_score"}  # written by `_number`, never text of a submission
+    writer.writerows({column: value if column in numbers else spreadsheet_text(value) for column, value in row.items()}
+                     for row in long_rows(gradebook, assignment, deadline))
     return buffer.getvalue()
 
 
@@ -124,7 +143,7 @@ def write_gradescope(totals: Iterable[StudentTotal], directory: Path, visibility
         raise ValueError(f"unknown Gradescope visibility {visibility!r}; use one of {', '.join(GRADESCOPE_VISIBILITY)}")
     written = []
     for total in totals:
-        folder = Path(directory) / total.student_id
+        folder = Path(directory) / _folder_name(total.student_id)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "results.json"
         path.write_text(json.dumps(gradescope_results(total, visibility, redact), indent=2) + "\n", encoding="utf-8")
@@ -132,6 +151,17 @@ def write_gradescope(totals: Iterable[StudentTotal], directory: Path, visibility
         if on_written is not None:
             on_written(path)
     return written
+
+
+def _folder_name(student_id: str) -> str:
+    """The student's folder under the Gradescope output: the id itself, unless it is not one plain path
+    component (empty, ".", "..", a slash: an id whose escape sequences were removed can end up as ".."),
+    then ``student-<hash of the id>``, which stays inside the output directory."""
+    if student_id not in ("", ".", "..") and not any(c in student_id for c in "/\\\0"):
+        return student_id
+    import hashlib
+
+    return "student-" + hashlib.sha256(student_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 # ------------------------------------------------------------------------------------------ Canvas
@@ -199,7 +229,7 @@ def to_canvas(totals_by_assignment: dict[str, list[StudentTotal]], roster: list[
             scores.setdefault(total.student_id, {})[assignment] = total.adjusted
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CANVAS_FIXED_COLUMNS + assignments)
+    writer.writerow(CANVAS_FIXED_COLUMNS + [spreadsheet_text(a) for a in assignments])
     writer.writerow(["Points Possible", "", "", "", ""] + [_number(possible[a]) for a in assignments])
     unmatched = []
     for student_id in sorted(scores):
@@ -207,5 +237,5 @@ def to_canvas(totals_by_assignment: dict[str, list[StudentTotal]], roster: list[
         if roster is not None and entry is None:
             unmatched.append(student_id)
         identity = [entry[c] for c in CANVAS_FIXED_COLUMNS] if entry else ["", "", "", student_id, ""]
-        writer.writerow(identity + [_number(scores[student_id].get(a)) for a in assignments])
+        writer.writerow([spreadsheet_text(value) for value in identity] + [_number(scores[student_id].get(a)) for a in assignments])
     return CanvasExport(buffer.getvalue(), unmatched)

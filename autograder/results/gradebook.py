@@ -26,9 +26,11 @@ from sqlalchemy import (
     event,
     select,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from autograder.results.status import RETRIED
+from autograder.results.status import RETRIED, QuestionStatus, SubmissionStatus
+from autograder.wire.text import safe_text, safe_tree
 
 
 class Base(DeclarativeBase):
@@ -146,6 +148,25 @@ class StoredSubmission:
     student_view: dict | None = None  # `autograder.results.feedback.student_view`: {"cells": [...], "answers": {...}}
 
 
+def safe_submission(item: StoredSubmission) -> StoredSubmission:
+    """``item`` with every text in it made safe for every sink (`autograder.wire.text`), in place; returned.
+
+    Called once where a graded row leaves grading (`autograder.grading.submission.grade_safely`, and on a
+    Dask coordinator for the rows that come back as JSON): the ids and file names come from the
+    submissions folder, everything else may come from the student's process.
+    """
+    item.assignment, item.student_id, item.notebook = safe_text(item.assignment), safe_text(item.student_id), safe_text(item.notebook)
+    item.path, item.status, item.message = safe_text(item.path or ""), safe_text(item.status), safe_text(item.message or "")
+    item.sha256 = None if item.sha256 is None else safe_text(item.sha256)
+    item.submitted_at = None if item.submitted_at is None else safe_text(item.submitted_at)
+    item.notes = None if item.notes is None else [safe_text(note) for note in item.notes]
+    for result in item.results:
+        result.question, result.status, result.message = safe_text(result.question), safe_text(result.status), safe_text(result.message or "")
+        result.checks = None if result.checks is None else safe_tree(result.checks)
+    item.student_view = None if item.student_view is None else safe_tree(item.student_view)
+    return item
+
+
 class Gradebook:
     def __init__(self, url: str):
         self.url = url
@@ -163,8 +184,32 @@ class Gradebook:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def store(self, item: StoredSubmission) -> None:
-        """Write one submission and its results atomically, replacing an earlier grading of it."""
+    def store(self, item: StoredSubmission) -> StoredSubmission:
+        """Write one submission and its results atomically, replacing an earlier grading of it; returns what
+        was stored.
+
+        A row the database refuses (text it cannot hold, a value its JSON cannot take: anything but a lost
+        connection or a lock, `OperationalError`) is replaced by that submission's ``grader_error`` row,
+        which says why and is graded again by the next run: one bad row never stops a batch. Rows are made
+        safe where they leave grading (`safe_submission`); this is the defence behind that.
+        """
+        try:
+            self._write(item)
+            return item
+        except OperationalError:
+            raise
+        except Exception as error:
+            reason = safe_text(f"{type(error).__name__}: {error}", 1000)
+        fallback = safe_submission(StoredSubmission(
+            item.assignment, item.student_id, item.notebook, item.path, item.sha256, SubmissionStatus.GRADER_ERROR,
+            f"the gradebook could not store this submission's grades: {reason}",
+            [StoredResult(r.question, 0.0, r.max_score, QuestionStatus.GRADER_ERROR, "not stored: see the submission's message")
+             for r in item.results],
+            duration_s=item.duration_s, submitted_at=item.submitted_at))
+        self._write(fallback)
+        return fallback
+
+    def _write(self, item: StoredSubmission) -> None:
         scores = [r.score for r in item.results]
         total = sum(s for s in scores if s is not None) if item.results else 0.0
         with Session(self.engine) as session, session.begin():
