@@ -155,6 +155,7 @@ def _export(args) -> int:
         if args.format == "csv":
             text = to_csv(gradebook, assignments[0].name, deadlines[assignments[0].name])
         totals = {a.name: student_totals(gradebook, a.name, deadlines[a.name]) for a in assignments}
+        _warn_extensions(gradebook, deadlines.values())  # issue 17: extensions naming nobody
     if args.format == "gradescope":
         if not args.output or args.output == "-":
             raise UserError("--format gradescope writes one results.json per student: give --output DIR")
@@ -188,6 +189,15 @@ def _export(args) -> int:
         if not args.quiet:
             console.print(table)
     return 0
+
+
+def _warn_extensions(gradebook, deadlines) -> None:
+    """Issue 17: an extension for an id neither the roster nor the gradebook knows is a warning, not an error."""
+    from autograder.results.totals import extension_problems
+
+    for deadline in deadlines:
+        for warning in extension_problems(gradebook, deadline.assignment, deadline):
+            error_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
 
 
 def _check(args) -> int:
@@ -275,6 +285,9 @@ def _feedback(args) -> int:
         with Progress(*columns, console=console, disable=args.quiet) as progress:
             task = progress.add_task("feedback", total=students)
             pages = write_feedback(assignment, gradebook, output, on_written=lambda page: progress.advance(task))
+        from autograder.course.late import deadline_for
+
+        _warn_extensions(gradebook, [deadline_for(assignment)])  # issue 17: extensions naming nobody
     table = Table(title=f"{assignment.name}: {len(pages)} feedback page(s) in {output}")
     for column in ("student", "score", "late penalty", "page"):
         table.add_column(column, overflow="fold")

@@ -199,3 +199,29 @@ def test_the_sample_submissions_grade_the_same_on_a_dask_cluster(cluster, tmp_pa
         outputs.append((tmp_path / name).read_text())
     assert outputs[0].count("\n") > 8
     assert outputs[1] == outputs[0]
+
+
+@pytest.mark.slow
+def test_a_best_of_versions_batch_on_a_dask_cluster_keeps_the_version_a_local_run_keeps(cluster, toy_course, tmp_path):
+    """Issue 17: under counts = "best" every version is a run of its own on the cluster; the coordinator keeps
+    one row with the note naming the version (a worker never sees the note)."""
+    from datetime import datetime, timezone
+
+    import nbformat
+
+    from autograder.student.submit import submit_notebook
+
+    (toy_course / "autograder.toml").write_text('[assignments.toy]\ncounts = "best"\n')
+    inbox = tmp_path / "in"
+    for hour, answers in ((9, CORRECT), (10, {})):
+        path = tmp_path / f"v{hour}.ipynb"
+        nbformat.write(student_version(toy_course, answers), path)
+        submit_notebook(path, "ada", inbox, toy_course, now=datetime(2026, 12, 1, hour, tzinfo=timezone.utc))
+    local, remote = f"sqlite:///{tmp_path / 'local.db'}", f"sqlite:///{tmp_path / 'dask.db'}"
+    common = ["grade", "toy", str(inbox), "--course", str(toy_course), "--quiet"]
+    assert main([*common, "--gradebook", local, "--workers", "1"]) == 0
+    assert main([*common, "--gradebook", remote, "--scheduler", cluster]) == 0
+    kept = {url: by_student(url)["ada"] for url in (local, remote)}
+    for row in kept.values():
+        assert row.score == 4.0 and row.notes[0].startswith("graded version 1 of 2 (submitted 2026-12-01T09:00:00+00:00)")
+    assert kept[local].path == kept[remote].path and kept[local].sha256 == kept[remote].sha256

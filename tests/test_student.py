@@ -208,7 +208,8 @@ def test_submit_replaces_the_latest_copy_and_keeps_the_earlier_version(toy_cours
     inbox = tmp_path / "in"
     assert main(["submit", str(first), "--student", "ada", "--to", str(inbox), "--course", str(student_course)]) == 0
     assert main(["submit", str(second), "--student", "ada", "--to", str(inbox), "--course", str(student_course)]) == 0
-    assert "replaced the earlier submission" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "version 2" in out and "the 1 earlier one(s) are kept" in out
     assert (inbox / "ada" / "toy" / "toy.ipynb").read_bytes() == second.read_bytes()
     assert sorted(p.name for p in (inbox / "ada" / "toy").iterdir()) == ["timestamp.txt", "toy.ipynb", "versions"]
     kept = sorted((inbox / "ada" / "toy" / "versions").iterdir())

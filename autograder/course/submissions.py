@@ -12,6 +12,15 @@ A submissions directory is written by students (or by tools acting for them), so
   limit, checked on the open file); special files (FIFOs, devices, sockets) are never opened for reading
   in a way that blocks;
 * a name that is not valid UTF-8 (or not printable) gets a printable id (`printable_name`).
+
+Versions. ``autograder submit`` keeps every hand-in under ``<folder>/versions/<UTC stamp>/`` (the notebook and
+its ``timestamp.txt``) next to the latest copy. When a student's folder has versions, the assignment's policy
+(``counts`` in ``autograder.toml``, `autograder.course.late`) says which one is graded: ``last`` (the latest
+copy, as without versions), ``last_before_due`` (the last version handed in by the student's own due date,
+extensions included; if none was on time, the first late one), or ``best`` (every version is graded and the
+best total after the late penalty is kept: `Submission.candidates`, chosen in `autograder.grading.batch`).
+A linked version folder or notebook is not a version (it is never read). The course's policy is read only
+when some folder has versions, so courses that do not use ``submit`` never depend on it.
 """
 
 from __future__ import annotations
@@ -20,20 +29,25 @@ import errno
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from pathlib import Path, PosixPath
 
 from autograder.course import Assignment, CourseError
+from autograder.course.late import UNREADABLE_TIMESTAMP  # noqa: F401 - what submitted_at starts with when timestamp.txt is unusable
+from autograder.course.late import Deadline, TimeError, deadline_for, format_time, parse_submission_time
 
 #: ``timestamp.txt`` holds one time (``submit`` writes 33 bytes); a larger file is not read, and is flagged.
 MAX_TIMESTAMP_BYTES = 256
-#: What ``submitted_at`` starts with when ``timestamp.txt`` exists but cannot be used (see `autograder.course.late`).
-UNREADABLE_TIMESTAMP = "unreadable timestamp.txt: "
 #: `file_hash` reads at most this much (plus the size): larger notebooks are refused by the grader anyway.
 MAX_HASHED_BYTES = 64 * 1024 * 1024
 
 _LINK = "is a symbolic link"
+#: The folder of kept versions in a student's assignment folder (written by ``autograder submit``).
+VERSIONS = "versions"
+#: How the note naming the graded version begins (the feedback page shows such notes apart from repairs).
+VERSION_NOTE = "graded version "
 
 
 class ProblemKind(Enum):
@@ -55,6 +69,17 @@ class NotAFile(OSError):
 
 
 @dataclass
+class Version:
+    """One kept hand-in of one notebook: ``<folder>/versions/<name>/<notebook>.ipynb``."""
+
+    number: int  # 1 for the first, in the order handed in
+    of: int  # how many versions of this notebook there are
+    name: str  # the folder's name: the UTC time submit wrote it (20261201T223000.123456Z)
+    path: Path
+    submitted_at: str | None  # its timestamp.txt, as read_timestamp gives it
+
+
+@dataclass
 class Submission:
     student_id: str
     notebook: str  # the assignment notebook this file is graded as
@@ -62,10 +87,25 @@ class Submission:
     problem: str = ""  # why there is no file to grade, for the row's message
     submitted_at: str | None = None
     kind: ProblemKind | None = None  # set by discover whenever path is None
+    versions: list[Version] = field(default_factory=list)  # every kept version of this notebook, oldest first
+    version: Version | None = None  # the version this file is, once the policy chose it
+    counts: str = "last"  # the policy that chose it (late.COUNTS)
+    note: str = ""  # the row's note naming the graded version ("graded version 3 of 4 (submitted ...)...")
+    candidates: list["Submission"] = field(default_factory=list)  # counts = "best": every version, each graded; one is kept
 
     def __post_init__(self) -> None:
         if self.path is None and self.kind is None:
             self.kind = ProblemKind.INVALID if self.problem else ProblemKind.MISSING
+
+    def resume_key(self) -> str | None:
+        """What `grade` compares with the stored row to skip unchanged work: the file's hash, or for ``best``
+        a hash of every version's name and hash (a new or changed version grades them all again)."""
+        if not self.candidates:
+            return file_hash(self.path)
+        digest = hashlib.sha256(b"best\n")
+        for candidate in self.candidates:
+            digest.update(f"{candidate.version.name if candidate.version else ''} {file_hash(candidate.path)}\n".encode())
+        return digest.hexdigest()
 
 
 def printable_name(name: str) -> str:
@@ -135,6 +175,9 @@ def discover(submissions_dir: Path, assignment: Assignment) -> list[Submission]:
             refused(student, which, f"{shown} is not a regular file; hand in the notebook file itself")
             continue
         found.extend(_student_folder(root, entry, student, assignment, notebooks))
+    if any(s.versions for s in found):  # only then is the policy read: a course without versions never depends on it
+        policy = deadline_for(assignment)
+        found = [choose_version(s, policy) for s in found]
     return found
 
 
@@ -163,14 +206,16 @@ def _student_folder(root: Path, entry: Path, student: str, assignment: Assignmen
         why = f"{_shown(root, folder / 'timestamp.txt')} {_LINK}; hand in again with autograder submit (it writes timestamp.txt itself)"
         return [Submission(student, n, None, problem=why, kind=ProblemKind.INVALID) for n in notebooks]
     timestamp = read_timestamp(folder)
+    kept = _kept_versions(folder)
     found = []
     for name in notebooks:
         item = present.get(name)
         if item is None and len(notebooks) == 1 and len(present) == 1:
             item = next(iter(present.values()))  # a renamed file of a one-notebook assignment
+        versions = _versions_of(kept, name)
         if item is None:
             found.append(Submission(student, name, None, problem=f"no {name} in {_shown(root, folder)}", submitted_at=timestamp,
-                                    kind=ProblemKind.MISSING))
+                                    kind=ProblemKind.MISSING, versions=versions))
             continue
         path, shown = folder / item.name, _shown(root, folder / item.name)
         if item.is_symlink():
@@ -182,10 +227,87 @@ def _student_folder(root: Path, entry: Path, student: str, assignment: Assignmen
         elif not item.is_file(follow_symlinks=False):
             problem = f"{shown} is not a regular file; hand in the notebook file itself"
         else:
-            found.append(Submission(student, name, path, submitted_at=timestamp))
+            found.append(Submission(student, name, path, submitted_at=timestamp, versions=versions))
             continue
-        found.append(Submission(student, name, None, problem=problem, submitted_at=timestamp, kind=ProblemKind.INVALID))
+        found.append(Submission(student, name, None, problem=problem, submitted_at=timestamp, kind=ProblemKind.INVALID,
+                                versions=versions))
     return found
+
+
+def _kept_versions(folder: Path) -> list[tuple[str, Path]]:
+    """``(name, folder)`` of every version folder under ``folder/versions/``, oldest first; links are not versions."""
+    versions = folder / VERSIONS
+    try:
+        if not stat.S_ISDIR(os.lstat(versions).st_mode):
+            return []
+        with os.scandir(versions) as listing:
+            names = sorted(e.name for e in listing if not e.name.startswith(".") and e.is_dir(follow_symlinks=False) and is_utf8(e.name))
+    except OSError:
+        return []
+    return [(name, versions / name) for name in names]
+
+
+def _versions_of(kept: list[tuple[str, Path]], notebook: str) -> list[Version]:
+    """The versions that hold ``notebook`` as a regular file (submit hands in one notebook at a time)."""
+    holding = []
+    for name, folder in kept:
+        try:
+            if stat.S_ISREG(os.lstat(folder / notebook).st_mode):
+                holding.append((name, folder))
+        except OSError:
+            continue
+    return [Version(number, len(holding), name, folder / notebook, read_timestamp(folder))
+            for number, (name, folder) in enumerate(holding, start=1)]
+
+
+def choose_version(submission: Submission, deadline: Deadline) -> Submission:
+    """``submission`` with the file that counts under ``deadline.counts``, and the note that names it."""
+    versions = submission.versions
+    if not versions:
+        return submission
+    counts = submission.counts = deadline.counts
+    if counts == "last":
+        last = versions[-1]
+        if submission.path is not None and submission.submitted_at == last.submitted_at:  # the latest copy is the last version
+            submission.version = last
+            submission.note = version_note(last, "counts = \"last\": the last version handed in counts")
+        return submission
+    if counts == "best":
+        submission.candidates = [
+            Submission(submission.student_id, submission.notebook, v.path, submitted_at=v.submitted_at, version=v, counts=counts,
+                       note=version_note(v, f"counts = \"best\": the best total of the {len(versions)} version(s), late penalty included"))
+            for v in versions]
+        return submission
+    due, _extension = deadline.due_for(submission.student_id)
+    on_time = [v for v in versions if _handed_in_by(v, due, deadline)]
+    chosen = on_time[-1] if on_time else versions[0]
+    why = (f"counts = \"last_before_due\": the last version handed in by the due date {deadline.due_text(submission.student_id)}"
+           if on_time else f"counts = \"last_before_due\": none was handed in by the due date {deadline.due_text(submission.student_id)}, "
+           "so the first one counts")
+    return Submission(submission.student_id, submission.notebook, chosen.path, submitted_at=chosen.submitted_at, versions=versions,
+                      version=chosen, counts=counts, note=version_note(chosen, why))
+
+
+def _handed_in_by(version: Version, due: datetime | None, deadline: Deadline) -> bool:
+    """Whether the version's timestamp.txt is at or before ``due``; an unreadable one is not (it fails closed)."""
+    if due is None:
+        return True
+    if not version.submitted_at or version.submitted_at.startswith(UNREADABLE_TIMESTAMP):
+        return False
+    try:
+        return parse_submission_time(version.submitted_at, deadline.zone) <= due
+    except TimeError:
+        return False
+
+
+def version_note(version: Version, why: str) -> str:
+    """"graded version 3 of 4 (submitted 2026-12-01T10:00:00+00:00); <why>" for the row's notes."""
+    when = version.submitted_at or "at an unknown time"
+    try:
+        when = format_time(parse_submission_time(when)) if version.submitted_at else when
+    except TimeError:
+        pass
+    return f"{VERSION_NOTE}{version.number} of {version.of} (submitted {when}); {why}"
 
 
 def _unique_ids(names: list[str]) -> dict[str, str]:

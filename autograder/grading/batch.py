@@ -3,6 +3,13 @@
 Runs are parallel (one grading thread per warm interpreter, each watching one child process); the gradebook
 has a single writer, this module's calling thread, which stores each submission as soon as it is scored.
 Nothing a submission contains can stop the batch: every failure becomes that submission's status and message.
+
+Under ``counts = "best"`` (`autograder.course.submissions`) a submission stands for all its versions: each is
+graded as a run of its own (here or on the cluster), held until the last of them finishes, and only the
+best one is stored, as the one row of that (student, notebook), with a note naming the version and with the
+hash of all the versions as its resume key. "Best" is the highest total after the late penalty as the policy
+stands when grading (ties: the later version); a version the grader itself failed on makes the row a
+``grader_error`` (retried next run), never a silent choice among the others.
 """
 
 from __future__ import annotations
@@ -14,11 +21,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from autograder.course.submissions import Submission, file_hash
+from autograder.course.submissions import Submission
 from autograder.grading.plan import GradingPlan
 from autograder.grading.submission import grade_safely
 from autograder.results.gradebook import Gradebook, StoredSubmission
-from autograder.results.status import SubmissionStatus
+from autograder.results.status import RETRIED, SubmissionStatus
 from autograder.sandbox import lifeline
 from autograder.sandbox.pool import WarmPool, default_workers
 from autograder.wire.text import safe_text
@@ -50,7 +57,7 @@ def pending(assignment_name: str, submissions: Iterable[Submission], gradebook: 
     selected = Pending([])
     for submission in submissions:
         key = (safe_text(submission.student_id), safe_text(submission.notebook))  # as stored (`safe_submission`)
-        if key in done_before and done_before[key] is not None and done_before[key] == file_hash(submission.path):
+        if key in done_before and done_before[key] is not None and done_before[key] == submission.resume_key():
             selected.skipped += 1
             continue
         selected.todo.append(submission)
@@ -78,7 +85,7 @@ def grade_batch(
     """
     started = time.monotonic()
     selected = submissions if isinstance(submissions, Pending) else pending(plan.assignment.name, submissions, gradebook, force)
-    todo = selected.todo
+    todo, best = _expand_versions(plan, selected.todo)
     summary = BatchSummary(skipped=selected.skipped)
     with lifeline.guard():  # a grader killed mid-batch leaves no warm worker or run behind
         if scheduler:
@@ -89,6 +96,9 @@ def grade_batch(
             finished = _grade_locally(plan, todo, workers or default_workers(), warm, pool)
         with contextlib.closing(finished):
             for stored in finished:
+                stored = best.settle(stored) if best else stored
+                if stored is None:
+                    continue  # a version of a "best" submission whose other versions are still running
                 stored = gradebook.store(stored)  # what the gradebook took: this row, or its grader_error row
                 summary.graded.append(stored)
                 if on_done is not None:
@@ -96,6 +106,62 @@ def grade_batch(
                 stored.student_view = None  # it is in the gradebook now; the summary keeps scores, not every cell's output
     summary.seconds = time.monotonic() - started
     return summary
+
+
+class _BestOf:
+    """Holds the graded versions of each ``counts = "best"`` submission until all are in, then gives the best."""
+
+    def __init__(self, plan: GradingPlan):
+        from autograder.course.late import deadline_for
+
+        self.deadline = deadline_for(plan.assignment)
+        self.waiting: dict[tuple[str, str], tuple[int, str | None, list[StoredSubmission]]] = {}
+        self.number: dict[str, int] = {}  # a version's path -> its number (1 = the first handed in)
+
+    def expect(self, submission: Submission) -> None:
+        self.waiting[(submission.student_id, submission.notebook)] = (len(submission.candidates), submission.resume_key(), [])
+        self.number.update((str(c.path), c.version.number if c.version else 0) for c in submission.candidates)
+
+    def settle(self, stored: StoredSubmission) -> StoredSubmission | None:
+        key = (stored.student_id, stored.notebook)
+        if key not in self.waiting:
+            return stored
+        expected, resume_key, graded = self.waiting[key]
+        graded.append(stored)
+        if len(graded) < expected:
+            return None
+        del self.waiting[key]
+        chosen = self.choose(graded)
+        chosen.sha256 = resume_key  # the next run skips this submission while no version changed
+        return chosen
+
+    def adjusted(self, stored: StoredSubmission) -> float:
+        from autograder.course.late import late_penalty
+
+        total = sum(r.score or 0.0 for r in stored.results)
+        return total * (1 - late_penalty(self.deadline, stored.submitted_at, "timestamp.txt", stored.student_id).fraction)
+
+    def choose(self, graded: list[StoredSubmission]) -> StoredSubmission:
+        failed = [s for s in graded if s.status in RETRIED]
+        if failed:
+            return failed[0]
+        in_order = sorted(graded, key=lambda s: self.number.get(s.path, 0))  # oldest first
+        return max(reversed(in_order), key=self.adjusted)  # max keeps the first of equals: the later version
+
+
+def _expand_versions(plan: GradingPlan, todo: list[Submission]) -> tuple[list[Submission], _BestOf | None]:
+    """Every version of a ``best`` submission as a run of its own; the rest as they are."""
+    if not any(s.candidates for s in todo):
+        return todo, None
+    best = _BestOf(plan)
+    runs: list[Submission] = []
+    for submission in todo:
+        if submission.candidates:
+            best.expect(submission)
+            runs.extend(submission.candidates)
+        else:
+            runs.append(submission)
+    return runs, best
 
 
 def _grade_locally(plan: GradingPlan, todo: list[Submission], workers: int, warm: bool,

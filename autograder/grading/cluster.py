@@ -228,6 +228,8 @@ def grade_on_cluster(plan, todo: Iterable, scheduler: str) -> Iterator[StoredSub
                 try:
                     stored = stored_from_json(future.result())
                     stored.path = str(submission.path)  # the coordinator's path, not the worker's copy
+                    if submission.note:  # which version was graded: known here, not on the worker
+                        stored.notes = [submission.note, *(stored.notes or [])]
                     stored = safe_submission(stored)  # what came back over the wire is text from a submission too
                 except Exception as error:  # a worker lost or a grader bug: one row, not the batch
                     stored = grader_error_row(plan, submission, "the grader failed on this submission on the cluster: "

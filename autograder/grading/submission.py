@@ -146,6 +146,7 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
         message="",
         results=[],
         submitted_at=submission.submitted_at,
+        notes=[submission.note] if submission.note else [],  # which version was graded, and why that one
     )
     if submission.path is None:
         stored.status = submission.kind.value  # ProblemKind, set by discovery: "missing" or "invalid"
@@ -179,7 +180,7 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
     )
     stored.results = [StoredResult(q.question, q.score, q.max_score, q.status, q.message, q.checks) for q in questions]
     stored.status, stored.message = run_status(sanitized, run)
-    stored.notes = list(sanitized.notes)
+    stored.notes.extend(sanitized.notes)
     stored.notes.extend(_time_flags(assignment, submission))
     stored.student_view = student_view(manifest, sanitized, run)  # what feedback pages and manual grading show
     if sanitized.notes and stored.status == "ok":
@@ -231,4 +232,5 @@ def grader_error_row(plan: GradingPlan, submission: Submission, message: str) ->
     manifest = plan.manifests[submission.notebook]
     return safe_submission(StoredSubmission(plan.assignment.name, submission.student_id, submission.notebook, str(submission.path or ""),
                             file_hash(submission.path), SubmissionStatus.GRADER_ERROR, message,
-                            zero_results(manifest, QuestionStatus.GRADER_ERROR, message), submitted_at=submission.submitted_at))
+                            zero_results(manifest, QuestionStatus.GRADER_ERROR, message), submitted_at=submission.submitted_at,
+                            notes=[submission.note] if submission.note else []))

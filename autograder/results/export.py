@@ -12,8 +12,11 @@ Every text cell of the two CSVs that a spreadsheet would read as a formula (it s
 leading single quote (`spreadsheet_text`, OWASP's advice against CSV injection); the numbers we format stay
 numbers.
 
-Every total is the score after the late penalty (`autograder.course.late`). A question still waiting for a
-hand grade counts zero until it is graded.
+Every total is the score after the late penalty (`autograder.course.late`), computed here from the stored
+submission time and the student's own due date (extensions included), so a changed extension needs no
+regrading. The CSV's ``due`` column is that due date, with "(extended for you from ...)" when an extension
+moved it; Gradescope's ``output`` and late-penalty line carry the same explanation. A question still
+waiting for a hand grade counts zero until it is graded.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from autograder.errors import UserError
 from autograder.results.gradebook import Gradebook
 from autograder.results.totals import StudentTotal, no_deadline
 from autograder.course.late import Deadline, format_time, penalty_for_row, submission_time
+from autograder.course.submissions import VERSION_NOTE
 
 CSV_COLUMNS = ["student_id", "notebook", "question", "score", "max_score", "status", "message",
-               "submitted_at", "late_penalty", "adjusted_score"]
+               "submitted_at", "late_penalty", "adjusted_score", "due"]
 CANVAS_FIXED_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 #: Gradescope's visibility settings (its specification); every test is exported with the one chosen.
 GRADESCOPE_VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
@@ -68,6 +72,7 @@ def long_rows(gradebook: Gradebook, assignment: str, deadline: Deadline | None =
     for submission in gradebook.submissions(assignment):
         penalty = penalty_for_row(deadline, submission)
         submitted = _time_text(submission.submitted_at, submission.path) if submission.status != "missing" else ""
+        due = deadline.due_text(submission.student_id)
         for result in submission.results:
             adjusted = None if result.score is None else result.score * (1 - penalty.fraction)
             rows.append(
@@ -82,6 +87,7 @@ def long_rows(gradebook: Gradebook, assignment: str, deadline: Deadline | None =
                     "submitted_at": submitted,
                     "late_penalty": _number(penalty.fraction),
                     "adjusted_score": _number(adjusted),
+                    "due": due,
                 }
             )
     return rows
@@ -128,9 +134,10 @@ def gradescope_results(total: StudentTotal, visibility: str = "visible", redact:
         tests.append({"name": "late penalty", "score": -deduction, "max_score": 0.0, "status": "failed",
                       "output": total.penalty.explanation, "visibility": visibility})
     problems = [f"{s.notebook}: {s.status}: {redact(s.message)}" for s in total.submissions if s.status != "ok" and s.message]
+    versions = [f"{s.notebook}: {n}" if several else n for s in total.submissions for n in (s.notes or []) if n.startswith(VERSION_NOTE)]
     return {
         "score": total.adjusted,
-        "output": "\n".join([total.penalty.explanation, *problems]),
+        "output": "\n".join([total.penalty.explanation, *versions, *problems]),
         "visibility": visibility,
         "tests": tests,
     }

@@ -32,6 +32,7 @@ from typing import Callable
 
 from autograder.results.disclosure import WITHHELD_AFTER, WITHHELD_HIDDEN, WITHHELD_SIZE, Redactor, hidden_code_redactor
 from autograder.course.cells import question_titles
+from autograder.course.submissions import VERSION_NOTE
 from autograder.results.pages import code_css, environment, points_text  # noqa: F401 - one rounding for every page
 from autograder.results.status import LABELS, RETRIED, QuestionStatus, SubmissionStatus
 from autograder.results.totals import student_totals
@@ -143,7 +144,9 @@ def _notebook_context(submission, view: dict | None, redact: Redactor, titles: d
     fix_first = sorted((q for q in questions if q["lost"] > 1e-9), key=lambda q: -q["lost"])[:FIX_FIRST_SHOWN]
     return {
         "name": submission.notebook, "status": shown_status(submission.status), "message": without_seed(redact(submission.message)),
-        "notes": [redact(n) for n in (submission.notes or [])], "questions": questions, "cells": cells,
+        "notes": [redact(n) for n in (submission.notes or []) if not n.startswith(VERSION_NOTE)],
+        "version": next((n for n in (submission.notes or []) if n.startswith(VERSION_NOTE)), ""),
+        "questions": questions, "cells": cells,
         "score": sum(q["score"] or 0.0 for q in questions), "max_score": sum(q["max_score"] for q in questions),
         "pending": sum(q["max_score"] for q in questions if q["pending"]), "fix_first": fix_first,
         "has_view": view is not None and bool(view.get("cells")),

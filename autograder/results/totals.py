@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from autograder.course.late import Deadline, LatePolicy, Penalty, penalty_for_row
+from autograder.course.late import Deadline, LatePolicy, Penalty, extension_warnings, penalty_for_row
 from autograder.results.gradebook import Gradebook, SubmissionRow
 
 
@@ -44,3 +44,12 @@ def student_totals(gradebook: Gradebook, assignment: str, deadline: Deadline | N
         if penalty.fraction > total.penalty.fraction or (not total.penalty.submitted_at and penalty.submitted_at):
             total.penalty = penalty
     return [totals[key] for key in sorted(totals)]
+
+
+def extension_problems(gradebook: Gradebook, assignment: str, deadline: Deadline) -> list[str]:
+    """Warnings about ``deadline``'s extensions: ids that are neither in the roster nor in the gradebook,
+    groups nobody is in (`autograder.course.late.extension_warnings`); exports and feedback print them."""
+    if not deadline.extensions:
+        return []
+    students = {s.student_id for s in gradebook.submissions(assignment, manual=False)}
+    return extension_warnings(deadline, students)

@@ -4,6 +4,11 @@ Every hand-in is kept: ``<to>/<id>/<assignment>/versions/<UTC stamp>/`` holds ea
 ``timestamp.txt``), created exclusively and never overwritten; ``<to>/<id>/<assignment>/<notebook>.ipynb`` and
 ``timestamp.txt`` next to it are the latest, where `grade` finds them. Nothing is written through a symbolic
 link below ``<to>``.
+
+``max_per_day = N`` in the course folder's ``autograder.toml`` (``[assignments.<a>]``) caps the hand-ins of an
+assignment per calendar day (in the course's ``timezone``, else UTC), counted from the kept versions: the
+N+1th is refused before anything is written, with a message saying when the next one is accepted. Which
+kept version is graded is the grader's policy (``counts``, `autograder.course.submissions`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from autograder.student import StudentError
@@ -54,7 +59,8 @@ def submit_notebook(path: str | Path, student_id: str, to: str | Path, course: s
         raise StudentError(f"--student {student_id!r} is not a usable id: use letters, digits and . _ @ + - "
                            "(starting with a letter or digit), e.g. your university login")
     notebook = read_student_notebook(path)
-    released = identify(notebook, path, ReleasedCourse.locate(course, path))
+    where = ReleasedCourse.locate(course, path)
+    released = identify(notebook, path, where)
     data = _read_bytes(path)
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:
@@ -74,6 +80,7 @@ def submit_notebook(path: str | Path, student_id: str, to: str | Path, course: s
             directory = _subdirectory(directory, part, shown)
             opened.append(directory)
         versions, folder = opened[-1], opened[-2]
+        _refuse_over_cap(where.root, released.assignment, versions, moment)
         name = _new_version(versions, moment, shown)
         version_dir = _subdirectory(versions, name, shown / name)
         opened.append(version_dir)
@@ -89,6 +96,36 @@ def submit_notebook(path: str | Path, student_id: str, to: str | Path, course: s
     assignment_dir = to / student_id / released.assignment
     return Receipt(assignment_dir / released.notebook, released.assignment, released.notebook, stamp, replaced,
                    number, assignment_dir / VERSIONS / name / released.notebook)
+
+
+def _refuse_over_cap(root: Path, assignment: str, versions: int, moment: datetime) -> None:
+    """`StudentError` when this hand-in would pass ``max_per_day`` (counted from the versions kept today)."""
+    from autograder.course import CourseError
+    from autograder.course.late import CONFIG_FILE, format_time, hand_in_cap
+
+    try:
+        cap, zone = hand_in_cap(root, assignment)
+    except CourseError as error:
+        raise StudentError(str(error)) from None
+    if cap is None:
+        return
+    zone = zone or timezone.utc
+    today = moment.astimezone(zone).date()
+    earlier = []
+    for name in _versions(versions):
+        try:
+            kept = datetime.strptime(name.split("-")[0], "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue  # not a folder submit made
+        if kept.astimezone(zone).date() == today:
+            earlier.append(kept)
+    if len(earlier) < cap:
+        return
+    tomorrow = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    raise StudentError(f"{assignment}: not handed in: this would be hand-in {len(earlier) + 1} today ({today.isoformat()}, "
+                       f"{getattr(zone, 'key', 'UTC')}), and the course allows {cap} per day (max_per_day in {root / CONFIG_FILE}). "
+                       f"Your last version, submitted {format_time(max(earlier))}, is kept and graded as the course's policy says; "
+                       f"hand in again from {format_time(tomorrow)}")
 
 
 def _read_bytes(path: Path) -> bytes:
