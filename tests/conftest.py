@@ -24,11 +24,19 @@ REPO = Path(__file__).resolve().parent.parent
 UNIT_FILES = frozenset({
     "test_compare.py", "test_values.py", "test_checks.py", "test_metric.py", "test_limits.py", "test_late.py",
     "test_release.py", "test_sanitize.py", "test_export.py", "test_merge.py", "test_status.py", "test_errors.py", "test_tiers.py",
+    "test_item_analysis.py",
 })
 #: Fixtures that grade a batch: a test using one is not in the unit tier, whatever its file.
 GRADING_FIXTURES = frozenset({"graded_course"})
 #: Tests of unit files that start a process of their own.
-NOT_UNIT = frozenset({"test_grading_with_the_manifest_kept_at_release_does_not_import_nbgrader"})
+NOT_UNIT = frozenset({
+    "test_grading_with_the_manifest_kept_at_release_does_not_import_nbgrader",
+    # check_metric on a model: evaluated in its own limited process (autograder.grading.held_out)
+    "test_a_metric_decides_against_its_bound", "test_the_lying_model_is_evaluated_on_its_real_shapes_in_a_small_process",
+    "test_a_compute_heavy_model_costs_only_its_check_with_a_clear_message",
+    "test_what_a_metric_prints_does_not_reach_the_grader_as_a_reply",
+    "test_a_model_that_needs_too_much_memory_costs_only_its_check_with_a_clear_message",
+})
 
 
 def is_unit(item) -> bool:
