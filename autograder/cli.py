@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -39,6 +40,10 @@ CHECK_STYLES = {
     QuestionStatus.NOT_ATTEMPTED: f"[yellow]{LABELS[QuestionStatus.NOT_ATTEMPTED]}[/]", QuestionStatus.NOT_RUN: "[red]not run[/]",
     CHECK_HAND_GRADED: LABELS[QuestionStatus.MANUALLY_GRADED],
 }
+#: The same results in words, for output that is not a terminal.
+CHECK_LABELS = {QuestionStatus.PASSED: "passed", QuestionStatus.FAILED: "failed", QuestionStatus.ERROR: "error",
+                QuestionStatus.NOT_ATTEMPTED: LABELS[QuestionStatus.NOT_ATTEMPTED], QuestionStatus.NOT_RUN: "not run",
+                CHECK_HAND_GRADED: LABELS[QuestionStatus.MANUALLY_GRADED]}
 
 
 def _release(args) -> int:
@@ -208,22 +213,41 @@ def _check(args) -> int:
     from autograder.sandbox.limits import limits_from_options
     from autograder.student.check import check_notebook
 
-    with console.status(f"running {args.notebook} with the visible tests..."):
+    # In a notebook cell (`!autograder check x.ipynb`), a pipe or a log, a spinner would print a frame per
+    # refresh and a table wrap at 80 columns: plain lines instead, one per question.
+    plain = not console.is_terminal
+
+    def say(markup: str) -> None:
+        if plain:
+            from rich.text import Text
+
+            print(Text.from_markup(markup).plain)
+        else:
+            console.print(markup)
+
+    waiting = contextlib.nullcontext() if plain else console.status(f"running {args.notebook} with the visible tests...")
+    with waiting:
         report = check_notebook(args.notebook, args.course, limits_from_options(args))
-    table = Table(title=f"{report.assignment}/{report.notebook}: visible tests ({report.seconds:g} s)")
-    for column in ("question", "points", "result", "detail"):
-        table.add_column(column, overflow="fold")
-    for line in report.questions:
-        table.add_row(escape(safe_text(line.question)), f"{line.points:g}", CHECK_STYLES.get(line.status, escape(safe_text(line.status))),
-                      escape(safe_text(line.message)))
-    console.print(table)
+    if plain:
+        print(f"{report.assignment}/{report.notebook}: visible tests ({report.seconds:g} s)")
+        for line in report.questions:
+            label = CHECK_LABELS.get(line.status, str(line.status))
+            print(safe_text(f"{line.question} ({line.points:g} points): {label}" + (f": {line.message}" if line.message else "")))
+    else:
+        table = Table(title=f"{report.assignment}/{report.notebook}: visible tests ({report.seconds:g} s)")
+        for column in ("question", "points", "result", "detail"):
+            table.add_column(column, overflow="fold")
+        for line in report.questions:
+            table.add_row(escape(safe_text(line.question)), f"{line.points:g}", CHECK_STYLES.get(line.status, escape(safe_text(line.status))),
+                          escape(safe_text(line.message)))
+        console.print(table)
     for warning in report.warnings:
-        console.print(f"[yellow]⚠[/] {escape(warning)}")
+        say(f"[yellow]⚠[/] {escape(safe_text(warning))}")
     failing = [q for q in report.tests if q.status != QuestionStatus.PASSED]
     if failing:
-        console.print(f"[red]{len(failing)} of {len(report.tests)} visible test(s) do not pass.[/] Hidden tests run only when graded.")
+        say(f"[red]{len(failing)} of {len(report.tests)} visible test(s) do not pass.[/] Hidden tests run only when graded.")
         return 1
-    console.print(f"[green]all {len(report.tests)} visible test(s) pass.[/] Hidden tests run only when graded"
+    say(f"[green]all {len(report.tests)} visible test(s) pass.[/] Hidden tests run only when graded"
                   + (", and the warnings above may cost points." if report.warnings else "."))
     return 0
 
