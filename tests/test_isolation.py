@@ -36,7 +36,7 @@ def run(request, tmp_path):
 
 def result_of(run_result, index=0):
     end = run_result.cells[index]
-    return [o for o in end["outputs"] if o["output_type"] in ("execute_result", "error")][0]
+    return [o for o in end.outputs if o["output_type"] in ("execute_result", "error")][0]
 
 
 def test_the_solutions_package_cannot_be_imported(run, tmp_path):
@@ -63,14 +63,14 @@ def test_each_run_starts_from_a_clean_interpreter(run):
 
 def test_a_cell_that_runs_too_long_is_stopped_and_the_next_cell_still_runs(run):
     outcome = run("import time\ntime.sleep(30)", "1 + 1", limits=Limits(cell_timeout=1))
-    assert outcome.cells[0]["status"] == "timeout"
+    assert outcome.cells[0].status == "timeout"
     assert result_of(outcome, 1)["data"]["text/plain"] == "2"
 
 
 def test_a_cell_that_swallows_the_timeout_is_killed_from_outside_and_the_rest_runs_in_a_fresh_process(run):
     source = "import time\nwhile True:\n    try:\n        time.sleep(10)\n    except BaseException:\n        pass"
     outcome = run("x = 41", source, "x + 1", limits=Limits(cell_timeout=1))
-    assert outcome.status == "timeout" and outcome.cells[1]["status"] == "timeout"
+    assert outcome.status == "timeout" and outcome.cells[1].status == "timeout"
     assert outcome.resumed == 1 and outcome.finished
     assert result_of(outcome, 2)["data"]["text/plain"] == "42", "the earlier cell was replayed before the rest"
 
@@ -78,7 +78,7 @@ def test_a_cell_that_swallows_the_timeout_is_killed_from_outside_and_the_rest_ru
 def test_a_process_that_dies_is_reported_with_its_cell_and_the_rest_still_runs(run):
     outcome = run("x = 1", "import os\nos._exit(7)", "x")
     assert outcome.status == "crashed" and "exited with code 7" in outcome.message
-    assert outcome.cells[1]["status"] == "crashed"
+    assert outcome.cells[1].status == "crashed"
     assert result_of(outcome, 2)["data"]["text/plain"] == "1"
 
 
@@ -104,14 +104,14 @@ def test_background_processes_do_not_outlive_the_run(run):
 
 def test_a_memory_hog_is_stopped_and_the_rest_still_runs(run):
     outcome = run("import numpy as np\nhog = np.ones(2**30)", "1 + 1", limits=Limits(cell_timeout=30, memory=2**30))
-    assert outcome.cells[0]["status"] in ("crashed", "error")
-    assert "memory" in outcome.message or "MemoryError" in json.dumps(outcome.cells[0])
+    assert outcome.cells[0].status in ("crashed", "error")
+    assert "memory" in outcome.message or "MemoryError" in json.dumps(outcome.cells[0].to_json())
     assert result_of(outcome, 1)["data"]["text/plain"] == "2"
 
 
 def test_a_fork_storm_is_bounded(run):
     outcome = run("import os\nwhile True:\n    os.fork()", "'still here'", limits=Limits(cell_timeout=20, processes=32))
-    assert outcome.cells[0]["status"] == "error" and "BlockingIOError" in json.dumps(outcome.cells[0])
+    assert outcome.cells[0].status == "error" and "BlockingIOError" in json.dumps(outcome.cells[0].to_json())
     assert result_of(outcome, 1)["data"]["text/plain"] == "'still here'"
 
 
@@ -153,7 +153,7 @@ def test_in_bubblewrap_nothing_a_run_leaves_in_tmp_reaches_the_next_run(run):
 
 def test_huge_output_keeps_only_head_and_tail(run):
     outcome = run("print('x' * 5_000_000)\nprint('END')", limits=Limits(cell_timeout=10, output_limit=1000))
-    text = outcome.cells[0]["outputs"][0]["text"]
+    text = outcome.cells[0].outputs[0]["text"]
     assert len(text) < 2000 and "characters of output dropped" in text and text.rstrip().endswith("END")
 
 

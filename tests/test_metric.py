@@ -5,6 +5,8 @@ import torch
 
 from autograder.grading.models import ModelError, rebuild
 from autograder.grading.scoring import evaluate_metric
+from autograder.wire.compare import Options
+from autograder.wire.protocol import CheckRecord
 from autograder.wire.values import decode, encode
 
 
@@ -50,7 +52,7 @@ def test_a_metric_decides_against_its_bound():
     with torch.no_grad():
         good[0].weight.copy_(torch.tensor([[-1.0, 0.0], [1.0, 0.0]]))
         good[0].bias.zero_()
-    want = {"metric": "heldout_accuracy", "at_least": 0.8}
+    want = CheckRecord("model.accuracy", Options("metric"), metric="heldout_accuracy", at_least=0.8)
     lookup = {"heldout_accuracy": heldout_accuracy}.__getitem__
     passed, message = evaluate_metric(want, received(good), lookup)
     assert passed and message.startswith("heldout_accuracy = 1")
@@ -62,5 +64,5 @@ def test_a_metric_decides_against_its_bound():
 
 
 def test_an_unknown_metric_fails_the_check_not_the_grader():
-    passed, message = evaluate_metric({"metric": "nope", "at_least": 0}, 1.0, {}.__getitem__)
+    passed, message = evaluate_metric(CheckRecord("model.accuracy", Options("metric"), metric="nope", at_least=0.0), 1.0, {}.__getitem__)
     assert not passed and "no metric 'nope'" in message

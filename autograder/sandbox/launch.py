@@ -8,6 +8,7 @@ child's whole process group when the run ends, whatever the child started.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import selectors
@@ -21,6 +22,7 @@ from autograder.sandbox.limits import Limits
 from autograder.sandbox.scratch import child_environment, scratch_root
 from autograder.sandbox.spawn import Spawned
 from autograder.sandbox.warm import WarmInterpreter
+from autograder.wire.protocol import CellEnd, CellStart, CellStatus, CheckEvent, CheckRecord, Done, Job, JobCell, Start, parse_event
 
 #: How long after a cell's own timeout the parent waits before killing the process.
 KILL_GRACE_SECONDS = 3.0
@@ -34,8 +36,8 @@ HARNESS_FAILED_EXIT = 70
 
 @dataclass
 class RunResult:
-    cells: dict[int, dict] = field(default_factory=dict)  # cell index -> its cell_end event
-    checks: list[tuple[int | None, dict]] = field(default_factory=list)  # (cell index, record)
+    cells: dict[int, CellEnd] = field(default_factory=dict)  # cell index -> how it ended
+    checks: list[tuple[int | None, CheckRecord]] = field(default_factory=list)  # (cell index, record)
     status: str = "ok"  # ok | crashed | timeout | error
     message: str = ""
     finished: bool = False  # the runner reached the end of the job
@@ -47,7 +49,7 @@ class RunResult:
 
 
 def run_job(
-    job: dict,
+    job: Job | dict,
     workdir: Path,
     limits: Limits,
     *,
@@ -58,34 +60,35 @@ def run_job(
     """Run ``job`` in a new process with ``workdir`` as its working directory; return what it reported.
 
     With a `WarmInterpreter` the process is forked from it; otherwise a fresh interpreter is started. Every run
-    but the trusted reference pass (mode "reference", which imports solutions/) is confined (see
-    `autograder.sandbox.confine`).
+    but the trusted reference pass (`Mode.REFERENCE`, which imports solutions/) is confined (see
+    `autograder.sandbox.confine`). A dict is read as the JSON form of a `Job`.
 
     A process stopped from outside in the middle of a cell (killed, crashed, out of time or memory) costs
     that cell: the cells after it run in a fresh process that first replays, silently, the earlier
     non-test cells that succeeded, so later questions are still graded. The whole-submission budget
     covers every attempt; test cells are never replayed, so no check is recorded twice.
     """
+    job = Job.coerce(job)
     env = env if env is not None else child_environment(workdir, limits.device)
     started = time.monotonic()
     result = RunResult()
-    cells = list(job["cells"])
-    tests = {c["index"] for c in cells if c.get("harness_exec")}
+    cells = list(job.cells)
+    tests = {c.index for c in cells if c.harness_exec}
     pending, replay = cells, []
     try:
         while True:
-            attempt = _run_attempt(job, replay + pending, {c["index"] for c in replay}, workdir, env, limits, course_root,
+            attempt = _run_attempt(job, replay + pending, {c.index for c in replay}, workdir, env, limits, course_root,
                                    worker, started, result)
             if attempt.finished or attempt.stopped_at is None or attempt.status not in ("crashed", "timeout"):
                 break
             if result.resumed >= MAX_RESUMES or (limits.total_timeout and time.monotonic() - started >= limits.total_timeout):
                 break
-            position = next((i for i, c in enumerate(pending) if c["index"] == attempt.stopped_at), None)
+            position = next((i for i, c in enumerate(pending) if c.index == attempt.stopped_at), None)
             if position is None:  # stopped inside a replayed cell: it behaves differently now, give up
                 result.message += "; the rest of the notebook could not be resumed (a replayed cell failed)"
                 break
             done = pending[:position]
-            replay = replay + [c for c in done if c["index"] not in tests and result.cells.get(c["index"], {}).get("status") == "ok"]
+            replay = replay + [c for c in done if c.index not in tests and c.index in result.cells and result.cells[c.index].ok]
             pending = pending[position + 1:]
             if not pending:
                 break
@@ -97,14 +100,15 @@ def run_job(
     return result
 
 
-def _run_attempt(job: dict, cells: list[dict], silent: set[int], workdir: Path, env: dict, limits: Limits,
+def _run_attempt(job: Job, cells: list[JobCell], silent: set[int], workdir: Path, env: dict, limits: Limits,
                  course_root: Path | None, worker: WarmInterpreter | None, started: float, result: RunResult) -> RunResult:
     """One process: run ``cells`` (``silent`` ones are replays whose events are ignored); merge into ``result``."""
-    confined = job.get("mode") != "reference"
+    confined = not job.trusted
     if confined and limits.confinement().bwrap and not Path(workdir).resolve().is_relative_to(scratch_root().resolve()):
         raise ValueError(f"{workdir} is outside the scratch root the sandbox sees: make working directories with fresh_workdir()")
-    attempt_job = dict(job, cells=cells, cell_timeout=limits.cell_timeout, output_limit=limits.output_limit, device=limits.device)
-    job_bytes = json.dumps(attempt_job).encode("utf-8")
+    attempt_job = dataclasses.replace(job, cells=tuple(cells), cell_timeout=limits.cell_timeout, output_limit=limits.output_limit,
+                                      device=limits.device)
+    job_bytes = json.dumps(dict(attempt_job.header(), cells=[c.to_json() for c in attempt_job.cells])).encode("utf-8")
     read_fd, write_fd = os.pipe()
     stderr_file = tempfile.TemporaryFile()
     attempt = RunResult()
@@ -121,7 +125,7 @@ def _run_attempt(job: dict, cells: list[dict], silent: set[int], workdir: Path, 
         os.close(write_fd)
     oom_before = process.cgroup.oom_kills() if process.cgroup is not None else 0
     try:
-        _watch(process, read_fd, limits, attempt, started, [c["index"] for c in cells], silent, oom_before)
+        _watch(process, read_fd, limits, attempt, started, [c.index for c in cells], silent, oom_before)
     finally:
         os.close(read_fd)
         if attempt.finished:
@@ -172,7 +176,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
             if time.monotonic() >= deadline:
                 process.kill()
                 if current is not None and current not in silent:
-                    result.cells[current] = _synthetic_end(current, "timeout", why)
+                    result.cells[current] = CellEnd.synthetic(current, CellStatus.TIMEOUT, why)
                 result.status, result.message = "timeout", why
                 result.stopped_at = current if resumable else None
                 return
@@ -193,21 +197,20 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
             event = _parse(line)
-            kind = event.get("event") if event else None
-            index = event.get("index") if event else None
-            if kind == "start" and current is None and position == 0:
+            index = getattr(event, "index", None)
+            if isinstance(event, Start) and current is None and position == 0:
                 continue
-            if kind == "cell_start" and current is None and position < len(order) and index == order[position]:
+            if isinstance(event, CellStart) and current is None and position < len(order) and index == order[position]:
                 current, cell_started = index, time.monotonic()
-            elif kind == "check" and current is not None and index == current and isinstance(event.get("record"), dict):
+            elif isinstance(event, CheckEvent) and current is not None and index == current:
                 if current not in silent:
-                    result.checks.append((index, event["record"]))
-            elif kind == "cell_end" and current is not None and index == current:
+                    result.checks.append((index, event.record))
+            elif isinstance(event, CellEnd) and current is not None and index == current:
                 if current not in silent:
                     result.cells[current] = event
                 current = None
                 position += 1
-            elif kind == "done" and current is None and position == len(order):
+            elif isinstance(event, Done) and current is None and position == len(order):
                 result.finished = True
             else:
                 # Only the notebook writing on the channel itself gets here, and whatever it wrote before may be
@@ -215,7 +218,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
                 process.kill()
                 what = (line[:80].decode("utf-8", "replace") + "...") if len(line) > 80 else line.decode("utf-8", "replace")
                 why = f"the notebook wrote on the grader's channel (an event out of order: {what}); nothing it reported counts"
-                result.cells = {index: _synthetic_end(index, "error", why) for index in order if index not in silent}
+                result.cells = {index: CellEnd.synthetic(index, CellStatus.ERROR, why) for index in order if index not in silent}
                 result.checks.clear()
                 result.status, result.message = "error", why
                 result.stopped_at = None
@@ -231,24 +234,14 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
             how = f"exited with code {code}"
         why = f"the Python process running the notebook {how} before the notebook finished"
         if current is not None and current not in silent:
-            result.cells[current] = _synthetic_end(current, "crashed", why)
+            result.cells[current] = CellEnd.synthetic(current, CellStatus.CRASHED, why)
         result.status, result.message = "crashed", why
         result.stopped_at = current
 
 
-def _parse(line: bytes) -> dict | None:
+def _parse(line: bytes):
+    """The event on one line, or None when the line is not a well-formed event (the attempt is then void)."""
     try:
-        event = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+        return parse_event(json.loads(line))
+    except (ValueError, UnicodeDecodeError):  # ProtocolError is a ValueError
         return None
-    return event if isinstance(event, dict) else None
-
-
-def _synthetic_end(index: int, status: str, message: str) -> dict:
-    return {
-        "event": "cell_end",
-        "index": index,
-        "status": status,
-        "outputs": [{"output_type": "error", "ename": status.capitalize(), "evalue": message, "traceback": [message]}],
-        "duration": None,
-    }

@@ -29,6 +29,8 @@ import sys
 import time
 import traceback
 
+from autograder.wire.protocol import CellEnd, CellError, CellStart, CellStatus, CheckEvent, CheckRecord, Done, Job, JobCell, Mode, Start
+
 # Captured before any notebook code runs: test cells are compiled and executed with these.
 _compile = builtins.compile
 _exec = builtins.exec
@@ -208,29 +210,32 @@ def _is_library(value) -> bool:
 
 
 class Runner:
-    def __init__(self, job: dict, channel_fd: int):
+    def __init__(self, job: Job, channel_fd: int):
         self.job = job
         self.pid = _getpid()
         self.guard = Guard()
         self.fd = channel_fd
         self._exec_test = self.exec_test_cell  # bound now: patching the class later changes nothing here
         self.index: int | None = None
-        self.cell_timeout = float(job.get("cell_timeout") or 0)
-        self.output_limit = int(job.get("output_limit", 20000))
+        self.cell_timeout = float(job.cell_timeout or 0)
+        self.output_limit = int(job.output_limit)
 
     # ------------------------------------------------------------------------------------ the channel
 
-    def emit(self, event: dict) -> None:
+    def emit(self, event) -> None:
+        """Write one protocol event (`autograder.wire.protocol`) on the channel, as one JSON line."""
         if _getpid() != self.pid:  # a copy of the runner in a process the notebook forked: it has nothing to say
             _os_exit(0)
-        data = (_json_dumps(event, default=str) + "\n").encode("utf-8")
+        data = (_json_dumps(event.to_json(), default=str) + "\n").encode("utf-8")
         view = memoryview(data)
         while view:
             written = _os_write(self.fd, view)
             view = view[written:]
 
-    def record_check(self, record: dict) -> None:
-        self.emit({"event": "check", "index": self.index, "record": record})
+    def record_check(self, record: CheckRecord | dict) -> None:
+        if not isinstance(record, CheckRecord):  # notebook code calling the recorder itself: it gets the same checks
+            record = CheckRecord.from_json(record)
+        self.emit(CheckEvent(self.index, record))
 
     # ------------------------------------------------------------------------------------- set-up
 
@@ -244,11 +249,11 @@ class Runner:
         """Trusted side only: put the reference implementation's names in the notebook's namespace."""
         import importlib.util
 
-        preload = self.job["preload"]
-        sys.path.insert(0, preload["course_root"])
-        spec = importlib.util.spec_from_file_location(preload["module_name"], preload["module_path"])
+        preload = self.job.preload
+        sys.path.insert(0, preload.course_root)
+        spec = importlib.util.spec_from_file_location(preload.module_name, preload.module_path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[preload["module_name"]] = module
+        sys.modules[preload.module_name] = module
         spec.loader.exec_module(module)
         exported = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
         self.shell.user_ns.update({name: getattr(module, name) for name in exported})
@@ -262,32 +267,32 @@ class Runner:
         from autograder.sandbox.inside import checks
         from autograder.wire import seeding
         self.start_shell()
-        checks._install(self.job["mode"], self.record_check)
-        if self.job.get("device") == "cuda":
+        checks._install(self.job.mode, self.record_check)
+        if self.job.device == "cuda":
             seeding.deterministic_torch()
-        if self.job.get("preload"):
+        if self.job.preload is not None and self.job.mode is Mode.REFERENCE:
             self.preload_reference()
         signal.signal(signal.SIGALRM, self._on_alarm)
         guard, emit, run_cell, namespace = self.guard, self.emit, self.run_cell, self.shell.user_ns
         guard.capture()
-        emit({"event": "start", "pid": os.getpid()})
-        for cell in list(self.job["cells"]):
-            self.index = cell["index"]
-            emit({"event": "cell_start", "index": self.index})
-            if cell.get("harness_exec"):
+        emit(Start(os.getpid()))
+        for cell in self.job.cells:
+            self.index = cell.index
+            emit(CellStart(self.index))
+            if cell.harness_exec:
                 guard.capture()  # libraries the notebook imported itself are guarded from here on
                 guard.restore(namespace)
-            if cell.get("seed") is not None:
-                seeding.seed_everything(cell["seed"])
-            before = dict(namespace) if cell.get("kind") in _TRUSTED_KINDS else None
+            if cell.seed is not None:
+                seeding.seed_everything(cell.seed)
+            before = dict(namespace) if cell.kind in _TRUSTED_KINDS else None
             end = run_cell(cell)
             if before is not None:
                 guard.note_bindings(namespace, before)
             emit(end)
         self.index = None
-        emit({"event": "done"})
+        emit(Done())
 
-    def run_cell(self, cell: dict) -> dict:
+    def run_cell(self, cell: JobCell) -> CellEnd:
         stdout, stderr = BoundedText(self.output_limit, "stdout"), BoundedText(self.output_limit, "stderr")
         saved = sys.stdout, sys.stderr
         from IPython.core.displaypub import CapturingDisplayPublisher
@@ -296,21 +301,21 @@ class Runner:
         saved_display = self.shell.display_pub
         self.shell.display_pub = display
         started = _monotonic()
-        status, error, result = "ok", None, None
+        status, error, result = CellStatus.OK, None, None
         sys.stdout, sys.stderr = stdout, stderr
         if self.cell_timeout > 0:
             signal.setitimer(signal.ITIMER_REAL, self.cell_timeout)
         try:
-            if cell.get("harness_exec"):
-                result = self._exec_test(cell["source"], cell["index"])
+            if cell.harness_exec:
+                result = self._exec_test(cell.source, cell.index)
             else:
-                outcome = self.shell.run_cell(cell["source"], store_history=True)
+                outcome = self.shell.run_cell(cell.source, store_history=True)
                 failure = outcome.error_before_exec or outcome.error_in_exec
                 if failure is not None:
                     raise failure
                 result = outcome.result
         except BaseException as failure:  # SystemExit and KeyboardInterrupt from the cell are its errors too
-            status = "timeout" if isinstance(failure, CellTimeout) else "error"
+            status = CellStatus.TIMEOUT if isinstance(failure, CellTimeout) else CellStatus.ERROR
             error = _describe_error(failure)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -323,21 +328,15 @@ class Runner:
             outputs.append({"output_type": "stream", "name": "stderr", "text": stderr.getvalue()})
         for item in display.outputs:
             outputs.append({"output_type": "display_data", "data": _limit_data(item.get("data", {}), self.output_limit), "metadata": {}})
-        if result is not None and status == "ok":
+        if result is not None and status is CellStatus.OK:
             try:
                 data, _ = self.shell.display_formatter.format(result)
             except Exception as failure:  # a repr that raises is reported, not fatal
                 data = {"text/plain": f"<unprintable result: {type(failure).__name__}>"}
             outputs.append({"output_type": "execute_result", "data": _limit_data(data, self.output_limit), "metadata": {}})
         if error is not None:
-            outputs.append({"output_type": "error", **error})
-        return {
-            "event": "cell_end",
-            "index": cell["index"],
-            "status": status,
-            "outputs": outputs,
-            "duration": round(_monotonic() - started, 6),
-        }
+            outputs.append(error.to_output())
+        return CellEnd(cell.index, status, tuple(outputs), round(_monotonic() - started, 6))
 
     def exec_test_cell(self, source: str, index: int):
         """Run a test cell with the harness's own compile/exec; return its last expression's value."""
@@ -372,7 +371,7 @@ def _limit_data(data: dict, limit: int) -> dict:
     return limited
 
 
-def _describe_error(error: BaseException) -> dict:
+def _describe_error(error: BaseException) -> CellError:
     # Keep the student's frames; IPython's and the harness's own frames are noise to a student.
     frames = [f for f in traceback.extract_tb(error.__traceback__)
               if "/IPython/" not in f.filename and not f.filename.endswith("sandbox/runner.py")]
@@ -382,7 +381,7 @@ def _describe_error(error: BaseException) -> dict:
         evalue = str(error)
     except Exception:
         evalue = "<error message unavailable>"
-    return {"ename": type(error).__name__, "evalue": evalue[:2000], "traceback": "".join(lines)[-8000:].splitlines()}
+    return CellError(type(error).__name__, evalue[:2000], tuple("".join(lines)[-8000:].splitlines()))
 
 
 def run_forked(job: dict, fd: int) -> None:
@@ -390,7 +389,7 @@ def run_forked(job: dict, fd: int) -> None:
     channel = os.dup(fd)
     os.close(fd)
     os.set_inheritable(channel, False)
-    Runner(job, channel).run()
+    Runner(Job.coerce(job), channel).run()
     os._exit(0)
 
 
@@ -406,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
     channel = os.dup(fd)
     os.close(fd)
     os.set_inheritable(channel, False)
-    Runner(job, channel).run()
+    Runner(Job.coerce(job), channel).run()
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: a notebook's atexit handlers and threads don't matter any more
 
