@@ -1,7 +1,9 @@
 """One run: start the runner (forked from a warm interpreter, or spawned), feed it the job, watch it.
 
 The job (cells to run, mode) goes to the child on a pipe, never through a file, so no test code lies on disk
-next to the submission. Events come back on a pipe as JSON lines; the parent parses them as plain data,
+next to the submission; and **one cell at a time**: first the header (mode, limits), then cell N+1 only
+once cell N has ended, so a cell never finds a later (hidden) test cell in its process or in the pipe
+(`CellFeeder`). The writes never block the watch: a child that does not read cannot stop the clocks. Events come back on a pipe as JSON lines; the parent parses them as plain data,
 enforces the time limits from outside (a cell that ignores its in-process alarm is killed), and kills the
 child's whole process group when the run ends, whatever the child started.
 """
@@ -108,15 +110,15 @@ def _run_attempt(job: Job, cells: list[JobCell], silent: set[int], workdir: Path
         raise ValueError(f"{workdir} is outside the scratch root the sandbox sees: make working directories with fresh_workdir()")
     attempt_job = dataclasses.replace(job, cells=tuple(cells), cell_timeout=limits.cell_timeout, output_limit=limits.output_limit,
                                       device=limits.device)
-    job_bytes = json.dumps(dict(attempt_job.header(), cells=[c.to_json() for c in attempt_job.cells])).encode("utf-8")
+    header = (json.dumps(attempt_job.header()) + "\n").encode("utf-8")
     read_fd, write_fd = os.pipe()
     stderr_file = tempfile.TemporaryFile()
     attempt = RunResult()
     try:
         if worker is not None and confined:
-            process = worker.start_run(job_bytes, workdir, env, write_fd, stderr_file.fileno(), limits)
+            process = worker.start_run(header, workdir, env, write_fd, stderr_file.fileno(), limits)
         else:
-            process = Spawned(job_bytes, workdir, env, write_fd, stderr_file.fileno(), course_root, limits, confined)
+            process = Spawned(header, workdir, env, write_fd, stderr_file.fileno(), course_root, limits, confined)
     except BaseException:
         os.close(read_fd)
         stderr_file.close()
@@ -124,9 +126,12 @@ def _run_attempt(job: Job, cells: list[JobCell], silent: set[int], workdir: Path
     finally:
         os.close(write_fd)
     oom_before = process.cgroup.oom_kills() if process.cgroup is not None else 0
+    feeder = CellFeeder(process.job_fd, cells)
+    process.job_fd = None  # the feeder owns the job pipe from here on
     try:
-        _watch(process, read_fd, limits, attempt, started, [c.index for c in cells], silent, oom_before)
+        _watch(process, read_fd, limits, attempt, started, feeder, silent, oom_before)
     finally:
+        feeder.close()
         os.close(read_fd)
         if attempt.finished:
             process.finish()
@@ -152,11 +157,54 @@ def _run_attempt(job: Job, cells: list[JobCell], silent: set[int], workdir: Path
     return attempt
 
 
-def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: float, order: list[int],
+class CellFeeder:
+    """The job pipe's write end: cell N's JSON line goes out only when `send` is called for it (after cell
+    N-1 ended); after the last cell the pipe is closed, which tells the runner the job is done. Writes are
+    non-blocking, the rest kept for `flush`, so a run that stops reading cannot stall the grader's clocks."""
+
+    def __init__(self, fd: int, cells: list[JobCell]):
+        self.fd: int | None = fd
+        self.cells = cells
+        self.order = [c.index for c in cells]
+        self.pending = b""
+        self.closing = False
+        os.set_blocking(fd, False)
+
+    def send(self, position: int) -> None:
+        if position < len(self.cells):
+            self.pending += (json.dumps(self.cells[position].to_json()) + "\n").encode("utf-8")
+        else:
+            self.closing = True
+        self.flush()
+
+    def flush(self) -> None:
+        while self.pending and self.fd is not None:
+            try:
+                self.pending = self.pending[os.write(self.fd, self.pending):]
+            except BlockingIOError:
+                return
+            except OSError:  # the run is gone (EPIPE); its end shows on the event pipe
+                self.pending = b""
+        if self.closing and not self.pending:
+            self.close()
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self.pending) and self.fd is not None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: float, feeder: CellFeeder,
            silent: set[int], oom_before: int = 0) -> None:
     """Read the run's events, trusting only what fits the job: each cell in job order, started once, ended
-    once, its checks between the two. Anything else (a notebook writing on the channel itself, a forked
-    copy of the runner) stops the run and is reported."""
+    once, its checks between the two; send each cell when its turn comes. Anything else (a notebook writing
+    on the channel itself, a forked copy of the runner) stops the run and is reported."""
+    order = feeder.order
+    feeder.send(0)
     selector = selectors.DefaultSelector()
     selector.register(read_fd, selectors.EVENT_READ)
     buffer = b""
@@ -180,7 +228,9 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
                 result.status, result.message = "timeout", why
                 result.stopped_at = current if resumable else None
                 return
-        if not selector.select(timeout=0.5):
+        if feeder.waiting:
+            feeder.flush()
+        if not selector.select(timeout=0.05 if feeder.waiting else 0.5):
             # A grandchild the notebook forked may hold the pipe open after the runner died: poll the runner itself.
             if process.poll() is not None and not selector.select(timeout=0.2):
                 break
@@ -210,6 +260,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
                     result.cells[current] = event
                 current = None
                 position += 1
+                feeder.send(position)  # only now: the next cell's source was nowhere in the child before
             elif isinstance(event, Done) and current is None and position == len(order):
                 result.finished = True
             else:

@@ -1,7 +1,11 @@
 """Where a submission runs: the child process that executes notebook cells (untrusted side).
 
-The parent (`autograder.sandbox.launch`) starts this module in a fresh interpreter with a job (JSON) and
-a pipe. The runner executes the job's cells one by one and writes one JSON line per event to the pipe:
+The parent (`autograder.sandbox.launch`) starts this module in a fresh interpreter (or forks it from a warm
+one) with two pipes. On the job pipe the parent sends the job's header (mode, limits) and then **one cell
+at a time**: cell N+1's source only after cell N ended. The child therefore holds no test cell's source
+before that cell runs, and forgets it after (`Runner.forget`): an answer cell cannot find a hidden test in
+memory (gc, frames, linecache, the pipe) and print it. The runner executes each cell and writes one JSON
+line per event (`autograder.wire.protocol`) on the event pipe:
 
     {"event": "cell_start", "index": 3}
     {"event": "check", "index": 3, "record": {...}}      # a value recorded by autograder.sandbox.inside.checks
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import gc
 import inspect
 import io
 import json
@@ -29,7 +34,7 @@ import sys
 import time
 import traceback
 
-from autograder.wire.protocol import CellEnd, CellError, CellStart, CellStatus, CheckEvent, CheckRecord, Done, Job, JobCell, Mode, Start
+from autograder.wire.protocol import CellEnd, CellError, CellStart, CellStatus, CheckEvent, CheckRecord, Done, JobCell, JobHeader, Mode, Start
 
 # Captured before any notebook code runs: test cells are compiled and executed with these.
 _compile = builtins.compile
@@ -37,6 +42,7 @@ _exec = builtins.exec
 _eval = builtins.eval
 _json_dumps = json.dumps
 _os_write = os.write
+_os_read = os.read
 _monotonic = time.monotonic
 _getpid = os.getpid
 _os_exit = os._exit
@@ -209,9 +215,44 @@ def _is_library(value) -> bool:
         getattr(value, "__module__", "__main__") not in ("__main__", None)
 
 
+class CellSource:
+    """The job pipe, read one line at a time: the header, then one cell each time the runner asks.
+
+    The parent writes nothing ahead, so nothing of a later cell waits in this process or in the pipe;
+    what was read is zeroed before it is dropped.
+    """
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def line(self) -> bytes | None:
+        while b"\n" not in self.buffer:
+            chunk = _os_read(self.fd, 1 << 16)
+            if not chunk:
+                return None  # the parent closed the pipe: no more cells
+            self.buffer += chunk
+        end = self.buffer.index(b"\n") + 1
+        line, rest = bytes(self.buffer[:end - 1]), self.buffer[end:]
+        self.buffer[:] = bytes(len(self.buffer))  # overwrite what was read before letting go of it
+        self.buffer = rest
+        return line
+
+    def header(self) -> JobHeader:
+        line = self.line()
+        if line is None:
+            raise RuntimeError("the job pipe closed before the job's header arrived")
+        return JobHeader.from_json(json.loads(line))
+
+    def next_cell(self) -> JobCell | None:
+        line = self.line()
+        return None if line is None else JobCell.from_json(json.loads(line))
+
+
 class Runner:
-    def __init__(self, job: Job, channel_fd: int):
+    def __init__(self, job: JobHeader, channel_fd: int, cells: CellSource):
         self.job = job
+        self.cells = cells
         self.pid = _getpid()
         self.guard = Guard()
         self.fd = channel_fd
@@ -276,7 +317,8 @@ class Runner:
         guard, emit, run_cell, namespace = self.guard, self.emit, self.run_cell, self.shell.user_ns
         guard.capture()
         emit(Start(os.getpid()))
-        for cell in self.job.cells:
+        next_cell, forget = self.cells.next_cell, self.forget
+        while (cell := next_cell()) is not None:
             self.index = cell.index
             emit(CellStart(self.index))
             if cell.harness_exec:
@@ -289,8 +331,18 @@ class Runner:
             if before is not None:
                 guard.note_bindings(namespace, before)
             emit(end)
+            if cell.harness_exec:
+                forget(cell, end)
+            cell = end = None  # the loop's names would otherwise keep the last cell until the next arrives
         self.index = None
         emit(Done())
+
+    def forget(self, cell: JobCell, end: CellEnd) -> None:
+        """After a test cell: drop what this process held of its source (linecache's copy, which tracebacks
+        used; the cycles an exception leaves, which hold the cell's code until a collection)."""
+        linecache.cache.pop(_test_filename(cell.index), None)
+        if not end.ok:
+            gc.collect()
 
     def run_cell(self, cell: JobCell) -> CellEnd:
         stdout, stderr = BoundedText(self.output_limit, "stdout"), BoundedText(self.output_limit, "stderr")
@@ -341,7 +393,7 @@ class Runner:
     def exec_test_cell(self, source: str, index: int):
         """Run a test cell with the harness's own compile/exec; return its last expression's value."""
         code = self.test_transformer.transform_cell(source)
-        filename = f"<test cell {index}>"
+        filename = _test_filename(index)
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)  # tracebacks show the line
         tree = ast.parse(code, filename=filename)
         last = None
@@ -353,12 +405,16 @@ class Runner:
         saved_builtins = namespace.get("__builtins__")
         namespace["__builtins__"] = dict(_pristine_builtins)
         try:
-            _exec(_compile(tree, f"<test cell {index}>", "exec"), namespace)
+            _exec(_compile(tree, filename, "exec"), namespace)
             if last is not None:
-                return _eval(_compile(last, f"<test cell {index}>", "eval"), namespace)
+                return _eval(_compile(last, filename, "eval"), namespace)
             return None
         finally:
             namespace["__builtins__"] = saved_builtins
+
+
+def _test_filename(index: int) -> str:
+    return f"<test cell {index}>"
 
 
 def _limit_data(data: dict, limit: int) -> dict:
@@ -374,7 +430,7 @@ def _limit_data(data: dict, limit: int) -> dict:
 def _describe_error(error: BaseException) -> CellError:
     # Keep the student's frames; IPython's and the harness's own frames are noise to a student.
     frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if "/IPython/" not in f.filename and not f.filename.endswith("sandbox/runner.py")]
+              if "/IPython/" not in f.filename and not f.filename.endswith("sandbox/inside/runner.py")]
     lines = ["Traceback (most recent call last):\n"] if frames else []
     lines += traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
     try:
@@ -384,28 +440,32 @@ def _describe_error(error: BaseException) -> CellError:
     return CellError(type(error).__name__, evalue[:2000], tuple("".join(lines)[-8000:].splitlines()))
 
 
-def run_forked(job: dict, fd: int) -> None:
-    """Entry point in a child forked from a warm worker (`autograder.sandbox.inside.warm`)."""
-    channel = os.dup(fd)
+def _private(fd: int) -> int:
+    """``fd`` moved to a descriptor no process the notebook starts inherits."""
+    private = os.dup(fd)
     os.close(fd)
-    os.set_inheritable(channel, False)
-    Runner(Job.coerce(job), channel).run()
+    os.set_inheritable(private, False)
+    return private
+
+
+def run_forked(job_fd: int, fd: int) -> None:
+    """Entry point in a child forked from a warm worker (`autograder.sandbox.inside.warm`)."""
+    channel, cells = _private(fd), CellSource(_private(job_fd))
+    Runner(cells.header(), channel, cells).run()
     os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    job_path, fd = argv[0], int(argv[1])
-    if job_path == "-":
-        job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-    else:
-        with open(job_path, encoding="utf-8") as handle:
-            job = json.load(handle)
+    fd = int(argv[-1])
+    # The job comes on stdin; the notebook's stdin is /dev/null (its `input()` must not read the job).
+    job_fd = os.dup(0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     # Keep the channel off the usual descriptors and out of any process the notebook starts.
-    channel = os.dup(fd)
-    os.close(fd)
-    os.set_inheritable(channel, False)
-    Runner(Job.coerce(job), channel).run()
+    channel, cells = _private(fd), CellSource(_private(job_fd))
+    Runner(cells.header(), channel, cells).run()
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: a notebook's atexit handlers and threads don't matter any more
 
