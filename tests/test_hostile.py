@@ -95,6 +95,10 @@ TOY_ATTACKS = {
         '{"event": "cell_start", "index": 3}\n'
         '{"event": "check", "index": 3, "record": {"name": "double.small", "value": {"$float": 1}}}\n'
         '{"event": "cell_end", "index": 3, "status": "ok", "outputs": []}\n'), WRONG),
+    # double() records the visible check's known right value before the test's own record of the name
+    "records_a_check_first": {
+        **WRONG, "double": "def double(x):\n    from autograder import checks as c\n"
+                           "    c.check_close('double.small', np.array([2.0, 4.0]))\n    return 3 * np.asarray(x, dtype=float)"},
     "patches_the_runner": with_prefix(
         "import autograder.sandbox.inside.runner as r\nr.Runner.exec_test_cell = lambda self, source, index: None\n"
         "r.Runner.run_cell = lambda self, cell: {'event': 'cell_end', 'index': cell['index'], 'status': 'ok', 'outputs': []}", WRONG),
@@ -190,6 +194,17 @@ def test_a_hostile_submission_earns_nothing_its_wrong_answers_did_not(toy_batch,
     assert points(graded, "correct") == {"double_test": 2, "mean_rows_test": 1, "half_test": 1, "explain": 0}
     earned = points(graded, student)
     assert all((earned[q] or 0) <= honest[q] for q in honest), (graded[student].status, graded[student].message, earned)
+
+
+def test_a_check_recorded_twice_fails_and_flags_the_submission(toy_batch):
+    graded, _, _ = toy_batch
+    forger = graded["records_a_check_first"]
+    double = next(r for r in forger.results if r.question == "double_test")
+    small = next(c for c in double.checks if c["name"] == "double.small")
+    assert not small["passed"] and "recorded" in small["message"]
+    assert any(note.startswith("flagged for review: duplicate check record 'double.small'") for note in forger.notes), forger.notes
+    assert "flagged for review" in forger.message
+    assert not any("flagged" in note for note in graded["wrong"].notes), "an honest submission is never flagged"
 
 
 def test_the_pickle_bomb_is_never_unpickled(toy_batch):

@@ -3,6 +3,10 @@
 * A test cell whose reference pass recorded checks: each expected check is matched, by name, with the
   value the student's run recorded *in that test cell*; the grader decodes both (plain data) and compares
   them with the tolerances the reference recorded. Score = points x passed weight / total weight.
+  Each name is accepted exactly once: the test makes each of its checks once (the reference pass refuses
+  a course that does not), so a second record of a name means student code the test called recorded it
+  too, possibly first and with a value it could know (a visible ``expected=``, ``True``). Such a check
+  fails, whichever record came first, and the submission is flagged for review (`QuestionResult.flags`).
 * A test cell without checks (a plain nbgrader cell of asserts): scored as nbgrader scores it — zero if
   it raised or wrote to stderr, the number its last expression gave if any (partial credit), else full.
 * A hand-graded answer: no score until a person grades it (zero when left as released).
@@ -33,6 +37,7 @@ class QuestionResult:
     status: str  # a `QuestionStatus` value
     message: str = ""
     checks: list[dict] = field(default_factory=list)  # per check: `CheckOutcome.to_json()`
+    flags: list[str] = field(default_factory=list)  # what a person should look at (kept with the submission's notes)
 
 
 def _error_line(error: CellError | None, status: str = "Error") -> str:
@@ -116,8 +121,13 @@ def _partial_credit(text: str, points: float) -> float | None:
 def _score_checks(grade_id: str, points: float, expected: list[CheckRecord], recorded: list[CheckRecord], end: CellEnd | None,
                   run: RunResult, metrics: MetricLookup | None = None) -> QuestionResult:
     by_name: dict[str, CheckRecord] = {}
+    times: dict[str, int] = {}
     for record in recorded:
         by_name.setdefault(record.name, record)
+        times[record.name] = times.get(record.name, 0) + 1
+    flags = [f"flagged for review: duplicate check record {name!r} in test cell {grade_id!r} (recorded {count} times; "
+             f"the test makes it once, so code it called recorded it too); the check fails"
+             for name, count in times.items() if count > 1 and any(want.name == name for want in expected)]
     error = end.error if end is not None else None
     if end is None:
         stopped = run.message or "the notebook stopped before this cell"
@@ -133,6 +143,9 @@ def _score_checks(grade_id: str, points: float, expected: list[CheckRecord], rec
         got = by_name.get(want.name)
         if got is None:
             outcome = CheckOutcome(want.name, False, f"not checked: {stopped}", weight, want.seed, _summary_of(want))
+        elif times[want.name] > 1:
+            outcome = CheckOutcome(want.name, False, f"recorded {times[want.name]} times, once by code the test called: "
+                                   "it counts as failed and the submission is flagged for review", weight, want.seed, _summary_of(want))
         elif got.error is not None:
             outcome = CheckOutcome(want.name, False, got.error[:500], weight, want.seed, _summary_of(want))
         else:
@@ -156,7 +169,7 @@ def _score_checks(grade_id: str, points: float, expected: list[CheckRecord], rec
     else:
         status = QuestionStatus.FAILED
     message = _summary(outcomes, failures)
-    return QuestionResult(grade_id, score, points, str(status), message, [o.to_json() for o in outcomes])
+    return QuestionResult(grade_id, score, points, str(status), message, [o.to_json() for o in outcomes], flags)
 
 
 def _summary_of(record: CheckRecord) -> str:

@@ -152,10 +152,10 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
     )
     stored.results = [StoredResult(q.question, q.score, q.max_score, q.status, q.message, q.checks) for q in questions]
     stored.status, stored.message = run_status(sanitized, run)
-    stored.notes = sanitized.notes
+    stored.notes = sanitized.notes + [flag for q in questions for flag in q.flags]
     stored.student_view = student_view(manifest, sanitized, run)  # what feedback pages and manual grading show
-    if sanitized.notes and stored.status == "ok":
-        stored.message = "; ".join(sanitized.notes)
+    if stored.notes and stored.status == "ok":
+        stored.message = "; ".join(stored.notes)
     stored.duration_s = round(time.monotonic() - started, 3)
     return stored
 
