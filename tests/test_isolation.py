@@ -233,3 +233,32 @@ def test_a_run_has_the_garbage_collector_on(run):
     """The warm worker imports with the collector off (and freezes what it imported); its runs must not notice."""
     outcome = run("import gc\ngc.isenabled(), gc.get_threshold()[0] > 0")
     assert result_of(outcome)["data"]["text/plain"] == "(True, True)"
+
+
+#: An honest big model: a 60 MB value recorded by a check (a state_dict in check_metric is this size).
+BIG_VALUE_MB = 60
+
+
+def test_a_60_mb_value_recorded_by_a_check_arrives_intact_without_costing_the_cell_its_time(tmp_path):
+    import numpy as np
+
+    from autograder.wire import values
+
+    elements = BIG_VALUE_MB * 10**6 // 4
+    build = f"import numpy as np\nbig = (np.arange({elements}, dtype=np.float32) * np.float32(0.5))"
+    record = "from autograder import checks as ag\nag.check_close('model.weights', big)"
+    cells = [{"index": 0, "source": build}, {"index": 1, "source": record, "harness_exec": True, "kind": "test", "seed": 0}]
+    worker = WarmInterpreter(["numpy"], course_root=tmp_path)
+    workdir = fresh_workdir()
+    try:
+        # a cell limit the transfer alone would exceed on a slow, loaded machine if it were charged to the cell
+        outcome = run_job({"mode": "record", "cells": cells}, workdir, Limits(cell_timeout=5, total_timeout=120, memory=4 * 2**30),
+                          worker=worker)
+    finally:
+        remove_workdir(workdir)
+        worker.close()
+    assert outcome.finished and outcome.cells[1].ok, (outcome.message, outcome.cells[1].error)
+    ((index, record),) = outcome.checks
+    received = values.decode(record.value).data
+    assert index == 1 and received.dtype == np.float32 and received.shape == (elements,)
+    assert np.array_equal(received, np.arange(elements, dtype=np.float32) * np.float32(0.5))
