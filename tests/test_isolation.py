@@ -262,3 +262,23 @@ def test_a_60_mb_value_recorded_by_a_check_arrives_intact_without_costing_the_ce
     received = values.decode(record.value).data
     assert index == 1 and received.dtype == np.float32 and received.shape == (elements,)
     assert np.array_equal(received, np.arange(elements, dtype=np.float32) * np.float32(0.5))
+
+
+def test_the_grader_reassembles_events_and_their_binary_frames_from_any_chunking():
+    import json as json_module
+
+    from autograder.sandbox.launch import Framer
+    from autograder.wire.protocol import CheckEvent, CheckRecord
+
+    frame = bytes(range(256)) * 1000
+    good = CheckEvent(2, CheckRecord("w", value={"$": "ndarray", "npy": {"$blob": 0}}, blobs=(frame,)))
+    stream = (json_module.dumps(good.to_json()) + "\n").encode() + frame + b'{"event": "cell_end", "index": 2, "status": "ok"}\n'
+    for size in (1, 7, 4096, len(stream)):
+        framer, events = Framer(), []
+        for start in range(0, len(stream), size):
+            events += [event for _, event, _ in framer.feed(stream[start:start + size], 0.0)]
+        check, end = events
+        assert check.record.value["npy"] == frame and end.index == 2
+    lying = {**good.to_json(), "blobs": [len(frame), 3]}  # a frame the value never names: the event is malformed
+    (_, event, _), = Framer().feed((json_module.dumps(lying) + "\n").encode() + frame + b"abc", 0.0)
+    assert event is None

@@ -32,6 +32,10 @@ KILL_GRACE_SECONDS = 3.0
 MAX_CHANNEL_BYTES = 512 * 1024 * 1024
 #: How many times a run stopped from outside (killed, crashed, timed out) is resumed at the next cell.
 MAX_RESUMES = 8
+#: The slowest transfer credited to a cell, in bytes per second: an event's arrival time stops the cell's
+#: clock for at most its size at this rate (a 100 MB value: 10 s), so a notebook that trickles bytes or
+#: leaves a line unfinished on the channel cannot hold the clock without end.
+MIN_CREDITED_BYTES_PER_SECOND = 10 * 1024 * 1024
 #: The exit code of a runner whose harness failed before or between cells (its last stderr line says why).
 HARNESS_FAILED_EXIT = 70
 
@@ -207,8 +211,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
     feeder.send(0)
     selector = selectors.DefaultSelector()
     selector.register(read_fd, selectors.EVENT_READ)
-    partial: list[bytes] = []  # the pieces of an event not complete yet, joined once when its newline arrives
-    partial_since = 0.0  # when the first piece of that event arrived
+    framer = Framer()
     received = 0
     position = 0  # the next cell in `order` that may start
     current: int | None = None
@@ -216,7 +219,9 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
     while not result.finished:
         deadlines = []
         if current is not None and limits.cell_timeout > 0:
-            deadlines.append((cell_started + limits.cell_timeout + KILL_GRACE_SECONDS,
+            # an event still arriving (a large value) holds the cell's clock, as the child's own alarm is held
+            arriving = framer.credit(time.monotonic()) if framer.busy else 0.0
+            deadlines.append((cell_started + arriving + limits.cell_timeout + KILL_GRACE_SECONDS,
                               f"the cell ran longer than {limits.cell_timeout:g} s and was stopped", True))
         if limits.total_timeout > 0:
             deadlines.append((started + limits.total_timeout, f"the submission used up its {limits.total_timeout:g} s budget", False))
@@ -245,9 +250,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
             result.status, result.message = "error", "the submission sent back more data than the grader accepts"
             return
         now = time.monotonic()
-        lines, partial_since = _split_lines(chunk, partial, partial_since, now)
-        for line, arrived_over in lines:
-            event = _parse(line)
+        for line, event, arrived_over in framer.feed(chunk, now):
             index = getattr(event, "index", None)
             if isinstance(event, Start) and current is None and position == 0:
                 continue
@@ -293,26 +296,83 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
         result.stopped_at = current
 
 
-def _split_lines(chunk: bytes, partial: list[bytes], partial_since: float, now: float) -> tuple[list[tuple[bytes, float]], float]:
-    """The events a chunk completes, each with the seconds its bytes took to arrive; linear in the bytes
-    received (a 100 MB value is joined once, not copied again with every chunk). ``partial`` keeps the
-    pieces of the event the chunk leaves incomplete; returns the lines and when that event began."""
-    lines = []
-    start = 0
-    while (newline := chunk.find(b"\n", start)) >= 0:
-        piece = chunk[start:newline]
-        if partial:
-            partial.append(piece)
-            lines.append((b"".join(partial), now - partial_since))
-            partial.clear()
-        else:
-            lines.append((piece, 0.0))
-        start = newline + 1
-    if start < len(chunk):
-        if not partial:
-            partial_since = now
-        partial.append(chunk[start:])
-    return lines, partial_since
+class Framer:
+    """Events out of the bytes the runner sends: JSON lines, each check's line followed by the binary frames
+    its ``blobs`` announce (raw .npy). Linear in the bytes received: pieces are kept in lists and joined
+    once (a 100 MB value is not copied again with every chunk, nor base64- and JSON-scanned)."""
+
+    def __init__(self):
+        self.partial: list[bytes] = []  # the pieces of a line not complete yet
+        self.since = 0.0  # when the first byte of the event being received arrived
+        self.frames: list[bytes] = []  # frames of the pending check already complete
+        self.piece: list[bytes] = []  # pieces of the frame being received
+        self.needed = 0  # bytes of the frame being received still to come
+        self.sizes: list[int] = []  # sizes of the frames still to come after it
+        self.waiting: tuple[bytes, CheckEvent] | None = None  # the check whose frames are arriving
+        self.in_flight = 0  # bytes of the event being received so far
+
+    def credit(self, now: float) -> float:
+        """Seconds the event being received has taken, at most its bytes at `MIN_CREDITED_BYTES_PER_SECOND`."""
+        return min(now - self.since, self.in_flight / MIN_CREDITED_BYTES_PER_SECOND)
+
+    @property
+    def busy(self) -> bool:
+        """Part of an event has arrived, not all of it."""
+        return bool(self.partial) or self.waiting is not None
+
+    def feed(self, chunk: bytes, now: float) -> list[tuple[bytes, object, float]]:
+        """(line, event or None when malformed, seconds its bytes took to arrive) for each event completed."""
+        done = []
+        start, size = 0, len(chunk)
+        self.in_flight += size  # counted for the event in progress; reset when an event completes
+        while start < size:
+            if self.waiting is not None:
+                take = min(self.needed, size - start)
+                self.piece.append(chunk[start:start + take])
+                self.needed -= take
+                start += take
+                if self.needed == 0:
+                    self.frames.append(b"".join(self.piece) if len(self.piece) != 1 else self.piece[0])
+                    self.piece = []
+                    self._next_frame(done, now)
+                continue
+            newline = chunk.find(b"\n", start)
+            if newline < 0:
+                if not self.partial:
+                    self.since = now
+                self.partial.append(chunk[start:])
+                break
+            piece = chunk[start:newline]
+            start = newline + 1
+            if self.partial:
+                self.partial.append(piece)
+                line, self.partial = b"".join(self.partial), []
+            else:
+                line, self.since = piece, now
+            event = _parse(line)
+            if isinstance(event, CheckEvent) and event.blob_sizes:
+                self.waiting, self.sizes, self.frames = (line, event), list(event.blob_sizes), []
+                self._next_frame(done, now)
+            else:
+                done.append((line, event, self.credit(now)))
+                self.in_flight = size - start
+        return done
+
+    def _next_frame(self, done: list, now: float) -> None:
+        while self.sizes:
+            self.needed = self.sizes.pop(0)
+            if self.needed:
+                return
+            self.frames.append(b"")
+        line, event = self.waiting
+        self.waiting = None
+        try:
+            event = event.with_blobs(self.frames)
+        except ValueError:
+            event = None
+        self.frames = []
+        done.append((line, event, self.credit(now)))
+        self.in_flight = 0
 
 
 def _parse(line: bytes):

@@ -20,7 +20,7 @@ trusted. The mode is an `Enum`, so such a mistake is an error where it is made.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -296,6 +296,8 @@ class CheckRecord:
     at_least: float | None = None
     at_most: float | None = None
     local: LocalVerdict | None = None
+    #: child side only: the value's large arrays as raw .npy bytes, sent after the event (`values.collect_blobs`)
+    blobs: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def is_metric(self) -> bool:
@@ -346,11 +348,38 @@ class CheckRecord:
 
 @dataclass(frozen=True)
 class CheckEvent:
+    """A check's record. ``blob_sizes``: the byte counts of the binary frames that follow its line (the
+    value's large arrays, raw .npy); `with_blobs` puts them back where the value says ``{"$blob": k}``."""
+
     index: int | None
     record: CheckRecord
+    blob_sizes: tuple[int, ...] = ()
 
     def to_json(self) -> dict:
-        return {"event": "check", "index": self.index, "record": self.record.to_json()}
+        data = {"event": "check", "index": self.index, "record": self.record.to_json()}
+        if self.record.blobs:
+            data["blobs"] = [len(blob) for blob in self.record.blobs]
+        return data
+
+    def with_blobs(self, payloads: list) -> "CheckEvent":
+        """The event with its frames in place; `ProtocolError` when the value and the frames disagree."""
+        used: set[int] = set()
+
+        def attach(value):
+            if isinstance(value, dict):
+                if set(value) == {"$blob"}:
+                    k = value["$blob"]
+                    _require(_is_int(k) and 0 <= k < len(payloads), f"a value names frame {k!r:.20}, which was not sent")
+                    used.add(k)
+                    return payloads[k]
+                return {key: attach(item) for key, item in value.items()}
+            if isinstance(value, list):
+                return [attach(item) for item in value]
+            return value
+
+        record = replace(self.record, value=attach(self.record.value))
+        _require(used == set(range(len(payloads))), "a check sent binary frames its value does not use")
+        return CheckEvent(self.index, record)
 
 
 @dataclass(frozen=True)
@@ -386,7 +415,9 @@ def parse_event(data: Any) -> Event:
     if kind == "cell_start":
         return CellStart(index)
     if kind == "check":
-        return CheckEvent(index, CheckRecord.from_json(data.get("record")))
+        sizes = data.get("blobs", [])
+        _require(isinstance(sizes, list) and all(_is_int(n) and n >= 0 for n in sizes), "a check's blobs must be a list of byte counts")
+        return CheckEvent(index, CheckRecord.from_json(data.get("record")), tuple(sizes))
     status = data.get("status")
     _require(status in (CellStatus.OK, CellStatus.ERROR, CellStatus.TIMEOUT), f"a cell_end's status cannot be {status!r:.40}")
     outputs = data.get("outputs", [])

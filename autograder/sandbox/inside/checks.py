@@ -152,14 +152,19 @@ def _check(name: str, actual: Any, expected: Any, options: Options, weight: floa
             return
         _decide_locally(name, actual, expected, options, seed, message)
         return
-    encoded, error = None, None
+    encoded, error, blobs = None, None, []
     try:
-        encoded = values.encode(actual)
+        if _mode == Mode.RECORD:  # large arrays go as binary frames (the reference's values are cached as JSON)
+            with values.collect_blobs() as blobs:
+                encoded = values.encode(actual)
+        else:
+            encoded = values.encode(actual)
     except Exception as failure:  # the value cannot cross the boundary: say so instead of crashing the cell
         error = f"the value given to check {name!r} cannot be graded: {failure}"
+        encoded, blobs = None, []
     has_expected = _mode == Mode.REFERENCE and expected is not _MISSING
     _tell(CheckRecord(name, options, float(weight), seed, str(message), encoded, error,
-                      values.encode(expected) if has_expected else None, has_expected, **extra))
+                      values.encode(expected) if has_expected else None, has_expected, **extra, blobs=tuple(blobs)))
 
 
 def _tell(record: CheckRecord) -> None:

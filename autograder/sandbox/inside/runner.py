@@ -269,10 +269,12 @@ class Runner:
         if _getpid() != self.pid:  # a copy of the runner in a process the notebook forked: it has nothing to say
             _os_exit(0)
         data = (_json_dumps(event.to_json(), default=str) + "\n").encode("utf-8")
-        view = memoryview(data)
-        while view:
-            written = _os_write(self.fd, view)
-            view = view[written:]
+        blobs = event.record.blobs if isinstance(event, CheckEvent) else ()
+        for frame in (data, *blobs):  # a check's large arrays follow its line as raw bytes (see CheckEvent)
+            view = memoryview(frame).cast("B")
+            while view:
+                written = _os_write(self.fd, view)
+                view = view[written:]
 
     def record_check(self, record: CheckRecord | dict) -> None:
         if not isinstance(record, CheckRecord):  # notebook code calling the recorder itself: it gets the same checks
