@@ -42,7 +42,7 @@ def main() -> None:
             result = run_job(JOB, workdir, limits, worker=worker)
             times.append(time.perf_counter() - began)
             remove_workdir(workdir)
-            assert result.finished and result.cells[0]["status"] == "ok", result.message
+            assert result.finished and result.cells[0].ok, result.message
         worker.close()
         times.sort()
         print(f"{isolation:>5}: warm worker start {start * 1000:.0f} ms; per run median {statistics.median(times) * 1000:.1f} ms, "

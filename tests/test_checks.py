@@ -38,7 +38,7 @@ def test_check_true_uses_the_instructors_message():
 
 def test_while_grading_a_check_records_plain_data_and_never_raises():
     records = []
-    ag._install("record", records.append)
+    ag._install("record", lambda record: records.append(record.to_json()))  # as it crosses the pipe
     ag.set_seed(3)
     ag.check_close("wrong", np.array([1.0]), expected=[2.0], rtol=0.5)
     (record,) = records
@@ -50,14 +50,14 @@ def test_while_grading_a_check_records_plain_data_and_never_raises():
 
 def test_on_the_trusted_side_a_literal_is_the_expected_value():
     records = []
-    ag._install("reference", records.append)
+    ag._install("reference", lambda record: records.append(record.to_json()))  # as it crosses the pipe
     ag.check_equal("shape", (3,), expected=(3,))
     assert records[0]["expected"] == {"$": "tuple", "items": [3]}
 
 
 def test_a_value_that_cannot_be_sent_is_recorded_as_an_error():
     records = []
-    ag._install("record", records.append)
+    ag._install("record", lambda record: records.append(record.to_json()))  # as it crosses the pipe
     ag.check_close("objects", np.array([object()], dtype=object))
     assert "cannot be graded" in records[0]["error"]
 
@@ -88,3 +88,15 @@ def test_after_a_seeded_block_messages_name_the_seed_from_before_it():
 def test_stable_seeds_do_not_depend_on_the_process():
     assert seeding.stable_seed("double_test") == seeding.stable_seed("double_test")
     assert seeding.stable_seed("a") != seeding.stable_seed("b")
+
+
+def test_in_a_students_check_each_check_reports_what_it_decided_as_data():
+    decided = []
+    ag._install("local", decided.append)
+    ag.check_close("right", 1.0, expected=1.0)
+    with pytest.raises(AssertionError):
+        ag.check_close("wrong", 2.0, expected=1.0)
+    ag.check_close("later", 3.0)
+    ag.check_metric("accuracy", 0.5, "accuracy", at_least=0.8)
+    assert [(r.name, r.local.value) for r in decided] == [
+        ("right", "passed"), ("wrong", "failed"), ("later", "when_graded"), ("accuracy", "when_graded")]

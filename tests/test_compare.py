@@ -205,10 +205,16 @@ def test_a_literal_expected_value_is_held_to_the_precision_of_the_computation_it
 
     from autograder.grading.scoring import _verdict
     from autograder.wire import values
+    from autograder.wire.protocol import CheckRecord
 
-    want = {"options": {"kind": "close"}, "expected": values.encode(0.61480004),
-            "value": values.encode(torch.tensor(0.61480004, dtype=torch.float32))}
-    assert _verdict(want, {"value": values.encode(torch.tensor(0.61480004) + 3e-7)})[0]
-    assert not _verdict(want, {"value": values.encode(torch.tensor(0.6149))})[0]
-    float64_computation = {"options": {"kind": "close"}, "expected": values.encode(0.5), "value": values.encode(0.5)}
-    assert not _verdict(float64_computation, {"value": values.encode(torch.tensor(0.5 + 5e-6, dtype=torch.float64))})[0]
+    def reference(literal, computed):
+        return CheckRecord("loss", expected=values.encode(literal), has_expected=True, value=values.encode(computed))
+
+    def student(value):
+        return CheckRecord("loss", value=values.encode(value))
+
+    want = reference(0.61480004, torch.tensor(0.61480004, dtype=torch.float32))
+    assert _verdict(want, student(torch.tensor(0.61480004) + 3e-7))[0]
+    assert not _verdict(want, student(torch.tensor(0.6149)))[0]
+    float64_computation = reference(0.5, 0.5)
+    assert not _verdict(float64_computation, student(torch.tensor(0.5 + 5e-6, dtype=torch.float64)))[0]

@@ -25,7 +25,7 @@ def recorded(source: str, device: str) -> str:
         run = run_job({"mode": "record", "cells": [{"index": 0, "source": source}]}, workdir, Limits(device=device))
     finally:
         remove_workdir(workdir)
-    return [o for o in run.cells[0]["outputs"] if o["output_type"] == "execute_result"][0]["data"]["text/plain"]
+    return [o for o in run.cells[0].outputs if o["output_type"] == "execute_result"][0]["data"]["text/plain"]
 
 
 def scores(url):

@@ -67,6 +67,8 @@ def test_a_batch_gets_one_row_per_student_and_question(toy_course, batch):
         "explain": ("0", "not_attempted"),
     }
     assert {q: s for q, (s, _) in scores(rows, "untouched").items()} == {"double_test": "0", "mean_rows_test": "0", "half_test": "0", "explain": "0"}
+    # the stubs still raise NotImplementedError: unanswered, said as a status (nobody reads it out of a message)
+    assert scores(rows, "untouched")["double_test"] == scores(rows, "untouched")["mean_rows_test"] == ("0", "not_attempted")
     wrong = scores(rows, "wrong_axis")
     assert wrong["double_test"] == ("2", "passed")
     assert wrong["mean_rows_test"][0] == "0" and wrong["half_test"] == ("0", "failed")

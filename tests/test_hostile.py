@@ -95,6 +95,10 @@ TOY_ATTACKS = {
         '{"event": "cell_start", "index": 3}\n'
         '{"event": "check", "index": 3, "record": {"name": "double.small", "value": {"$float": 1}}}\n'
         '{"event": "cell_end", "index": 3, "status": "ok", "outputs": []}\n'), WRONG),
+    # double() records the visible check's known right value before the test's own record of the name
+    "records_a_check_first": {
+        **WRONG, "double": "def double(x):\n    from autograder import checks as c\n"
+                           "    c.check_close('double.small', np.array([2.0, 4.0]))\n    return 3 * np.asarray(x, dtype=float)"},
     "patches_the_runner": with_prefix(
         "import autograder.sandbox.inside.runner as r\nr.Runner.exec_test_cell = lambda self, source, index: None\n"
         "r.Runner.run_cell = lambda self, cell: {'event': 'cell_end', 'index': cell['index'], 'status': 'ok', 'outputs': []}", WRONG),
@@ -190,6 +194,17 @@ def test_a_hostile_submission_earns_nothing_its_wrong_answers_did_not(toy_batch,
     assert points(graded, "correct") == {"double_test": 2, "mean_rows_test": 1, "half_test": 1, "explain": 0}
     earned = points(graded, student)
     assert all((earned[q] or 0) <= honest[q] for q in honest), (graded[student].status, graded[student].message, earned)
+
+
+def test_a_check_recorded_twice_fails_and_flags_the_submission(toy_batch):
+    graded, _, _ = toy_batch
+    forger = graded["records_a_check_first"]
+    double = next(r for r in forger.results if r.question == "double_test")
+    small = next(c for c in double.checks if c["name"] == "double.small")
+    assert not small["passed"] and "recorded" in small["message"]
+    assert any(note.startswith("flagged for review: duplicate check record 'double.small'") for note in forger.notes), forger.notes
+    assert "flagged for review" in forger.message
+    assert not any("flagged" in note for note in graded["wrong"].notes), "an honest submission is never flagged"
 
 
 def test_the_pickle_bomb_is_never_unpickled(toy_batch):
@@ -456,6 +471,10 @@ PLAIN_ATTACKS = {
     "rebinds_the_modules": with_prefix(
         "class Yes:\n    def __getattr__(self, name): return lambda *a, **k: True\n"
         "np = Yes()\nmath = Yes()\ntorch = Yes()", {**PLAIN_WRONG, "scale": "def scale(x):\n    return 3 * x", "area": "def area(r):\n    return 3.0"}),
+    # double() records the visible check's known right value before the test's own record of the name
+    "records_a_check_first": {
+        **WRONG, "double": "def double(x):\n    from autograder import checks as c\n"
+                           "    c.check_close('double.small', np.array([2.0, 4.0]))\n    return 3 * np.asarray(x, dtype=float)"},
     "patches_the_runner": with_prefix(
         "import autograder.sandbox.inside.runner as r\nr.Runner.exec_test_cell = lambda self, source, index: None", PLAIN_WRONG),
     "forges_events_on_the_channel": with_prefix(_channel_forgery(
@@ -500,3 +519,117 @@ def test_in_plain_assert_mode_an_object_that_lies_about_equality_still_passes(pl
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         summary = grade_batch(build_plan(assignment, PLAIN_LIMITS), discover(tmp_path / "submitted", assignment), gradebook, workers=1)
     assert points({"liar": summary.graded[0]}, "liar")["add_test"] == 1
+
+
+# --------------------------------------------------------------------------- hidden tests stay hidden
+
+#: A line of the toy course's hidden tests (conftest.py): it must reach no page, export or stored output.
+HIDDEN_LINE = "ag.check_close('double.empty', double([]))"
+
+#: The first answer cell looks for the hidden tests everywhere a process can look at itself, before any
+#: test ran, and prints what it finds (its own source never holds the line: the marker is assembled).
+HUNTS_HIDDEN_TESTS = """\
+def _hunt():
+    import gc, linecache, os, sys, fcntl
+    marker = "ag.check_close('double" + ".empty', double([]))"
+    found = set()
+    def look(value, depth=0):
+        if isinstance(value, (bytes, bytearray)):
+            value = bytes(value).decode('utf-8', 'replace')
+        if isinstance(value, str):
+            if marker in value and value != marker:
+                found.add(value[:3000])
+        elif depth < 3 and isinstance(value, dict):
+            for item in list(value.values()):
+                look(item, depth + 1)
+        elif depth < 3 and isinstance(value, (list, tuple, set, frozenset)):
+            for item in list(value):
+                look(item, depth + 1)
+        elif depth < 3 and hasattr(value, '__dict__') and not isinstance(value, type):
+            try:
+                look(dict(vars(value)), depth + 1)
+            except TypeError:
+                pass
+    for obj in gc.get_objects():
+        look(obj)
+    frame = sys._getframe(1)
+    while frame is not None:
+        look(dict(frame.f_locals))
+        frame = frame.f_back
+    look(dict(linecache.cache))
+    for name in os.listdir('/proc/self/fd'):
+        fd = int(name)
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+            look(os.read(fd, 1 << 20))
+        except OSError:
+            pass
+    print('hunted:', len(found), 'places')
+    for text in found:
+        print(text)
+_hunt()
+"""
+
+
+@pytest.fixture(scope="module")
+def hunted(tmp_path_factory):
+    """One submission hunting the hidden tests from its first answer cell, graded with a warm worker, then
+    every sink a student reads: the stored notebook, the feedback page, Gradescope's results.json, the CSV."""
+    from autograder.cli import main
+    from conftest import build_toy_course
+
+    root = build_toy_course(tmp_path_factory.mktemp("hunt") / "course")
+    submissions = root.parent / "submitted"
+    hand_in(submissions, "hunter", student_version(root, with_prefix(HUNTS_HIDDEN_TESTS, WRONG)))
+    assignment = Course.at(root).assignment("toy")
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        summary = grade_batch(build_plan(assignment, LIMITS), discover(submissions, assignment), gradebook, workers=1)
+        view = gradebook.student_views("toy")[("hunter", "toy.ipynb")]
+    out = root.parent / "out"
+    assert main(["export", "toy", "--course", str(root), "--format", "csv", "--output", str(out / "grades.csv")]) == 0
+    assert main(["export", "toy", "--course", str(root), "--format", "gradescope", "--output", str(out / "gradescope")]) == 0
+    assert main(["feedback", "toy", "--course", str(root), "--output", str(out / "feedback"), "--quiet"]) == 0
+    (graded,) = summary.graded
+    return graded, view, out
+
+
+def test_an_answer_cell_finds_no_hidden_test_in_its_process_before_the_test_runs(hunted):
+    _, view, _ = hunted
+    first = next(cell for cell in view["cells"] if "_hunt()" in cell["source"])
+    printed = "".join(o.get("text", "") for o in first.get("outputs", []))
+    assert "hunted: 0 places" in printed, printed[:2000]
+
+
+def test_hidden_test_code_reaches_no_stored_output_page_or_export(hunted):
+    graded, view, out = hunted
+    sinks = {"stored notebook": json.dumps(view), "stored messages": json.dumps([r.message for r in graded.results])}
+    for path in out.rglob("*"):
+        if path.is_file():
+            sinks[str(path.relative_to(out))] = path.read_text(encoding="utf-8")
+    assert {"grades.csv", "feedback/hunter.html", "gradescope/hunter/results.json"} <= set(sinks)
+    leaked = [name for name, text in sinks.items() if HIDDEN_LINE in text or HIDDEN_LINE in text.replace("&#x27;", "'").replace("&#39;", "'")]
+    assert not leaked, f"hidden test code in {leaked}"
+
+
+@pytest.mark.parametrize("how", ["warm", "spawned"])
+def test_after_a_test_cell_ran_its_source_is_gone_from_the_process(how, tmp_path):
+    """The runner forgets a test cell once it ended (linecache, its error's cycles); cells come one at a time."""
+    from autograder.sandbox.launch import run_job
+    from autograder.sandbox.scratch import fresh_workdir, remove_workdir
+    from autograder.sandbox.warm import WarmInterpreter
+
+    hunt = HUNTS_HIDDEN_TESTS
+    secret_test = "def _helper():\n    return 1\n" + HIDDEN_LINE + "\nraise AssertionError('failed')"
+    cells = [{"index": 0, "source": "import numpy as np\nfrom autograder import checks as ag\ndef double(x):\n    return x"},
+             {"index": 1, "source": secret_test, "harness_exec": True, "kind": "test", "seed": 1},
+             {"index": 2, "source": hunt}]
+    worker = WarmInterpreter(["numpy"], course_root=tmp_path) if how == "warm" else None
+    workdir = fresh_workdir()
+    try:
+        run = run_job({"mode": "record", "cells": cells}, workdir, LIMITS, course_root=tmp_path, worker=worker)
+    finally:
+        remove_workdir(workdir)
+        if worker is not None:
+            worker.close()
+    assert run.cells[1].error is not None and [r.name for _, r in run.checks] == ["double.empty"]  # the test ran, and failed
+    assert "hunted: 0 places" in run.cells[2].stream("stdout"), run.cells[2].stream("stdout")[:2000]

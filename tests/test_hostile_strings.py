@@ -332,8 +332,6 @@ def test_the_poisoned_batch_graded_on_a_dask_cluster_is_stored_as_locally(cluste
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open: a lone surrogate escaped in the notebook file's JSON, in a hand-graded answer, "
-                   "fails `answer_hash` in results/disclosure.py (student_view): one grader_error row, every run")
 def test_a_lone_surrogate_in_a_written_answer_of_the_file_is_graded(toy_course, tmp_path):
     submissions = tmp_path / "submitted"
     notebook = student_version(toy_course, dict(CORRECT, explain="my answer \ud800"))

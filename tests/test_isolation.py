@@ -36,7 +36,7 @@ def run(request, tmp_path):
 
 def result_of(run_result, index=0):
     end = run_result.cells[index]
-    return [o for o in end["outputs"] if o["output_type"] in ("execute_result", "error")][0]
+    return [o for o in end.outputs if o["output_type"] in ("execute_result", "error")][0]
 
 
 def test_the_solutions_package_cannot_be_imported(run, tmp_path):
@@ -63,14 +63,14 @@ def test_each_run_starts_from_a_clean_interpreter(run):
 
 def test_a_cell_that_runs_too_long_is_stopped_and_the_next_cell_still_runs(run):
     outcome = run("import time\ntime.sleep(30)", "1 + 1", limits=Limits(cell_timeout=1))
-    assert outcome.cells[0]["status"] == "timeout"
+    assert outcome.cells[0].status == "timeout"
     assert result_of(outcome, 1)["data"]["text/plain"] == "2"
 
 
 def test_a_cell_that_swallows_the_timeout_is_killed_from_outside_and_the_rest_runs_in_a_fresh_process(run):
     source = "import time\nwhile True:\n    try:\n        time.sleep(10)\n    except BaseException:\n        pass"
     outcome = run("x = 41", source, "x + 1", limits=Limits(cell_timeout=1))
-    assert outcome.status == "timeout" and outcome.cells[1]["status"] == "timeout"
+    assert outcome.status == "timeout" and outcome.cells[1].status == "timeout"
     assert outcome.resumed == 1 and outcome.finished
     assert result_of(outcome, 2)["data"]["text/plain"] == "42", "the earlier cell was replayed before the rest"
 
@@ -78,7 +78,7 @@ def test_a_cell_that_swallows_the_timeout_is_killed_from_outside_and_the_rest_ru
 def test_a_process_that_dies_is_reported_with_its_cell_and_the_rest_still_runs(run):
     outcome = run("x = 1", "import os\nos._exit(7)", "x")
     assert outcome.status == "crashed" and "exited with code 7" in outcome.message
-    assert outcome.cells[1]["status"] == "crashed"
+    assert outcome.cells[1].status == "crashed"
     assert result_of(outcome, 2)["data"]["text/plain"] == "1"
 
 
@@ -104,14 +104,14 @@ def test_background_processes_do_not_outlive_the_run(run):
 
 def test_a_memory_hog_is_stopped_and_the_rest_still_runs(run):
     outcome = run("import numpy as np\nhog = np.ones(2**30)", "1 + 1", limits=Limits(cell_timeout=30, memory=2**30))
-    assert outcome.cells[0]["status"] in ("crashed", "error")
-    assert "memory" in outcome.message or "MemoryError" in json.dumps(outcome.cells[0])
+    assert outcome.cells[0].status in ("crashed", "error")
+    assert "memory" in outcome.message or "MemoryError" in json.dumps(outcome.cells[0].to_json())
     assert result_of(outcome, 1)["data"]["text/plain"] == "2"
 
 
 def test_a_fork_storm_is_bounded(run):
     outcome = run("import os\nwhile True:\n    os.fork()", "'still here'", limits=Limits(cell_timeout=20, processes=32))
-    assert outcome.cells[0]["status"] == "error" and "BlockingIOError" in json.dumps(outcome.cells[0])
+    assert outcome.cells[0].status == "error" and "BlockingIOError" in json.dumps(outcome.cells[0].to_json())
     assert result_of(outcome, 1)["data"]["text/plain"] == "'still here'"
 
 
@@ -153,7 +153,7 @@ def test_in_bubblewrap_nothing_a_run_leaves_in_tmp_reaches_the_next_run(run):
 
 def test_huge_output_keeps_only_head_and_tail(run):
     outcome = run("print('x' * 5_000_000)\nprint('END')", limits=Limits(cell_timeout=10, output_limit=1000))
-    text = outcome.cells[0]["outputs"][0]["text"]
+    text = outcome.cells[0].outputs[0]["text"]
     assert len(text) < 2000 and "characters of output dropped" in text and text.rstrip().endswith("END")
 
 
@@ -239,5 +239,54 @@ def test_a_run_cannot_read_the_course_path_from_its_command_line_or_its_import_p
     """The course's location tells a run where solutions/ is: it is in neither its argv nor sys.path."""
     outcome = run("import sys\nprint(open('/proc/self/cmdline', 'rb').read().decode(errors='replace'))\n"
                   "print(' '.join(sys.orig_argv))\nprint(sys.path)")
-    text = "".join(o.get("text", "") for o in outcome.cells[0]["outputs"] if o.get("output_type") == "stream")
+    text = "".join(o.get("text", "") for o in outcome.cells[0].outputs if o.get("output_type") == "stream")
     assert text and str(tmp_path) not in text and str(tmp_path.resolve()) not in text
+
+
+#: An honest big model: a 60 MB value recorded by a check (a state_dict in check_metric is this size).
+BIG_VALUE_MB = 60
+
+
+def test_a_60_mb_value_recorded_by_a_check_arrives_intact_without_costing_the_cell_its_time(tmp_path):
+    import numpy as np
+
+    from autograder.wire import values
+
+    elements = BIG_VALUE_MB * 10**6 // 4
+    build = f"import numpy as np\nbig = (np.arange({elements}, dtype=np.float32) * np.float32(0.5))"
+    record = "from autograder import checks as ag\nag.check_close('model.weights', big)"
+    cells = [{"index": 0, "source": build}, {"index": 1, "source": record, "harness_exec": True, "kind": "test", "seed": 0}]
+    worker = WarmInterpreter(["numpy"], course_root=tmp_path)
+    workdir = fresh_workdir()
+    try:
+        # a cell limit the transfer alone would exceed on a slow, loaded machine if it were charged to the cell
+        outcome = run_job({"mode": "record", "cells": cells}, workdir, Limits(cell_timeout=5, total_timeout=120, memory=4 * 2**30),
+                          worker=worker)
+    finally:
+        remove_workdir(workdir)
+        worker.close()
+    assert outcome.finished and outcome.cells[1].ok, (outcome.message, outcome.cells[1].error)
+    ((index, record),) = outcome.checks
+    received = values.decode(record.value).data
+    assert index == 1 and received.dtype == np.float32 and received.shape == (elements,)
+    assert np.array_equal(received, np.arange(elements, dtype=np.float32) * np.float32(0.5))
+
+
+def test_the_grader_reassembles_events_and_their_binary_frames_from_any_chunking():
+    import json as json_module
+
+    from autograder.sandbox.launch import Framer
+    from autograder.wire.protocol import CheckEvent, CheckRecord
+
+    frame = bytes(range(256)) * 1000
+    good = CheckEvent(2, CheckRecord("w", value={"$": "ndarray", "npy": {"$blob": 0}}, blobs=(frame,)))
+    stream = (json_module.dumps(good.to_json()) + "\n").encode() + frame + b'{"event": "cell_end", "index": 2, "status": "ok"}\n'
+    for size in (1, 7, 4096, len(stream)):
+        framer, events = Framer(), []
+        for start in range(0, len(stream), size):
+            events += [event for _, event, _ in framer.feed(stream[start:start + size], 0.0)]
+        check, end = events
+        assert check.record.value["npy"] == frame and end.index == 2
+    lying = {**good.to_json(), "blobs": [len(frame), 3]}  # a frame the value never names: the event is malformed
+    (_, event, _), = Framer().feed((json_module.dumps(lying) + "\n").encode() + frame + b"abc", 0.0)
+    assert event is None

@@ -50,7 +50,7 @@ INSIDE_A_RUN = {
     "autograder.sandbox.inside.confine", "autograder.sandbox.inside.notebook", "autograder.sandbox.inside.runner",
     "autograder.sandbox.inside.warm",
     "autograder.wire", "autograder.wire.compare", "autograder.wire.seeding", "autograder.wire.tolerances",
-    "autograder.wire.values",
+    "autograder.wire.protocol", "autograder.wire.values",
 }
 
 LIST_OURS = ("from autograder import checks as ag\n"
@@ -68,7 +68,7 @@ def test_a_run_imports_only_the_inside_of_the_sandbox_and_the_wire(how, tmp_path
         remove_workdir(workdir)
         if worker:
             worker.close()
-    text = "".join(o.get("text", "") for o in result.cells[0]["outputs"] if o.get("output_type") == "stream")
+    text = "".join(o.get("text", "") for o in result.cells[0].outputs if o.get("output_type") == "stream")
     imported = set(json.loads(text.strip().replace("'", '"')))
     assert imported <= INSIDE_A_RUN, f"imported inside a run, not meant to be: {sorted(imported - INSIDE_A_RUN)}"
     assert "autograder.sandbox.inside.runner" in imported

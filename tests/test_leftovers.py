@@ -60,7 +60,7 @@ HONEST = "import numpy as np\nbig = np.ones(60 * 2**20)  # 480 MiB, every page w
 
 def result_of(outcome, index=0):
     end = outcome.cells[index]
-    return [o for o in end["outputs"] if o["output_type"] in ("execute_result", "error")][0]
+    return [o for o in end.outputs if o["output_type"] in ("execute_result", "error")][0]
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_tempfile_works_in_a_warm_run(tmp_path):
         remove_workdir(workdir)
         worker.close()
     assert outcome.status == "ok", outcome.message
-    assert result_of(outcome)["data"]["text/plain"] == "(True, True, True)", outcome.cells[0]["outputs"]
+    assert result_of(outcome)["data"]["text/plain"] == "(True, True, True)", outcome.cells[0].outputs
 
 
 TEMPFILE = ("import tempfile, os\nwith tempfile.NamedTemporaryFile() as f:\n    f.write(b'x')\n"

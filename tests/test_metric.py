@@ -10,6 +10,8 @@ import torch
 from autograder.grading.held_out import HeldOutError, evaluate_model
 from autograder.grading.models import MAX_MODEL_LAYERS, MAX_MODEL_PARAMETERS, ModelError, architecture, rebuild
 from autograder.grading.scoring import evaluate_metric
+from autograder.wire.compare import Options
+from autograder.wire.protocol import CheckRecord
 from autograder.wire.values import Array, decode, encode
 
 
@@ -111,7 +113,7 @@ def test_a_metric_decides_against_its_bound():
     with torch.no_grad():
         good[0].weight.copy_(torch.tensor([[-1.0, 0.0], [1.0, 0.0]]))
         good[0].bias.zero_()
-    want = {"metric": "heldout_accuracy", "at_least": 0.8}
+    want = CheckRecord("model.accuracy", Options("metric"), metric="heldout_accuracy", at_least=0.8)
     lookup = {"heldout_accuracy": heldout_accuracy}.__getitem__
     passed, message = evaluate_metric(want, received(good), lookup)
     assert passed and message.startswith("heldout_accuracy = 1")
@@ -123,7 +125,7 @@ def test_a_metric_decides_against_its_bound():
 
 
 def test_an_unknown_metric_fails_the_check_not_the_grader():
-    passed, message = evaluate_metric({"metric": "nope", "at_least": 0}, 1.0, {}.__getitem__)
+    passed, message = evaluate_metric(CheckRecord("model.accuracy", Options("metric"), metric="nope", at_least=0.0), 1.0, {}.__getitem__)
     assert not passed and "no metric 'nope'" in message
 
 
@@ -136,7 +138,7 @@ def heavy_accuracy(model):
 
 
 def test_the_lying_model_is_evaluated_on_its_real_shapes_in_a_small_process():
-    passed, message = evaluate_metric({"metric": "m", "at_least": 0}, received(lying_about_its_size()),
+    passed, message = evaluate_metric(CheckRecord("model.accuracy", Options("metric"), metric="m", at_least=0.0), received(lying_about_its_size()),
                                       {"m": lambda model: 0.0}.__getitem__)
     assert not passed and "not defined at the top level" in message  # a metric must be importable by the child
     value = evaluate_model(heavy_accuracy_of_4, received(lying_about_its_size()), memory=2 * 2**30, seconds=120)

@@ -54,7 +54,7 @@ def test_a_prestarted_worker_serves_the_runs_and_outlives_the_thread_that_starte
                 outcome = run_job(JOB, workdir, limits, worker=worker)
             finally:
                 remove_workdir(workdir)
-            assert outcome.finished and outcome.cells[0]["status"] == "ok"
+            assert outcome.finished and outcome.cells[0].status == "ok"
             assert worker.process is first_process and worker.alive()
 
 

@@ -24,24 +24,27 @@ from autograder.prepare.manifest import NotebookManifest
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.launch import run_job
 from autograder.sandbox.scratch import fresh_workdir, remove_workdir
+from autograder.wire.protocol import CheckRecord, Job, JobCell, Mode, Preload
 
 
 @dataclass
 class Expectations:
     """What the reference produced, per test cell: the check records in the order they were made."""
 
-    checks: dict[str, list[dict]] = field(default_factory=dict)  # grade_id -> records
+    checks: dict[str, list[CheckRecord]] = field(default_factory=dict)  # grade_id -> records
     problems: list[str] = field(default_factory=list)  # cells that failed in the reference pass
 
-    def for_cell(self, grade_id: str) -> list[dict]:
+    def for_cell(self, grade_id: str) -> list[CheckRecord]:
         return self.checks.get(grade_id, [])
 
     def to_json(self) -> dict:
-        return {"checks": self.checks, "problems": self.problems}
+        return {"checks": {grade_id: [r.to_json() for r in records] for grade_id, records in self.checks.items()},
+                "problems": self.problems}
 
     @classmethod
     def from_json(cls, data: dict) -> "Expectations":
-        return cls(dict(data.get("checks", {})), list(data.get("problems", [])))
+        checks = {grade_id: [CheckRecord.from_json(r) for r in records] for grade_id, records in dict(data.get("checks", {})).items()}
+        return cls(checks, list(data.get("problems", [])))
 
 
 def source_order(manifest: NotebookManifest) -> list[tuple[str | None, str, str, str]]:
@@ -56,7 +59,7 @@ def source_order(manifest: NotebookManifest) -> list[tuple[str | None, str, str,
     return ordered
 
 
-def reference_job(manifest: NotebookManifest, assignment: Assignment) -> dict:
+def reference_job(manifest: NotebookManifest, assignment: Assignment) -> Job:
     solutions = assignment.solutions_path
     job_cells = []
     for index, (grade_id, kind, cell_type, source) in enumerate(source_order(manifest)):
@@ -64,25 +67,10 @@ def reference_job(manifest: NotebookManifest, assignment: Assignment) -> dict:
         # instructor wrote it, since later cells may use what it defines.
         if cell_type != "code" or kind in (Kind.ANSWER, Kind.TASK):
             continue
-        job_cells.append(
-            {
-                "index": index,
-                "source": source,
-                "grade_id": grade_id,
-                "kind": kind,
-                "harness_exec": kind == Kind.TEST,
-                "seed": seeding.stable_seed(grade_id) if kind == Kind.TEST else None,
-            }
-        )
-    return {
-        "mode": "reference",
-        "cells": job_cells,
-        "preload": {
-            "course_root": str(assignment.course.root),
-            "module_name": f"solutions.{assignment.name}",
-            "module_path": str(solutions),
-        },
-    }
+        job_cells.append(JobCell(index, source, grade_id, kind, kind == Kind.TEST,
+                                 seeding.stable_seed(grade_id) if kind == Kind.TEST else None))
+    return Job(Mode.REFERENCE, tuple(job_cells),
+               preload=Preload(str(assignment.course.root), f"solutions.{assignment.name}", str(solutions)))
 
 
 _loaded: dict[str, object] = {}
@@ -168,37 +156,37 @@ def compute_expectations(manifest: NotebookManifest, assignment: Assignment, lim
     finally:
         remove_workdir(workdir)
     expectations = Expectations()
-    by_index = {cell["index"]: cell for cell in job["cells"]}
+    by_index = {cell.index: cell for cell in job.cells}
     for index, record in run.checks:
         cell = by_index.get(index)
-        if cell is None or cell["kind"] != Kind.TEST:
-            expectations.problems.append(f"check {record.get('name')!r} was called outside a test cell")
+        if cell is None or cell.kind != Kind.TEST:
+            expectations.problems.append(f"check {record.name!r} was called outside a test cell")
             continue
-        existing = expectations.checks.setdefault(cell["grade_id"], [])
-        if any(r["name"] == record["name"] for r in existing):
-            expectations.problems.append(f"test cell {cell['grade_id']!r}: the check name {record['name']!r} is used twice; check names must be unique")
+        existing = expectations.checks.setdefault(cell.grade_id, [])
+        if any(r.name == record.name for r in existing):
+            expectations.problems.append(f"test cell {cell.grade_id!r}: the check name {record.name!r} is used twice; check names must be unique")
             continue
-        if "error" in record:
-            expectations.problems.append(f"test cell {cell['grade_id']!r}: {record['error']}")
+        if record.error is not None:
+            expectations.problems.append(f"test cell {cell.grade_id!r}: {record.error}")
         existing.append(record)
     names: dict[str, str] = {}
     for grade_id, records in expectations.checks.items():
         for record in records:
-            if record["name"] in names and names[record["name"]] != grade_id:
+            if record.name in names and names[record.name] != grade_id:
                 expectations.problems.append(
-                    f"check name {record['name']!r} is used in test cells {names[record['name']]!r} and {grade_id!r}; check names must be unique"
+                    f"check name {record.name!r} is used in test cells {names[record.name]!r} and {grade_id!r}; check names must be unique"
                 )
-            names[record["name"]] = grade_id
-    for cell in job["cells"]:
-        end = run.cells.get(cell["index"])
-        label = f"test cell {cell['grade_id']!r}" if cell["kind"] == Kind.TEST else (
-            f"read-only cell {cell['grade_id']!r}" if cell["grade_id"] else f"cell {cell['index'] + 1}")
+            names[record.name] = grade_id
+    for cell in job.cells:
+        end = run.cells.get(cell.index)
+        label = f"test cell {cell.grade_id!r}" if cell.kind == Kind.TEST else (
+            f"read-only cell {cell.grade_id!r}" if cell.grade_id else f"cell {cell.index + 1}")
         if end is None:
             expectations.problems.append(f"{label} did not run in the reference pass ({run.message or 'the run stopped early'})")
-        elif end["status"] != "ok":
-            error = next((o for o in end["outputs"] if o.get("output_type") == "error"), {})
+        elif not end.ok:
+            error = end.error
             expectations.problems.append(
-                f"{label} failed in the reference pass with {error.get('ename', end['status'])}: {error.get('evalue', '')}"
+                f"{label} failed in the reference pass with {error.ename if error else end.status.value}: {error.evalue if error else ''}"
                 f" — every name a test uses from an answer cell must be defined in {assignment.solutions_path.relative_to(assignment.course.root)}"
             )
     if expectations.problems and not run.finished and not run.cells:

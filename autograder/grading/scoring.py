@@ -3,6 +3,10 @@
 * A test cell whose reference pass recorded checks: each expected check is matched, by name, with the
   value the student's run recorded *in that test cell*; the grader decodes both (plain data) and compares
   them with the tolerances the reference recorded. Score = points x passed weight / total weight.
+  Each name is accepted exactly once: the test makes each of its checks once (the reference pass refuses
+  a course that does not), so a second record of a name means student code the test called recorded it
+  too, possibly first and with a value it could know (a visible ``expected=``, ``True``). Such a check
+  fails, whichever record came first, and the submission is flagged for review (`QuestionResult.flags`).
 * A test cell without checks (a plain nbgrader cell of asserts): scored as nbgrader scores it — zero if
   it raised or wrote to stderr, the number its last expression gave if any (partial credit), else full.
 * A hand-graded answer: no score until a person grades it (zero when left as released).
@@ -16,10 +20,14 @@ from typing import Callable
 
 from autograder.wire import values
 from autograder.course.cells import Kind
+import dataclasses
+
 from autograder.wire import tolerances
-from autograder.wire.compare import Options, compare, real_dtype
+from autograder.wire.compare import compare, describe, real_dtype
+from autograder.wire.protocol import CellEnd, CellError, CheckOutcome, CheckRecord
 from autograder.prepare.manifest import NotebookManifest
 from autograder.grading.reference import Expectations
+from autograder.results.status import QuestionStatus
 from autograder.sandbox.launch import RunResult
 from autograder.grading.sanitize import Sanitized
 
@@ -29,26 +37,14 @@ class QuestionResult:
     question: str  # the graded cell's grade_id
     score: float | None
     max_score: float
-    status: str  # passed | partial | failed | error | timeout | crashed | not_run | not_attempted | needs_manual_grade
+    status: str  # a `QuestionStatus` value
     message: str = ""
-    checks: list[dict] = field(default_factory=list)  # per check: name, passed, weight, message, seed
+    checks: list[dict] = field(default_factory=list)  # per check: `CheckOutcome.to_json()`
+    flags: list[str] = field(default_factory=list)  # what a person should look at (kept with the submission's notes)
 
 
-def _first_error(end: dict | None) -> dict | None:
-    if not end:
-        return None
-    return next((o for o in end.get("outputs", []) if o.get("output_type") == "error"), None)
-
-
-def _error_line(error: dict) -> str:
-    line = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".strip().rstrip(":")
-    if not error.get("evalue"):
-        # A bare `assert` says nothing by itself: show the statement that failed.
-        code = [text.strip() for text in error.get("traceback", [])
-                if text.startswith("    ") and text.strip() and set(text.strip()) - set("^~")]
-        if code:
-            line += f" in `{code[-1]}`"
-    return line
+def _error_line(error: CellError | None, status: str = "Error") -> str:
+    return (error or CellError(status, "")).line()
 
 
 def _clamp(score: float, points: float) -> float:
@@ -93,17 +89,19 @@ def _not_run(grade_id: str, points: float, run: RunResult) -> QuestionResult:
     return QuestionResult(grade_id, 0.0, points, "not_run", f"the test cell did not run: {why}")
 
 
-def _score_like_nbgrader(grade_id: str, points: float, end: dict | None, run: RunResult) -> QuestionResult:
+def _score_like_nbgrader(grade_id: str, points: float, end: CellEnd | None, run: RunResult) -> QuestionResult:
     if end is None:
         return _not_run(grade_id, points, run)
-    if end["status"] in ("timeout", "crashed"):
-        return QuestionResult(grade_id, 0.0, points, end["status"], _error_line(_first_error(end) or {}))
-    for output in end.get("outputs", []):
+    if end.stopped:
+        return QuestionResult(grade_id, 0.0, points, end.status.value, _error_line(end.error))
+    for output in end.outputs:
         if output.get("output_type") == "error":
-            return QuestionResult(grade_id, 0.0, points, "failed", _error_line(output))
+            error = CellError.from_output(output)
+            status = QuestionStatus.NOT_ATTEMPTED if error.unanswered else QuestionStatus.FAILED
+            return QuestionResult(grade_id, 0.0, points, status, error.line())
         if output.get("output_type") == "stream" and output.get("name") == "stderr":
             return QuestionResult(grade_id, 0.0, points, "failed", "the test cell wrote to stderr: " + output.get("text", "")[:300].strip())
-    for output in end.get("outputs", []):
+    for output in end.outputs:
         if output.get("output_type") == "execute_result":
             partial = _partial_credit(output.get("data", {}).get("text/plain", ""), points)
             if partial is not None:
@@ -123,50 +121,71 @@ def _partial_credit(text: str, points: float) -> float | None:
     return min(value, points)
 
 
-def _score_checks(grade_id: str, points: float, expected: list[dict], recorded: list[dict], end: dict | None, run: RunResult,
-                  metrics: MetricLookup | None = None) -> QuestionResult:
-    by_name: dict[str, dict] = {}
+def _score_checks(grade_id: str, points: float, expected: list[CheckRecord], recorded: list[CheckRecord], end: CellEnd | None,
+                  run: RunResult, metrics: MetricLookup | None = None) -> QuestionResult:
+    by_name: dict[str, CheckRecord] = {}
+    times: dict[str, int] = {}
     for record in recorded:
-        if isinstance(record.get("name"), str):
-            by_name.setdefault(record["name"], record)
-    error = _first_error(end)
+        by_name.setdefault(record.name, record)
+        times[record.name] = times.get(record.name, 0) + 1
+    flags = [f"flagged for review: duplicate check record {name!r} in test cell {grade_id!r} (recorded {count} times; "
+             f"the test makes it once, so code it called recorded it too); the check fails"
+             for name, count in times.items() if count > 1 and any(want.name == name for want in expected)]
+    error = end.error if end is not None else None
     if end is None:
         stopped = run.message or "the notebook stopped before this cell"
-    elif end["status"] in ("timeout", "crashed") or error:
-        stopped = _error_line(error or {"ename": end["status"]})
+    elif end.stopped or error:
+        stopped = _error_line(error, end.status.value)
     else:
         stopped = "the test cell ended without making this check"
-    outcomes = []
+    outcomes: list[CheckOutcome] = []
     total = passed = 0.0
     for want in expected:
-        weight = float(want.get("weight", 1) or 0)
+        weight = float(want.weight or 0)
         total += weight
-        outcome = {"name": want["name"], "weight": weight, "seed": want.get("seed"), "passed": False}
-        got = by_name.get(want["name"])
+        got = by_name.get(want.name)
         if got is None:
-            outcome["message"] = f"not checked: {stopped}"
-        elif "error" in got:
-            outcome["message"] = str(got["error"])[:500]
+            outcome = CheckOutcome(want.name, False, f"not checked: {stopped}", weight, want.seed, _summary_of(want))
+        elif times[want.name] > 1:
+            outcome = CheckOutcome(want.name, False, f"recorded {times[want.name]} times, once by code the test called: "
+                                   "it counts as failed and the submission is flagged for review", weight, want.seed, _summary_of(want))
+        elif got.error is not None:
+            outcome = CheckOutcome(want.name, False, got.error[:500], weight, want.seed, _summary_of(want))
         else:
-            outcome["passed"], outcome["message"] = _verdict(want, got, metrics)
-        if outcome["passed"]:
+            ok, message = _verdict(want, got, metrics)
+            outcome = CheckOutcome(want.name, ok, message, weight, want.seed, _summary_of(want), _summary_of(got))
+        if outcome.passed:
             passed += weight
         outcomes.append(outcome)
     score = _clamp(points * passed / total, points) if total > 0 else 0.0
-    failures = [o for o in outcomes if not o["passed"]]
-    if end is not None and end["status"] in ("timeout", "crashed") and failures:
-        status = end["status"]
+    failures = [o for o in outcomes if not o.passed]
+    none_recorded = not any(o.name in by_name for o in outcomes)
+    if end is not None and end.stopped and failures:
+        status = end.status.value
     elif not failures:
-        status = "passed"
+        status = QuestionStatus.PASSED
     elif passed > 0:
-        status = "partial"
+        status = QuestionStatus.PARTIAL
+    elif error is not None and none_recorded:
+        # the stub's NotImplementedError: the question was left as released, not answered wrongly
+        status = QuestionStatus.NOT_ATTEMPTED if error.unanswered else QuestionStatus.ERROR
     else:
-        status = "error" if error and not any(name in by_name for name in (o["name"] for o in outcomes)) else "failed"
+        status = QuestionStatus.FAILED
     message = _summary(outcomes, failures)
-    return QuestionResult(grade_id, score, points, status, message, outcomes)
+    return QuestionResult(grade_id, score, points, str(status), message, [o.to_json() for o in outcomes], flags)
 
 
-def evaluate_metric(want: dict, value, metrics: MetricLookup | None) -> tuple[bool, str]:
+def _summary_of(record: CheckRecord) -> str:
+    """A short description of a record's value (of its ``expected=`` literal for the reference's)."""
+    if record.is_metric:
+        return f"{record.metric} within [{record.at_least}, {record.at_most}]" if record.metric else ""
+    try:
+        return describe(values.decode(record.expected if record.has_expected else record.value))
+    except values.DecodeError:
+        return "a value that cannot be read"
+
+
+def evaluate_metric(want: CheckRecord, value, metrics: MetricLookup | None) -> tuple[bool, str]:
     """`check_metric`: call the reference module's function on the value and compare with the bounds.
 
     A model is never rebuilt here: its architecture is validated and capped on the weights' shapes, and the
@@ -175,7 +194,7 @@ def evaluate_metric(want: dict, value, metrics: MetricLookup | None) -> tuple[bo
     from autograder.grading.held_out import HeldOutError, MetricError, evaluate_model
     from autograder.grading.models import ModelError
 
-    name = want.get("metric", "")
+    name = want.metric or ""
     if metrics is None:
         return False, f"the metric {name!r} is not available to the grader"
     try:
@@ -193,52 +212,45 @@ def evaluate_metric(want: dict, value, metrics: MetricLookup | None) -> tuple[bo
         return False, f"{name} could not evaluate the value: {error}"
     except Exception as error:  # the student's value broke the metric: a failed check, not a grader crash
         return False, f"{name} could not evaluate the value: {type(error).__name__}: {error}"
-    low, high = want.get("at_least"), want.get("at_most")
-    if low is not None and not result >= float(low):
-        return False, f"{name} = {result:.4g}, needs at least {float(low):g}"
-    if high is not None and not result <= float(high):
-        return False, f"{name} = {result:.4g}, needs at most {float(high):g}"
+    low, high = want.at_least, want.at_most
+    if low is not None and not result >= low:
+        return False, f"{name} = {result:.4g}, needs at least {low:g}"
+    if high is not None and not result <= high:
+        return False, f"{name} = {result:.4g}, needs at most {high:g}"
     return True, f"{name} = {result:.4g}"
 
 
-def _verdict(want: dict, got: dict, metrics: MetricLookup | None = None) -> tuple[bool, str]:
+def _verdict(want: CheckRecord, got: CheckRecord, metrics: MetricLookup | None = None) -> tuple[bool, str]:
     """Decide one check: the options come from the reference's record, never from the student's."""
-    options = want.get("options", {})
-    if options.get("kind") == "metric":
+    if want.is_metric:
         try:
-            return evaluate_metric(want, values.decode(got.get("value")), metrics)
+            return evaluate_metric(want, values.decode(got.value), metrics)
         except values.DecodeError as error:
             return False, f"the value sent by the notebook could not be read: {error}"
-    rtol, atol = options.get("rtol"), options.get("atol")
-    if options.get("kind", "close") == "close" and rtol is None and atol is None and "expected" in want and "value" in want:
+    options = want.options
+    if options.kind == "close" and options.rtol is None and options.atol is None and want.has_expected and want.value is not None:
         rtol, atol = _literal_tolerance(want)
-    opts = Options(
-        kind=options.get("kind", "close"),
-        rtol=rtol,
-        atol=atol,
-        equal_nan=bool(options.get("equal_nan", False)),
-        check_dtype=bool(options.get("check_dtype", False)),
-    )
+        if rtol is not None:
+            options = dataclasses.replace(options, rtol=rtol, atol=atol)
     try:
-        expected_value = values.decode(want["expected"] if "expected" in want else want["value"])
-        actual_value = values.decode(got.get("value"))
+        expected_value = values.decode(want.expected if want.has_expected else want.value)
+        actual_value = values.decode(got.value)
     except values.DecodeError as error:
         return False, f"the value sent by the notebook could not be read: {error}"
-    verdict = compare(expected_value, actual_value, opts)
+    verdict = compare(expected_value, actual_value, options)
     if verdict.ok:
         return True, ""
-    message = want.get("message") or verdict.message
-    seed = want.get("seed")
-    return False, message + (f" [seed {seed}]" if seed is not None else "")
+    message = want.message or verdict.message
+    return False, message + (f" [seed {want.seed}]" if want.seed is not None else "")
 
 
-def _literal_tolerance(want: dict) -> tuple[float | None, float | None]:
+def _literal_tolerance(want: CheckRecord) -> tuple[float | None, float | None]:
     """The default tolerance of a check whose expected value is a literal (``expected=0.6148``): a Python
     float is a float64, but the reference's own result of the same call (also in its record) may be float32,
     and a literal cannot be more precise than the computation it stands for. Both dtypes come from the
     reference's record, never from the student's value; the looser decides. (None, None): the usual default."""
     try:
-        literal, computed = values.decode(want["expected"]), values.decode(want["value"])
+        literal, computed = values.decode(want.expected), values.decode(want.value)
     except values.DecodeError:
         return None, None
     dtypes = [_float_dtype(v) for v in (literal, computed)]
@@ -256,9 +268,9 @@ def _float_dtype(value) -> str | None:
     return None
 
 
-def _summary(outcomes: list[dict], failures: list[dict]) -> str:
+def _summary(outcomes: list[CheckOutcome], failures: list[CheckOutcome]) -> str:
     if not failures:
         return f"{len(outcomes)} check(s) passed"
     first = failures[0]
     more = f" (and {len(failures) - 1} more failed check(s))" if len(failures) > 1 else ""
-    return f"{len(outcomes) - len(failures)}/{len(outcomes)} checks passed; {first['name']}: {first['message']}{more}"
+    return f"{len(outcomes) - len(failures)}/{len(outcomes)} checks passed; {first.name}: {first.message}{more}"

@@ -28,6 +28,7 @@ from autograder.sandbox.pool import WarmPool
 from autograder.sandbox.scratch import child_environment, fresh_workdir, remove_workdir
 from autograder.sandbox.warm import WarmInterpreter
 from autograder.wire import seeding
+from autograder.wire.protocol import Job, JobCell, Mode
 
 #: Larger notebook files are refused before they are parsed.
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
@@ -82,28 +83,20 @@ def read_notebook_and_bytes(path: Path) -> tuple[nbformat.NotebookNode, bytes]:
     return notebook, raw
 
 
-def build_job(sanitized: Sanitized, mode: str = "record") -> dict:
+def build_job(sanitized: Sanitized, mode: Mode = Mode.RECORD) -> Job:
     """The run of a restored notebook: test cells through the harness, each under its own seed.
 
-    ``mode`` is the checks' mode: "record" while grading; "local" for `autograder check`, where the
-    visible checks decide in the student's process as they do in Jupyter.
+    ``mode`` is the checks' mode: `Mode.RECORD` while grading; `Mode.LOCAL` for `autograder check`, where
+    the visible checks decide in the student's process as they do in Jupyter.
     """
     job_cells = []
     for index, cell in enumerate(sanitized.cells):
         if cell.cell_type != "code":
             continue
         is_test = cell.kind == Kind.TEST
-        job_cells.append(
-            {
-                "index": index,
-                "source": cell.source,
-                "grade_id": cell.grade_id,
-                "kind": cell.kind,
-                "harness_exec": is_test,
-                "seed": seeding.stable_seed(cell.grade_id) if is_test else None,
-            }
-        )
-    return {"mode": mode, "cells": job_cells}
+        job_cells.append(JobCell(index, cell.source, cell.grade_id, cell.kind, is_test,
+                                 seeding.stable_seed(cell.grade_id) if is_test else None))
+    return Job(Mode(mode), tuple(job_cells))
 
 
 def zero_results(manifest: NotebookManifest, status: str, message: str) -> list[StoredResult]:
@@ -118,14 +111,14 @@ def run_status(sanitized: Sanitized, run: RunResult) -> tuple[str, str]:
     problems = []
     for index, cell in enumerate(sanitized.cells):
         end = run.cells.get(index)
-        if end is None or end.get("status") == "ok":
+        if end is None or end.ok:
             continue
-        error = next((o for o in end.get("outputs", []) if o.get("output_type") == "error"), {})
-        if error.get("ename") == "NotImplementedError" or cell.kind == Kind.TEST:
+        error = end.error
+        if (error is not None and error.unanswered) or cell.kind == Kind.TEST:
             continue
         where = f"{'answer' if cell.kind in (Kind.ANSWER, Kind.MANUAL) else 'read-only'} cell {cell.grade_id!r}" if cell.grade_id \
             else f"cell {index + 1} of the graded notebook"
-        problems.append(f"{where} raised {error.get('ename', 'an error')}: {error.get('evalue', '')}".rstrip(": "))
+        problems.append(f"{where} raised {error.ename if error else 'an error'}: {error.evalue if error else ''}".rstrip(": "))
     if problems:
         return "error", "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
     return "ok", ""
@@ -181,10 +174,11 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
     stored.results = [StoredResult(q.question, q.score, q.max_score, q.status, q.message, q.checks) for q in questions]
     stored.status, stored.message = run_status(sanitized, run)
     stored.notes.extend(sanitized.notes)
+    stored.notes.extend(flag for q in questions for flag in q.flags)
     stored.notes.extend(_time_flags(assignment, submission))
     stored.student_view = student_view(manifest, sanitized, run)  # what feedback pages and manual grading show
-    if sanitized.notes and stored.status == "ok":
-        stored.message = "; ".join(sanitized.notes)
+    if stored.notes and stored.status == "ok":
+        stored.message = "; ".join(stored.notes)
     stored.duration_s = round(time.monotonic() - started, 3)
     return stored
 

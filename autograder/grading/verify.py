@@ -21,7 +21,8 @@ import nbformat
 
 from autograder.wire import values
 from autograder.course.cells import Kind
-from autograder.wire.compare import Options, compare
+from autograder.wire.compare import compare
+from autograder.wire.protocol import Job, JobCell, Mode
 from autograder.course import Assignment, CourseError
 from autograder.grading.plan import GradingPlan, build_plan
 from autograder.course.submissions import Submission
@@ -115,17 +116,16 @@ def _check_literals(plan: GradingPlan, notebook_name: str, report: VerifyReport)
     disagreements = []
     for grade_id, records in plan.expectations[notebook_name].checks.items():
         for record in records:
-            if record.get("options", {}).get("kind") == "metric":
-                passed, message = evaluate_metric(record, values.decode(record["value"]), metric_lookup(plan.assignment))
+            if record.is_metric:
+                passed, message = evaluate_metric(record, values.decode(record.value), metric_lookup(plan.assignment))
                 if not passed:
-                    disagreements.append(f"{grade_id}/{record['name']}: the reference's own value fails the metric ({message})")
+                    disagreements.append(f"{grade_id}/{record.name}: the reference's own value fails the metric ({message})")
                 continue
-            if "expected" not in record:
+            if not record.has_expected:
                 continue
-            options = Options(**{k: v for k, v in record.get("options", {}).items() if k in Options.__dataclass_fields__})
-            verdict = compare(values.decode(record["expected"]), values.decode(record["value"]), options)
+            verdict = compare(values.decode(record.expected), values.decode(record.value), record.options)
             if not verdict.ok:
-                disagreements.append(f"{grade_id}/{record['name']}: the reference gives a different value ({verdict.message})")
+                disagreements.append(f"{grade_id}/{record.name}: the reference gives a different value ({verdict.message})")
     report.add(f"{notebook_name}: expected= literals and metrics agree with solutions/", not disagreements, "\n".join(disagreements))
 
 
@@ -137,23 +137,24 @@ def _visible_tests_pass(assignment: Assignment, source: nbformat.NotebookNode, l
         if source_cell.cell_type != "code":
             continue
         is_test = cells.kind(source_cell) is Kind.TEST
-        job_cells.append({"index": index, "source": released_cell.source if is_test else source_cell.source,
-                          "grade_id": cells.grade_id(source_cell), "kind": cells.kind(source_cell).value})
+        # as in a student's Jupyter session: test cells run like any other cell, without the harness's seeds
+        job_cells.append(JobCell(index, released_cell.source if is_test else source_cell.source,
+                                 cells.grade_id(source_cell), cells.kind(source_cell)))
     workdir = fresh_workdir("autograder-visible-")
     try:
         stage_public_files(assignment, workdir)
-        run = run_job({"mode": "local", "cells": job_cells}, workdir, limits, course_root=assignment.course.root, worker=pool.current())
+        run = run_job(Job(Mode.LOCAL, tuple(job_cells)), workdir, limits, course_root=assignment.course.root, worker=pool.current())
     finally:
         remove_workdir(workdir)
     problems = []
     for cell in job_cells:
-        end = run.cells.get(cell["index"])
-        label = cell["grade_id"] or f"cell {cell['index'] + 1}"
+        end = run.cells.get(cell.index)
+        label = cell.grade_id or f"cell {cell.index + 1}"
         if end is None:
             problems.append(f"{label}: did not run ({run.message})")
-        elif end["status"] != "ok":
-            error = next((o for o in end["outputs"] if o.get("output_type") == "error"), {})
-            problems.append(f"{label}: {error.get('ename')}: {error.get('evalue')}")
+        elif not end.ok:
+            error = end.error
+            problems.append(f"{label}: {error.ename}: {error.evalue}" if error else f"{label}: {end.status.value}")
     return problems
 
 

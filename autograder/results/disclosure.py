@@ -63,7 +63,9 @@ def released_test(source: str) -> tuple[str, bool, tuple[str, ...]]:
 
 
 def answer_hash(source: str) -> str:
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+    """The key of a hand-graded answer. ``surrogatepass``: a notebook's JSON may escape a lone surrogate
+    (``"\\ud800"``), which is text Python holds but UTF-8 cannot encode; the hash must still be one."""
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _text(value) -> str:
@@ -108,6 +110,7 @@ def student_view(manifest, sanitized, run) -> dict:
     """The graded notebook as its student may see it (see the module's docstring), as plain JSON data.
 
     ``answers`` holds the hand-graded answers (text and sha256), which manual grading reads and keys on.
+    ``run.cells`` maps a cell's index to how it ended (`autograder.wire.protocol.CellEnd`).
     """
     cells, answers = [], {}
     hidden_started = None
@@ -126,10 +129,10 @@ def student_view(manifest, sanitized, run) -> dict:
             answers[cell.grade_id] = {"source": cell.source, "sha256": answer_hash(cell.source), "cell_type": cell.cell_type}
         if cell.cell_type == "code":
             end = run.cells.get(index)
-            entry["status"] = "not_run" if end is None else str(end.get("status", "ok"))
+            entry["status"] = "not_run" if end is None else end.status.value
             if hidden_started is None and entry.get("hidden_tests"):
                 hidden_started = index
-            outputs = [] if end is None else [o for o in map(_safe_output, end.get("outputs", []) or []) if o]
+            outputs = [] if end is None else [o for o in map(_safe_output, end.outputs) if o]
             if hidden_started is not None and outputs:  # a cell without output has nothing to withhold
                 entry["withheld"] = WITHHELD_HIDDEN if entry.get("hidden_tests") else WITHHELD_AFTER
                 outputs = []

@@ -1,13 +1,16 @@
 """One run: start the runner (forked from a warm interpreter, or spawned), feed it the job, watch it.
 
 The job (cells to run, mode) goes to the child on a pipe, never through a file, so no test code lies on disk
-next to the submission. Events come back on a pipe as JSON lines; the parent parses them as plain data,
+next to the submission; and **one cell at a time**: first the header (mode, limits), then cell N+1 only
+once cell N has ended, so a cell never finds a later (hidden) test cell in its process or in the pipe
+(`CellFeeder`). The writes never block the watch: a child that does not read cannot stop the clocks. Events come back on a pipe as JSON lines; the parent parses them as plain data,
 enforces the time limits from outside (a cell that ignores its in-process alarm is killed), and kills the
 child's whole process group when the run ends, whatever the child started.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import selectors
@@ -21,6 +24,7 @@ from autograder.sandbox.limits import Limits
 from autograder.sandbox.scratch import child_environment, scratch_root
 from autograder.sandbox.spawn import Spawned
 from autograder.sandbox.warm import WarmInterpreter
+from autograder.wire.protocol import CellEnd, CellStart, CellStatus, CheckEvent, CheckRecord, Done, Job, JobCell, Start, parse_event
 
 #: How long after a cell's own timeout the parent waits before killing the process.
 KILL_GRACE_SECONDS = 3.0
@@ -28,14 +32,18 @@ KILL_GRACE_SECONDS = 3.0
 MAX_CHANNEL_BYTES = 512 * 1024 * 1024
 #: How many times a run stopped from outside (killed, crashed, timed out) is resumed at the next cell.
 MAX_RESUMES = 8
+#: The slowest transfer credited to a cell, in bytes per second: an event's arrival time stops the cell's
+#: clock for at most its size at this rate (a 100 MB value: 10 s), so a notebook that trickles bytes or
+#: leaves a line unfinished on the channel cannot hold the clock without end.
+MIN_CREDITED_BYTES_PER_SECOND = 10 * 1024 * 1024
 #: The exit code of a runner whose harness failed before or between cells (its last stderr line says why).
 HARNESS_FAILED_EXIT = 70
 
 
 @dataclass
 class RunResult:
-    cells: dict[int, dict] = field(default_factory=dict)  # cell index -> its cell_end event
-    checks: list[tuple[int | None, dict]] = field(default_factory=list)  # (cell index, record)
+    cells: dict[int, CellEnd] = field(default_factory=dict)  # cell index -> how it ended
+    checks: list[tuple[int | None, CheckRecord]] = field(default_factory=list)  # (cell index, record)
     status: str = "ok"  # ok | crashed | timeout | error
     message: str = ""
     finished: bool = False  # the runner reached the end of the job
@@ -47,7 +55,7 @@ class RunResult:
 
 
 def run_job(
-    job: dict,
+    job: Job | dict,
     workdir: Path,
     limits: Limits,
     *,
@@ -58,34 +66,35 @@ def run_job(
     """Run ``job`` in a new process with ``workdir`` as its working directory; return what it reported.
 
     With a `WarmInterpreter` the process is forked from it; otherwise a fresh interpreter is started. Every run
-    but the trusted reference pass (mode "reference", which imports solutions/) is confined (see
-    `autograder.sandbox.confine`).
+    but the trusted reference pass (`Mode.REFERENCE`, which imports solutions/) is confined (see
+    `autograder.sandbox.confine`). A dict is read as the JSON form of a `Job`.
 
     A process stopped from outside in the middle of a cell (killed, crashed, out of time or memory) costs
     that cell: the cells after it run in a fresh process that first replays, silently, the earlier
     non-test cells that succeeded, so later questions are still graded. The whole-submission budget
     covers every attempt; test cells are never replayed, so no check is recorded twice.
     """
+    job = Job.coerce(job)
     env = env if env is not None else child_environment(workdir, limits.device)
     started = time.monotonic()
     result = RunResult()
-    cells = list(job["cells"])
-    tests = {c["index"] for c in cells if c.get("harness_exec")}
+    cells = list(job.cells)
+    tests = {c.index for c in cells if c.harness_exec}
     pending, replay = cells, []
     try:
         while True:
-            attempt = _run_attempt(job, replay + pending, {c["index"] for c in replay}, workdir, env, limits, course_root,
+            attempt = _run_attempt(job, replay + pending, {c.index for c in replay}, workdir, env, limits, course_root,
                                    worker, started, result)
             if attempt.finished or attempt.stopped_at is None or attempt.status not in ("crashed", "timeout"):
                 break
             if result.resumed >= MAX_RESUMES or (limits.total_timeout and time.monotonic() - started >= limits.total_timeout):
                 break
-            position = next((i for i, c in enumerate(pending) if c["index"] == attempt.stopped_at), None)
+            position = next((i for i, c in enumerate(pending) if c.index == attempt.stopped_at), None)
             if position is None:  # stopped inside a replayed cell: it behaves differently now, give up
                 result.message += "; the rest of the notebook could not be resumed (a replayed cell failed)"
                 break
             done = pending[:position]
-            replay = replay + [c for c in done if c["index"] not in tests and result.cells.get(c["index"], {}).get("status") == "ok"]
+            replay = replay + [c for c in done if c.index not in tests and c.index in result.cells and result.cells[c.index].ok]
             pending = pending[position + 1:]
             if not pending:
                 break
@@ -97,22 +106,23 @@ def run_job(
     return result
 
 
-def _run_attempt(job: dict, cells: list[dict], silent: set[int], workdir: Path, env: dict, limits: Limits,
+def _run_attempt(job: Job, cells: list[JobCell], silent: set[int], workdir: Path, env: dict, limits: Limits,
                  course_root: Path | None, worker: WarmInterpreter | None, started: float, result: RunResult) -> RunResult:
     """One process: run ``cells`` (``silent`` ones are replays whose events are ignored); merge into ``result``."""
-    confined = job.get("mode") != "reference"
+    confined = not job.trusted
     if confined and limits.confinement().bwrap and not Path(workdir).resolve().is_relative_to(scratch_root().resolve()):
         raise ValueError(f"{workdir} is outside the scratch root the sandbox sees: make working directories with fresh_workdir()")
-    attempt_job = dict(job, cells=cells, cell_timeout=limits.cell_timeout, output_limit=limits.output_limit, device=limits.device)
-    job_bytes = json.dumps(attempt_job).encode("utf-8")
+    attempt_job = dataclasses.replace(job, cells=tuple(cells), cell_timeout=limits.cell_timeout, output_limit=limits.output_limit,
+                                      device=limits.device)
+    header = (json.dumps(attempt_job.header()) + "\n").encode("utf-8")
     read_fd, write_fd = os.pipe()
     stderr_file = tempfile.TemporaryFile()
     attempt = RunResult()
     try:
         if worker is not None and confined:
-            process = worker.start_run(job_bytes, workdir, env, write_fd, stderr_file.fileno(), limits)
+            process = worker.start_run(header, workdir, env, write_fd, stderr_file.fileno(), limits)
         else:
-            process = Spawned(job_bytes, workdir, env, write_fd, stderr_file.fileno(), course_root, limits, confined)
+            process = Spawned(header, workdir, env, write_fd, stderr_file.fileno(), course_root, limits, confined)
     except BaseException:
         os.close(read_fd)
         stderr_file.close()
@@ -120,9 +130,12 @@ def _run_attempt(job: dict, cells: list[dict], silent: set[int], workdir: Path, 
     finally:
         os.close(write_fd)
     oom_before = process.cgroup.oom_kills() if process.cgroup is not None else 0
+    feeder = CellFeeder(process.job_fd, cells)
+    process.job_fd = None  # the feeder owns the job pipe from here on
     try:
-        _watch(process, read_fd, limits, attempt, started, [c["index"] for c in cells], silent, oom_before)
+        _watch(process, read_fd, limits, attempt, started, feeder, silent, oom_before)
     finally:
+        feeder.close()
         os.close(read_fd)
         if attempt.finished:
             process.finish()
@@ -148,14 +161,57 @@ def _run_attempt(job: dict, cells: list[dict], silent: set[int], workdir: Path, 
     return attempt
 
 
-def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: float, order: list[int],
+class CellFeeder:
+    """The job pipe's write end: cell N's JSON line goes out only when `send` is called for it (after cell
+    N-1 ended); after the last cell the pipe is closed, which tells the runner the job is done. Writes are
+    non-blocking, the rest kept for `flush`, so a run that stops reading cannot stall the grader's clocks."""
+
+    def __init__(self, fd: int, cells: list[JobCell]):
+        self.fd: int | None = fd
+        self.cells = cells
+        self.order = [c.index for c in cells]
+        self.pending = b""
+        self.closing = False
+        os.set_blocking(fd, False)
+
+    def send(self, position: int) -> None:
+        if position < len(self.cells):
+            self.pending += (json.dumps(self.cells[position].to_json()) + "\n").encode("utf-8")
+        else:
+            self.closing = True
+        self.flush()
+
+    def flush(self) -> None:
+        while self.pending and self.fd is not None:
+            try:
+                self.pending = self.pending[os.write(self.fd, self.pending):]
+            except BlockingIOError:
+                return
+            except OSError:  # the run is gone (EPIPE); its end shows on the event pipe
+                self.pending = b""
+        if self.closing and not self.pending:
+            self.close()
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self.pending) and self.fd is not None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: float, feeder: CellFeeder,
            silent: set[int], oom_before: int = 0) -> None:
     """Read the run's events, trusting only what fits the job: each cell in job order, started once, ended
-    once, its checks between the two. Anything else (a notebook writing on the channel itself, a forked
-    copy of the runner) stops the run and is reported."""
+    once, its checks between the two; send each cell when its turn comes. Anything else (a notebook writing
+    on the channel itself, a forked copy of the runner) stops the run and is reported."""
+    order = feeder.order
+    feeder.send(0)
     selector = selectors.DefaultSelector()
     selector.register(read_fd, selectors.EVENT_READ)
-    buffer = b""
+    framer = Framer()
     received = 0
     position = 0  # the next cell in `order` that may start
     current: int | None = None
@@ -163,7 +219,9 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
     while not result.finished:
         deadlines = []
         if current is not None and limits.cell_timeout > 0:
-            deadlines.append((cell_started + limits.cell_timeout + KILL_GRACE_SECONDS,
+            # an event still arriving (a large value) holds the cell's clock, as the child's own alarm is held
+            arriving = framer.credit(time.monotonic()) if framer.busy else 0.0
+            deadlines.append((cell_started + arriving + limits.cell_timeout + KILL_GRACE_SECONDS,
                               f"the cell ran longer than {limits.cell_timeout:g} s and was stopped", True))
         if limits.total_timeout > 0:
             deadlines.append((started + limits.total_timeout, f"the submission used up its {limits.total_timeout:g} s budget", False))
@@ -172,11 +230,13 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
             if time.monotonic() >= deadline:
                 process.kill()
                 if current is not None and current not in silent:
-                    result.cells[current] = _synthetic_end(current, "timeout", why)
+                    result.cells[current] = CellEnd.synthetic(current, CellStatus.TIMEOUT, why)
                 result.status, result.message = "timeout", why
                 result.stopped_at = current if resumable else None
                 return
-        if not selector.select(timeout=0.5):
+        if feeder.waiting:
+            feeder.flush()
+        if not selector.select(timeout=0.05 if feeder.waiting else 0.5):
             # A grandchild the notebook forked may hold the pipe open after the runner died: poll the runner itself.
             if process.poll() is not None and not selector.select(timeout=0.2):
                 break
@@ -189,25 +249,25 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
             process.kill()
             result.status, result.message = "error", "the submission sent back more data than the grader accepts"
             return
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            event = _parse(line)
-            kind = event.get("event") if event else None
-            index = event.get("index") if event else None
-            if kind == "start" and current is None and position == 0:
+        now = time.monotonic()
+        for line, event, arrived_over in framer.feed(chunk, now):
+            index = getattr(event, "index", None)
+            if isinstance(event, Start) and current is None and position == 0:
                 continue
-            if kind == "cell_start" and current is None and position < len(order) and index == order[position]:
+            if isinstance(event, CellStart) and current is None and position < len(order) and index == order[position]:
                 current, cell_started = index, time.monotonic()
-            elif kind == "check" and current is not None and index == current and isinstance(event.get("record"), dict):
+            elif isinstance(event, CheckEvent) and current is not None and index == current:
                 if current not in silent:
-                    result.checks.append((index, event["record"]))
-            elif kind == "cell_end" and current is not None and index == current:
+                    result.checks.append((index, event.record))
+                # the time a large value took to cross (the child's clock stops while it sends) is not the cell's
+                cell_started += arrived_over + (time.monotonic() - now)
+            elif isinstance(event, CellEnd) and current is not None and index == current:
                 if current not in silent:
                     result.cells[current] = event
                 current = None
                 position += 1
-            elif kind == "done" and current is None and position == len(order):
+                feeder.send(position)  # only now: the next cell's source was nowhere in the child before
+            elif isinstance(event, Done) and current is None and position == len(order):
                 result.finished = True
             else:
                 # Only the notebook writing on the channel itself gets here, and whatever it wrote before may be
@@ -215,7 +275,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
                 process.kill()
                 what = (line[:80].decode("utf-8", "replace") + "...") if len(line) > 80 else line.decode("utf-8", "replace")
                 why = f"the notebook wrote on the grader's channel (an event out of order: {what}); nothing it reported counts"
-                result.cells = {index: _synthetic_end(index, "error", why) for index in order if index not in silent}
+                result.cells = {index: CellEnd.synthetic(index, CellStatus.ERROR, why) for index in order if index not in silent}
                 result.checks.clear()
                 result.status, result.message = "error", why
                 result.stopped_at = None
@@ -231,24 +291,93 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
             how = f"exited with code {code}"
         why = f"the Python process running the notebook {how} before the notebook finished"
         if current is not None and current not in silent:
-            result.cells[current] = _synthetic_end(current, "crashed", why)
+            result.cells[current] = CellEnd.synthetic(current, CellStatus.CRASHED, why)
         result.status, result.message = "crashed", why
         result.stopped_at = current
 
 
-def _parse(line: bytes) -> dict | None:
+class Framer:
+    """Events out of the bytes the runner sends: JSON lines, each check's line followed by the binary frames
+    its ``blobs`` announce (raw .npy). Linear in the bytes received: pieces are kept in lists and joined
+    once (a 100 MB value is not copied again with every chunk, nor base64- and JSON-scanned)."""
+
+    def __init__(self):
+        self.partial: list[bytes] = []  # the pieces of a line not complete yet
+        self.since = 0.0  # when the first byte of the event being received arrived
+        self.frames: list[bytes] = []  # frames of the pending check already complete
+        self.piece: list[bytes] = []  # pieces of the frame being received
+        self.needed = 0  # bytes of the frame being received still to come
+        self.sizes: list[int] = []  # sizes of the frames still to come after it
+        self.waiting: tuple[bytes, CheckEvent] | None = None  # the check whose frames are arriving
+        self.in_flight = 0  # bytes of the event being received so far
+
+    def credit(self, now: float) -> float:
+        """Seconds the event being received has taken, at most its bytes at `MIN_CREDITED_BYTES_PER_SECOND`."""
+        return min(now - self.since, self.in_flight / MIN_CREDITED_BYTES_PER_SECOND)
+
+    @property
+    def busy(self) -> bool:
+        """Part of an event has arrived, not all of it."""
+        return bool(self.partial) or self.waiting is not None
+
+    def feed(self, chunk: bytes, now: float) -> list[tuple[bytes, object, float]]:
+        """(line, event or None when malformed, seconds its bytes took to arrive) for each event completed."""
+        done = []
+        start, size = 0, len(chunk)
+        self.in_flight += size  # counted for the event in progress; reset when an event completes
+        while start < size:
+            if self.waiting is not None:
+                take = min(self.needed, size - start)
+                self.piece.append(chunk[start:start + take])
+                self.needed -= take
+                start += take
+                if self.needed == 0:
+                    self.frames.append(b"".join(self.piece) if len(self.piece) != 1 else self.piece[0])
+                    self.piece = []
+                    self._next_frame(done, now)
+                continue
+            newline = chunk.find(b"\n", start)
+            if newline < 0:
+                if not self.partial:
+                    self.since = now
+                self.partial.append(chunk[start:])
+                break
+            piece = chunk[start:newline]
+            start = newline + 1
+            if self.partial:
+                self.partial.append(piece)
+                line, self.partial = b"".join(self.partial), []
+            else:
+                line, self.since = piece, now
+            event = _parse(line)
+            if isinstance(event, CheckEvent) and event.blob_sizes:
+                self.waiting, self.sizes, self.frames = (line, event), list(event.blob_sizes), []
+                self._next_frame(done, now)
+            else:
+                done.append((line, event, self.credit(now)))
+                self.in_flight = size - start
+        return done
+
+    def _next_frame(self, done: list, now: float) -> None:
+        while self.sizes:
+            self.needed = self.sizes.pop(0)
+            if self.needed:
+                return
+            self.frames.append(b"")
+        line, event = self.waiting
+        self.waiting = None
+        try:
+            event = event.with_blobs(self.frames)
+        except ValueError:
+            event = None
+        self.frames = []
+        done.append((line, event, self.credit(now)))
+        self.in_flight = 0
+
+
+def _parse(line: bytes):
+    """The event on one line, or None when the line is not a well-formed event (the attempt is then void)."""
     try:
-        event = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+        return parse_event(json.loads(line))
+    except (ValueError, UnicodeDecodeError):  # ProtocolError is a ValueError
         return None
-    return event if isinstance(event, dict) else None
-
-
-def _synthetic_end(index: int, status: str, message: str) -> dict:
-    return {
-        "event": "cell_end",
-        "index": index,
-        "status": status,
-        "outputs": [{"output_type": "error", "ename": status.capitalize(), "evalue": message, "traceback": [message]}],
-        "duration": None,
-    }

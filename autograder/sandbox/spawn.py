@@ -14,13 +14,16 @@ from pathlib import Path
 from autograder.sandbox.confine import UID_BASE, Cgroup, chown_tree, cgroup_name, confine_settings
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.scratch import SPAWN_ENTRY, Shim, bootstrap, scratch_root
+from autograder.sandbox.warm import close_job_pipe, write_all
 
 
 class Spawned:
     """A run in a fresh interpreter (no warm worker), inside its own bubblewrap sandbox where there is one."""
 
-    def __init__(self, job_bytes: bytes, workdir: Path, env: dict, events_fd: int, stderr_fd: int, course_root: Path | None,
+    def __init__(self, header: bytes, workdir: Path, env: dict, events_fd: int, stderr_fd: int, course_root: Path | None,
                  limits: Limits, confined: bool):
+        """Start the run; ``header`` (the job without its cells) goes on its stdin, whose write end it keeps
+        (``job_fd``) for the cells, sent one at a time by `autograder.sandbox.launch`."""
         confinement = limits.confinement() if confined else None
         self.cgroup: Cgroup | None = None
         self.sandboxed = bool(confinement and confinement.bwrap)
@@ -37,22 +40,25 @@ class Spawned:
             if self.sandboxed:
                 command = confinement.bwrap_command(scratch_root(), self.cgroup, Shim.readonly_paths()) + command
         command.append(json.dumps(settings))
-        self.process = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr_fd,
-            pass_fds=(events_fd,),
-            start_new_session=True,
-        )
-        self.pid = self.process.pid
+        job_read, self.job_fd = os.pipe()
         try:
-            self.process.stdin.write(job_bytes)
-            self.process.stdin.close()
-        except BrokenPipeError:
-            pass
+            self.process = subprocess.Popen(
+                command,
+                cwd=workdir,
+                env=env,
+                stdin=job_read,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr_fd,
+                pass_fds=(events_fd,),
+                start_new_session=True,
+            )
+        except BaseException:
+            close_job_pipe(self)
+            raise
+        finally:
+            os.close(job_read)
+        self.pid = self.process.pid
+        write_all(self.job_fd, header)
 
     def poll(self) -> int | None:
         return self._code(self.process.poll())
@@ -86,5 +92,6 @@ class Spawned:
         self.kill()
 
     def release(self) -> None:
+        close_job_pipe(self)
         if self.cgroup is not None:
             self.cgroup.remove()

@@ -32,6 +32,25 @@ MEMORY_TOLERANCE_BYTES = 64 * 2**20
 MEMORY_SETTLE_SECONDS = 1.0
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` whole on a blocking pipe; a run that is gone already is not an error here."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except BrokenPipeError:
+        pass
+
+
+def close_job_pipe(run) -> None:
+    if run.job_fd is not None:
+        try:
+            os.close(run.job_fd)
+        except OSError:
+            pass
+        run.job_fd = None
+
+
 class WarmInterpreter:
     """The parent's handle on one warm interpreter (see `autograder.sandbox.inside.warm`); one run at a time.
 
@@ -164,7 +183,9 @@ class WarmInterpreter:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start_run(self, job_bytes: bytes, workdir: Path, env: dict, events_fd: int, stderr_fd: int, limits: Limits | None = None) -> "Forked":
+    def start_run(self, header: bytes, workdir: Path, env: dict, events_fd: int, stderr_fd: int, limits: Limits | None = None) -> "Forked":
+        """Fork a run; ``header`` (the job without its cells) is written on its job pipe, whose write end
+        the returned run keeps (``job_fd``) for the cells, sent one at a time by `autograder.sandbox.launch`."""
         limits = limits or Limits()
         if self.alive() and (limits.isolation != self.isolation or not Path(workdir).resolve().is_relative_to(self.scratch.resolve())):
             self.close()  # another isolation, or a working directory its sandbox cannot see
@@ -195,13 +216,9 @@ class WarmInterpreter:
             os.close(job_write)
             self.close()
             raise RuntimeError(f"the warm worker could not start a run: {started}")
-        run = Forked(self, started["pid"])
+        run = Forked(self, started["pid"], job_write)
         run.excess_before = excess_before
-        with os.fdopen(job_write, "wb") as handle:
-            try:
-                handle.write(job_bytes)
-            except BrokenPipeError:
-                pass
+        write_all(job_write, header)
         return run
 
     def cancel(self) -> None:
@@ -240,8 +257,9 @@ class Forked:
     warm process (and, if that does not answer, kills the whole worker).
     """
 
-    def __init__(self, worker: WarmInterpreter, pid: int):
+    def __init__(self, worker: WarmInterpreter, pid: int, job_fd: int):
         self.worker, self.pid = worker, pid
+        self.job_fd = job_fd  # the write end of the run's job pipe; closed by `release`
         self.code: int | None = None
         self.cgroup = worker.cgroup
         self.oom_before = self.cgroup.oom_kills() if self.cgroup is not None else 0
@@ -278,5 +296,6 @@ class Forked:
             self.kill()
 
     def release(self) -> None:
+        close_job_pipe(self)
         if self.code is not None and self.worker.cgroup is self.cgroup:
             self.worker.after_run(self)

@@ -33,6 +33,7 @@ from autograder.student.lint import (
     import_warnings,
 )
 from autograder.student.places import Places
+from autograder.wire.protocol import CellStatus, CheckRecord, LocalVerdict, Mode
 from autograder.student.released import (
     ReleasedCourse,
     ReleasedNotebook,
@@ -68,16 +69,6 @@ class CheckReport:
         return all(q.status == "passed" for q in self.tests)
 
 
-def _error(end: dict | None) -> dict | None:
-    if not end:
-        return None
-    return next((o for o in end.get("outputs", []) if o.get("output_type") == "error"), None)
-
-
-def _stream(end: dict, name: str) -> str:
-    return "".join(o.get("text", "") for o in end.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == name)
-
-
 def _answers_before(sanitized: Sanitized, index: int) -> list:
     """The answer cells between the previous test cell and this one: what the test exercises."""
     found = []
@@ -97,33 +88,41 @@ def _question(item: ManifestCell, index: int, sanitized: Sanitized, run: RunResu
     end = run.cells.get(index)
     if end is None:
         return QuestionLine(item.grade_id, "not_run", item.points, f"the test cell did not run: {run.message or 'the notebook stopped before it'}")
-    if end["status"] == "ok":
-        stderr = _stream(end, "stderr").strip()
+    if end.ok:
+        stderr = end.stream("stderr").strip()
         if stderr:  # the grader scores a plain test cell that writes to stderr as failed (nbgrader's rule)
             return QuestionLine(item.grade_id, "failed", item.points, f"the test cell wrote to stderr: {stderr[:300]}")
-        out = _stream(end, "stdout").splitlines()
-        passed = sum(1 for line in out if line.startswith("✓ "))
-        later = sum(1 for line in out if line.startswith("- "))
+        # what each check decided, as the checks reported it (not read back from what they printed)
+        decided = [record.local for record in _records_of(run, index)]
+        passed = decided.count(LocalVerdict.PASSED)
+        later = decided.count(LocalVerdict.WHEN_GRADED)
         message = f"{passed} visible check(s) passed" if passed or later else "the test cell ran without an error"
         if later:
             message += f"; {later} more decided only when graded"
         return QuestionLine(item.grade_id, "passed", item.points, message)
-    error = _error(end) or {}
-    name, value = error.get("ename", "Error"), str(error.get("evalue", "")).strip()
+    error = end.error
+    name, value = (error.ename, error.evalue.strip()) if error else ("Error", "")
     where = places.where(error)
-    if end["status"] == "timeout":
+    if end.status is CellStatus.TIMEOUT:
         return QuestionLine(item.grade_id, "error", item.points, f"{value or 'the cell ran out of time'} {where}".strip())
-    if name == "NotImplementedError":
+    if error is not None and error.unanswered:
         frames = places.frames(error)
         raiser = f"{places.label(frames[-1][0])} (line {frames[-1][1]})" if frames else "the answer"
         return QuestionLine(item.grade_id, "not_attempted", item.points, f"{raiser} still raises NotImplementedError")
     answers = _answers_before(sanitized, index)
     if answers and all(cell.checksum_matches_release for cell in answers):
         return QuestionLine(item.grade_id, "not_attempted", item.points, f"the answer cell above is still as released ({name}: {value})")
-    if name in ("AssertionError", "CheckFailed"):  # CheckFailed: a visible check's own failure (an AssertionError)
-        message = value if value.startswith("check '") else f"AssertionError{': ' + value if value else ''} {where}".strip()
-        return QuestionLine(item.grade_id, "failed", item.points, message)
+    failed = [record for record in _records_of(run, index) if record.local is LocalVerdict.FAILED]
+    if failed:  # the check's own explanation, from what it reported
+        seed = f" [seed {failed[0].seed}]" if failed[0].seed is not None else ""
+        return QuestionLine(item.grade_id, "failed", item.points, f"check {failed[0].name!r} failed{seed}: {failed[0].message}")
+    if name in ("AssertionError", "CheckFailed"):
+        return QuestionLine(item.grade_id, "failed", item.points, f"AssertionError{': ' + value if value else ''} {where}".strip())
     return QuestionLine(item.grade_id, "error", item.points, f"{name}: {value} {where}".strip())
+
+
+def _records_of(run: RunResult, index: int) -> list[CheckRecord]:
+    return [record for cell_index, record in run.checks if cell_index == index and record.local is not None]
 
 
 def check_notebook(path: str | Path, course: str | Path | None = None, limits: Limits | None = None) -> CheckReport:
@@ -133,7 +132,7 @@ def check_notebook(path: str | Path, course: str | Path | None = None, limits: L
     released_course = ReleasedCourse.locate(course, path)
     released = identify(student, path, released_course)
     sanitized = sanitize(student, released.manifest)
-    job = build_job(sanitized, mode="local")
+    job = build_job(sanitized, mode=Mode.LOCAL)
     limits = limits or Limits()
     workdir = fresh_workdir("autograder-check-")
     try:
@@ -173,15 +172,15 @@ def _cell_errors(sanitized: Sanitized, run: RunResult, places: Places) -> list[s
     found = []
     for index, cell in enumerate(sanitized.cells):
         end = run.cells.get(index)
-        if cell.kind == Kind.TEST.value or end is None or end.get("status") == "ok":
+        if cell.kind == Kind.TEST.value or end is None or end.ok:
             continue
-        error = _error(end) or {}
-        if error.get("ename") == "NotImplementedError":
+        error = end.error
+        if error is not None and error.unanswered:
             continue
         label = places.label(index)
         where = places.where(error)
         where = where.replace(f"at {label}, ", "at ", 1) if where.startswith(f"at {label}, ") else where
-        found.append(f"{label} raised {error.get('ename', 'Error')}: {str(error.get('evalue', '')).strip()}"
+        found.append(f"{label} raised {error.ename if error else 'Error'}: {error.evalue.strip() if error else ''}"
                      f"{' (' + where + ')' if where else ''}; the grader runs it too")
     return found
 

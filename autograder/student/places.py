@@ -9,6 +9,7 @@ import nbformat
 
 from autograder.course.cells import Kind
 from autograder.grading.sanitize import Sanitized
+from autograder.wire.protocol import CellError, Job
 
 _FRAME = re.compile(r'File "(?:<ipython-input-(\d+)-[0-9a-f]+>|<test cell (\d+)>)", line (\d+)')
 
@@ -16,11 +17,10 @@ _FRAME = re.compile(r'File "(?:<ipython-input-(\d+)-[0-9a-f]+>|<test cell (\d+)>
 class Places:
     """Names the cells of the restored notebook the way the student sees them."""
 
-    def __init__(self, sanitized: Sanitized, student: nbformat.NotebookNode, job: dict):
+    def __init__(self, sanitized: Sanitized, student: nbformat.NotebookNode, job: Job):
         self.sanitized = sanitized
         # IPython numbers the inputs it runs (<ipython-input-N-...>); test cells run through the harness.
-        self.by_input = {number: cell["index"] for number, cell in
-                         enumerate((c for c in job["cells"] if not c.get("harness_exec")), start=1)}
+        self.by_input = {number: cell.index for number, cell in enumerate((c for c in job.cells if not c.harness_exec), start=1)}
         self.positions: dict[int, int] = {}
         unmatched = list(enumerate(student.get("cells", []), start=1))
         for index, cell in enumerate(sanitized.cells):
@@ -41,17 +41,17 @@ class Places:
             return f"cell {self.positions[index]}"
         return f"cell {index + 1}"
 
-    def frames(self, error: dict) -> list[tuple[int, int]]:
+    def frames(self, error: CellError | None) -> list[tuple[int, int]]:
         """(cell index, line) of the traceback's frames in the notebook's own cells, outermost first."""
         frames = []
-        for line in error.get("traceback", []):
+        for line in (error.traceback if error is not None else ()):
             for match in _FRAME.finditer(line):
                 index = self.by_input.get(int(match.group(1))) if match.group(1) else int(match.group(2))
                 if index is not None:
                     frames.append((index, int(match.group(3))))
         return frames
 
-    def where(self, error: dict) -> str:
+    def where(self, error: CellError | None) -> str:
         """'at answer cell 'x', line 3 (called from test cell 'x_test', line 2)' from a traceback."""
         frames = self.frames(error)
         if not frames:

@@ -70,6 +70,12 @@ def _describe(value: Any) -> str:
     return type(value).__name__ if value is not None else "None"
 
 
+def describe(value: Any) -> str:
+    """A short description of a decoded value ("tensor of dtype float32 and shape (3,)"), for messages and
+    the per-check summaries the gradebook keeps; never the value itself (it may be a hidden expected one)."""
+    return _describe(value)
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -11,6 +11,7 @@ subclass with its own comparisons), what crosses the boundary is bytes that the 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import math
 import sys
@@ -64,13 +65,35 @@ class Opaque:
 # ---------------------------------------------------------------------------------------------- encoding
 
 
-def _npy_bytes(array: np.ndarray) -> str:
+#: While `collect_blobs` is active: the raw .npy payloads of the value being encoded, sent after its event
+#: as binary frames (no base64, no JSON scan of 100 MB); the value holds ``{"$blob": k}`` in their place.
+_blob_sink: list[bytes] | None = None
+
+#: Arrays smaller than this stay inline (base64 in the JSON): a frame of its own is not worth it.
+MIN_BLOB_BYTES = 64 * 1024
+
+
+@contextlib.contextmanager
+def collect_blobs():
+    """``with collect_blobs() as blobs: data = encode(x)``: large arrays go to ``blobs`` as raw .npy bytes."""
+    global _blob_sink
+    saved, _blob_sink = _blob_sink, []
+    try:
+        yield _blob_sink
+    finally:
+        _blob_sink = saved
+
+
+def _npy_bytes(array: np.ndarray) -> str | dict:
     if array.dtype.hasobject:
         raise EncodeError("arrays of Python objects cannot be sent; convert them to numbers or strings")
     if array.nbytes > MAX_ARRAY_BYTES:
         raise EncodeError(f"array of {array.nbytes} bytes is larger than the {MAX_ARRAY_BYTES}-byte limit")
     buffer = io.BytesIO()
     np.save(buffer, array if array.flags.c_contiguous else array.copy(order="C"), allow_pickle=False)  # keeps 0-d shapes
+    if _blob_sink is not None and array.nbytes >= MIN_BLOB_BYTES:
+        _blob_sink.append(buffer.getbuffer())
+        return {"$blob": len(_blob_sink) - 1}
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -219,11 +242,15 @@ class DecodeError(ValueError):
     """Data that is not a well-formed encoded value."""
 
 
-def _read_npy(text: str) -> np.ndarray:
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (ValueError, UnicodeEncodeError) as error:
-        raise DecodeError(f"array payload is not base64: {error}") from None
+def _read_npy(payload: str | bytes) -> np.ndarray:
+    """An array from its .npy payload: base64 text, or raw bytes that arrived as a binary frame."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        raw = payload
+    else:
+        try:
+            raw = base64.b64decode(str(payload).encode("ascii"), validate=True)
+        except (ValueError, UnicodeEncodeError) as error:
+            raise DecodeError(f"array payload is not base64: {error}") from None
     if len(raw) > MAX_ARRAY_BYTES + 4096:
         raise DecodeError("array payload is larger than the limit")
     try:

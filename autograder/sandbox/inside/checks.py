@@ -22,6 +22,7 @@ from autograder.wire import seeding
 
 from autograder.wire import values
 from autograder.wire.compare import Options, compare
+from autograder.wire.protocol import CheckRecord, LocalVerdict, Mode
 
 __all__ = [
     "check",
@@ -38,9 +39,10 @@ __all__ = [
 
 _MISSING = object()
 
-#: "local" (a student's session), "record" (grading: the student's sandbox), "reference" (trusted side).
-_mode = "local"
-_recorder: Callable[[dict], None] | None = None
+#: "local" (a student's session or `autograder check`), "record" (grading: the student's sandbox),
+#: "reference" (trusted side); see `autograder.wire.protocol.Mode`.
+_mode = Mode.LOCAL
+_recorder: Callable[[CheckRecord], None] | None = None
 
 
 #: While `collecting`: local verdicts are appended here as (status, text) instead of printed or raised.
@@ -72,12 +74,15 @@ def check_all(**options) -> bool:
     return notebook.check_all(collecting, **options)
 
 
-def _install(mode: str, recorder: Callable[[dict], None] | None) -> None:
-    """Called by the harness before any notebook code runs."""
+def _install(mode: str, recorder: Callable[[CheckRecord], None] | None) -> None:
+    """Called by the harness before any notebook code runs. In local mode a recorder (the harness of
+    `autograder check`) receives what each check decided, so nobody has to read it back from the output."""
     global _mode, _recorder
-    if mode not in ("local", "record", "reference"):
-        raise ValueError(f"unknown check mode {mode!r}")
-    _mode, _recorder = mode, recorder
+    try:
+        _mode = Mode(mode)
+    except ValueError:
+        raise ValueError(f"unknown check mode {mode!r}: one of {', '.join(m.value for m in Mode)}") from None
+    _recorder = recorder
 
 
 # ----------------------------------------------------------------------------------------------- seeds
@@ -162,39 +167,38 @@ def check_metric(
     if at_least is None and at_most is None:
         raise TypeError("check_metric needs at_least= or at_most=")
     options = Options("metric")
-    _check(name, value, _MISSING, options, weight, extra={"metric": str(metric), "at_least": at_least, "at_most": at_most})
+    _check(name, value, _MISSING, options, weight, extra={"metric": str(metric), "at_least": None if at_least is None else float(at_least),
+                                                          "at_most": None if at_most is None else float(at_most)})
 
 
 def _check(name: str, actual: Any, expected: Any, options: Options, weight: float, message: str = "", extra: dict | None = None) -> None:
     if not isinstance(name, str) or not name:
         raise TypeError("a check needs a non-empty name, e.g. ag.check_close('sigmoid.zero', sigmoid(0.0), 0.5)")
     seed = seeding.current_seed()
-    if _mode == "local":
+    extra = extra or {}
+    if _mode == Mode.LOCAL:
         if options.kind == "metric":
             _say("recorded", f"{name}: evaluated by {extra['metric']} on the grader's held-out data when graded")
+            _tell(CheckRecord(name, options, float(weight), seed, str(message), local=LocalVerdict.WHEN_GRADED, **extra))
             return
         _decide_locally(name, actual, expected, options, seed, message)
         return
-    record: dict[str, Any] = {
-        "name": name,
-        "options": {
-            "kind": options.kind,
-            "rtol": options.rtol,
-            "atol": options.atol,
-            "equal_nan": options.equal_nan,
-            "check_dtype": options.check_dtype,
-        },
-        "weight": float(weight),
-        "seed": seed,
-        "message": str(message),
-        **(extra or {}),
-    }
+    encoded, error, blobs = None, None, []
     try:
-        record["value"] = values.encode(actual)
-    except Exception as error:  # the value cannot cross the boundary: say so instead of crashing the cell
-        record["error"] = f"the value given to check {name!r} cannot be graded: {error}"
-    if _mode == "reference" and expected is not _MISSING:
-        record["expected"] = values.encode(expected)
+        if _mode == Mode.RECORD:  # large arrays go as binary frames (the reference's values are cached as JSON)
+            with values.collect_blobs() as blobs:
+                encoded = values.encode(actual)
+        else:
+            encoded = values.encode(actual)
+    except Exception as failure:  # the value cannot cross the boundary: say so instead of crashing the cell
+        error = f"the value given to check {name!r} cannot be graded: {failure}"
+        encoded, blobs = None, []
+    has_expected = _mode == Mode.REFERENCE and expected is not _MISSING
+    _tell(CheckRecord(name, options, float(weight), seed, str(message), encoded, error,
+                      values.encode(expected) if has_expected else None, has_expected, **extra, blobs=tuple(blobs)))
+
+
+def _tell(record: CheckRecord) -> None:
     if _recorder is not None:
         _recorder(record)
 
@@ -211,16 +215,19 @@ def _decide_locally(name: str, actual: Any, expected: Any, options: Options, see
 
     if expected is _MISSING:
         _say("recorded", f"{name}: recorded; compared with the reference implementation when graded")
+        _tell(CheckRecord(name, options, 1.0, seed, message, local=LocalVerdict.WHEN_GRADED))
         return
     verdict = compare(values.decode(values.encode(expected)), values.decode(values.encode(actual)), options)
     if not verdict.ok:
         detail = message or verdict.message
+        _tell(CheckRecord(name, options, 1.0, seed, detail, local=LocalVerdict.FAILED))
         if _collected is not None:
             _collected.append(("failed", f"{name}: {detail}"))
             return
         seed_note = f" [seed {seed}]" if seed is not None else ""
         raise CheckFailed(f"check {name!r} failed{seed_note}: {detail}")
     _say("passed", name)
+    _tell(CheckRecord(name, options, 1.0, seed, message, local=LocalVerdict.PASSED))
 
 
 def _short_errors_in_jupyter() -> None:

@@ -1,7 +1,11 @@
 """Where a submission runs: the child process that executes notebook cells (untrusted side).
 
-The parent (`autograder.sandbox.launch`) starts this module in a fresh interpreter with a job (JSON) and
-a pipe. The runner executes the job's cells one by one and writes one JSON line per event to the pipe:
+The parent (`autograder.sandbox.launch`) starts this module in a fresh interpreter (or forks it from a warm
+one) with two pipes. On the job pipe the parent sends the job's header (mode, limits) and then **one cell
+at a time**: cell N+1's source only after cell N ended. The child therefore holds no test cell's source
+before that cell runs, and forgets it after (`Runner.forget`): an answer cell cannot find a hidden test in
+memory (gc, frames, linecache, the pipe) and print it. The runner executes each cell and writes one JSON
+line per event (`autograder.wire.protocol`) on the event pipe:
 
     {"event": "cell_start", "index": 3}
     {"event": "check", "index": 3, "record": {...}}      # a value recorded by autograder.sandbox.inside.checks
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import gc
 import inspect
 import io
 import json
@@ -29,13 +34,17 @@ import sys
 import time
 import traceback
 
+from autograder.wire.protocol import CellEnd, CellError, CellStart, CellStatus, CheckEvent, CheckRecord, Done, JobCell, JobHeader, Mode, Start
+
 # Captured before any notebook code runs: test cells are compiled and executed with these.
 _compile = builtins.compile
 _exec = builtins.exec
 _eval = builtins.eval
 _json_dumps = json.dumps
 _os_write = os.write
+_os_read = os.read
 _monotonic = time.monotonic
+_getitimer, _setitimer = signal.getitimer, signal.setitimer
 _getpid = os.getpid
 _os_exit = os._exit
 _pristine_builtins = dict(builtins.__dict__)
@@ -207,30 +216,79 @@ def _is_library(value) -> bool:
         getattr(value, "__module__", "__main__") not in ("__main__", None)
 
 
+class CellSource:
+    """The job pipe, read one line at a time: the header, then one cell each time the runner asks.
+
+    The parent writes nothing ahead, so nothing of a later cell waits in this process or in the pipe;
+    what was read is zeroed before it is dropped.
+    """
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def line(self) -> bytes | None:
+        while b"\n" not in self.buffer:
+            chunk = _os_read(self.fd, 1 << 16)
+            if not chunk:
+                return None  # the parent closed the pipe: no more cells
+            self.buffer += chunk
+        end = self.buffer.index(b"\n") + 1
+        line, rest = bytes(self.buffer[:end - 1]), self.buffer[end:]
+        self.buffer[:] = bytes(len(self.buffer))  # overwrite what was read before letting go of it
+        self.buffer = rest
+        return line
+
+    def header(self) -> JobHeader:
+        line = self.line()
+        if line is None:
+            raise RuntimeError("the job pipe closed before the job's header arrived")
+        return JobHeader.from_json(json.loads(line))
+
+    def next_cell(self) -> JobCell | None:
+        line = self.line()
+        return None if line is None else JobCell.from_json(json.loads(line))
+
+
 class Runner:
-    def __init__(self, job: dict, channel_fd: int):
+    def __init__(self, job: JobHeader, channel_fd: int, cells: CellSource):
         self.job = job
+        self.cells = cells
         self.pid = _getpid()
         self.guard = Guard()
         self.fd = channel_fd
         self._exec_test = self.exec_test_cell  # bound now: patching the class later changes nothing here
         self.index: int | None = None
-        self.cell_timeout = float(job.get("cell_timeout") or 0)
-        self.output_limit = int(job.get("output_limit", 20000))
+        self.cell_timeout = float(job.cell_timeout or 0)
+        self.output_limit = int(job.output_limit)
 
     # ------------------------------------------------------------------------------------ the channel
 
-    def emit(self, event: dict) -> None:
+    def emit(self, event) -> None:
+        """Write one protocol event (`autograder.wire.protocol`) on the channel, as one JSON line."""
         if _getpid() != self.pid:  # a copy of the runner in a process the notebook forked: it has nothing to say
             _os_exit(0)
-        data = (_json_dumps(event, default=str) + "\n").encode("utf-8")
-        view = memoryview(data)
-        while view:
-            written = _os_write(self.fd, view)
-            view = view[written:]
+        data = (_json_dumps(event.to_json(), default=str) + "\n").encode("utf-8")
+        blobs = event.record.blobs if isinstance(event, CheckEvent) else ()
+        for frame in (data, *blobs):  # a check's large arrays follow its line as raw bytes (see CheckEvent)
+            view = memoryview(frame).cast("B")
+            while view:
+                written = _os_write(self.fd, view)
+                view = view[written:]
 
-    def record_check(self, record: dict) -> None:
-        self.emit({"event": "check", "index": self.index, "record": record})
+    def record_check(self, record: CheckRecord | dict) -> None:
+        if not isinstance(record, CheckRecord):  # notebook code calling the recorder itself: it gets the same checks
+            record = CheckRecord.from_json(record)
+        # Sending is the harness's time, not the cell's: a 100 MB state_dict must not run out the cell's clock
+        # (nor be cut in the middle of its line by the alarm). The parent credits the same time on its side.
+        remaining, _ = _getitimer(signal.ITIMER_REAL)
+        if remaining:
+            _setitimer(signal.ITIMER_REAL, 0)
+        try:
+            self.emit(CheckEvent(self.index, record))
+        finally:
+            if remaining:
+                _setitimer(signal.ITIMER_REAL, remaining)
 
     # ------------------------------------------------------------------------------------- set-up
 
@@ -244,11 +302,11 @@ class Runner:
         """Trusted side only: put the reference implementation's names in the notebook's namespace."""
         import importlib.util
 
-        preload = self.job["preload"]
-        sys.path.insert(0, preload["course_root"])
-        spec = importlib.util.spec_from_file_location(preload["module_name"], preload["module_path"])
+        preload = self.job.preload
+        sys.path.insert(0, preload.course_root)
+        spec = importlib.util.spec_from_file_location(preload.module_name, preload.module_path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[preload["module_name"]] = module
+        sys.modules[preload.module_name] = module
         spec.loader.exec_module(module)
         exported = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
         self.shell.user_ns.update({name: getattr(module, name) for name in exported})
@@ -262,32 +320,43 @@ class Runner:
         from autograder.sandbox.inside import checks
         from autograder.wire import seeding
         self.start_shell()
-        checks._install(self.job["mode"], self.record_check)
-        if self.job.get("device") == "cuda":
+        checks._install(self.job.mode, self.record_check)
+        if self.job.device == "cuda":
             seeding.deterministic_torch()
-        if self.job.get("preload"):
+        if self.job.preload is not None and self.job.mode is Mode.REFERENCE:
             self.preload_reference()
         signal.signal(signal.SIGALRM, self._on_alarm)
         guard, emit, run_cell, namespace = self.guard, self.emit, self.run_cell, self.shell.user_ns
         guard.capture()
-        emit({"event": "start", "pid": os.getpid()})
-        for cell in list(self.job["cells"]):
-            self.index = cell["index"]
-            emit({"event": "cell_start", "index": self.index})
-            if cell.get("harness_exec"):
+        emit(Start(os.getpid()))
+        next_cell, forget = self.cells.next_cell, self.forget
+        while (cell := next_cell()) is not None:
+            self.index = cell.index
+            emit(CellStart(self.index))
+            if cell.harness_exec:
                 guard.capture()  # libraries the notebook imported itself are guarded from here on
                 guard.restore(namespace)
-            if cell.get("seed") is not None:
-                seeding.seed_everything(cell["seed"])
-            before = dict(namespace) if cell.get("kind") in _TRUSTED_KINDS else None
+            if cell.seed is not None:
+                seeding.seed_everything(cell.seed)
+            before = dict(namespace) if cell.kind in _TRUSTED_KINDS else None
             end = run_cell(cell)
             if before is not None:
                 guard.note_bindings(namespace, before)
             emit(end)
+            if cell.harness_exec:
+                forget(cell, end)
+            cell = end = None  # the loop's names would otherwise keep the last cell until the next arrives
         self.index = None
-        emit({"event": "done"})
+        emit(Done())
 
-    def run_cell(self, cell: dict) -> dict:
+    def forget(self, cell: JobCell, end: CellEnd) -> None:
+        """After a test cell: drop what this process held of its source (linecache's copy, which tracebacks
+        used; the cycles an exception leaves, which hold the cell's code until a collection)."""
+        linecache.cache.pop(_test_filename(cell.index), None)
+        if not end.ok:
+            gc.collect()
+
+    def run_cell(self, cell: JobCell) -> CellEnd:
         stdout, stderr = BoundedText(self.output_limit, "stdout"), BoundedText(self.output_limit, "stderr")
         saved = sys.stdout, sys.stderr
         from IPython.core.displaypub import CapturingDisplayPublisher
@@ -296,21 +365,21 @@ class Runner:
         saved_display = self.shell.display_pub
         self.shell.display_pub = display
         started = _monotonic()
-        status, error, result = "ok", None, None
+        status, error, result = CellStatus.OK, None, None
         sys.stdout, sys.stderr = stdout, stderr
         if self.cell_timeout > 0:
             signal.setitimer(signal.ITIMER_REAL, self.cell_timeout)
         try:
-            if cell.get("harness_exec"):
-                result = self._exec_test(cell["source"], cell["index"])
+            if cell.harness_exec:
+                result = self._exec_test(cell.source, cell.index)
             else:
-                outcome = self.shell.run_cell(cell["source"], store_history=True)
+                outcome = self.shell.run_cell(cell.source, store_history=True)
                 failure = outcome.error_before_exec or outcome.error_in_exec
                 if failure is not None:
                     raise failure
                 result = outcome.result
         except BaseException as failure:  # SystemExit and KeyboardInterrupt from the cell are its errors too
-            status = "timeout" if isinstance(failure, CellTimeout) else "error"
+            status = CellStatus.TIMEOUT if isinstance(failure, CellTimeout) else CellStatus.ERROR
             error = _describe_error(failure)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -323,26 +392,20 @@ class Runner:
             outputs.append({"output_type": "stream", "name": "stderr", "text": stderr.getvalue()})
         for item in display.outputs:
             outputs.append({"output_type": "display_data", "data": _limit_data(item.get("data", {}), self.output_limit), "metadata": {}})
-        if result is not None and status == "ok":
+        if result is not None and status is CellStatus.OK:
             try:
                 data, _ = self.shell.display_formatter.format(result)
             except Exception as failure:  # a repr that raises is reported, not fatal
                 data = {"text/plain": f"<unprintable result: {type(failure).__name__}>"}
             outputs.append({"output_type": "execute_result", "data": _limit_data(data, self.output_limit), "metadata": {}})
         if error is not None:
-            outputs.append({"output_type": "error", **error})
-        return {
-            "event": "cell_end",
-            "index": cell["index"],
-            "status": status,
-            "outputs": outputs,
-            "duration": round(_monotonic() - started, 6),
-        }
+            outputs.append(error.to_output())
+        return CellEnd(cell.index, status, tuple(outputs), round(_monotonic() - started, 6))
 
     def exec_test_cell(self, source: str, index: int):
         """Run a test cell with the harness's own compile/exec; return its last expression's value."""
         code = self.test_transformer.transform_cell(source)
-        filename = f"<test cell {index}>"
+        filename = _test_filename(index)
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)  # tracebacks show the line
         tree = ast.parse(code, filename=filename)
         last = None
@@ -354,12 +417,16 @@ class Runner:
         saved_builtins = namespace.get("__builtins__")
         namespace["__builtins__"] = dict(_pristine_builtins)
         try:
-            _exec(_compile(tree, f"<test cell {index}>", "exec"), namespace)
+            _exec(_compile(tree, filename, "exec"), namespace)
             if last is not None:
-                return _eval(_compile(last, f"<test cell {index}>", "eval"), namespace)
+                return _eval(_compile(last, filename, "eval"), namespace)
             return None
         finally:
             namespace["__builtins__"] = saved_builtins
+
+
+def _test_filename(index: int) -> str:
+    return f"<test cell {index}>"
 
 
 def _limit_data(data: dict, limit: int) -> dict:
@@ -372,41 +439,45 @@ def _limit_data(data: dict, limit: int) -> dict:
     return limited
 
 
-def _describe_error(error: BaseException) -> dict:
+def _describe_error(error: BaseException) -> CellError:
     # Keep the student's frames; IPython's and the harness's own frames are noise to a student.
     frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if "/IPython/" not in f.filename and not f.filename.endswith("sandbox/runner.py")]
+              if "/IPython/" not in f.filename and not f.filename.endswith("sandbox/inside/runner.py")]
     lines = ["Traceback (most recent call last):\n"] if frames else []
     lines += traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
     try:
         evalue = str(error)
     except Exception:
         evalue = "<error message unavailable>"
-    return {"ename": type(error).__name__, "evalue": evalue[:2000], "traceback": "".join(lines)[-8000:].splitlines()}
+    return CellError(type(error).__name__, evalue[:2000], tuple("".join(lines)[-8000:].splitlines()))
 
 
-def run_forked(job: dict, fd: int) -> None:
-    """Entry point in a child forked from a warm worker (`autograder.sandbox.inside.warm`)."""
-    channel = os.dup(fd)
+def _private(fd: int) -> int:
+    """``fd`` moved to a descriptor no process the notebook starts inherits."""
+    private = os.dup(fd)
     os.close(fd)
-    os.set_inheritable(channel, False)
-    Runner(job, channel).run()
+    os.set_inheritable(private, False)
+    return private
+
+
+def run_forked(job_fd: int, fd: int) -> None:
+    """Entry point in a child forked from a warm worker (`autograder.sandbox.inside.warm`)."""
+    channel, cells = _private(fd), CellSource(_private(job_fd))
+    Runner(cells.header(), channel, cells).run()
     os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    job_path, fd = argv[0], int(argv[1])
-    if job_path == "-":
-        job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-    else:
-        with open(job_path, encoding="utf-8") as handle:
-            job = json.load(handle)
+    fd = int(argv[-1])
+    # The job comes on stdin; the notebook's stdin is /dev/null (its `input()` must not read the job).
+    job_fd = os.dup(0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     # Keep the channel off the usual descriptors and out of any process the notebook starts.
-    channel = os.dup(fd)
-    os.close(fd)
-    os.set_inheritable(channel, False)
-    Runner(job, channel).run()
+    channel, cells = _private(fd), CellSource(_private(job_fd))
+    Runner(cells.header(), channel, cells).run()
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: a notebook's atexit handlers and threads don't matter any more
 

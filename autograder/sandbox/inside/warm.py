@@ -9,7 +9,9 @@ working directory and environment, and is killed with its whole group when the r
 Protocol over a Unix socket pair (parent <-> warm process), one run at a time:
 
     parent -> warm : {"workdir": ..., "env": {...}} with three file descriptors attached
-                     (job read end, events write end, stderr write end)
+                     (job read end, events write end, stderr write end); the job itself goes from the
+                     parent straight to the forked run on the job pipe, cell by cell, never through
+                     the warm process (whose memory every later run would inherit)
     warm -> parent : {"pid": N}           the child started
     parent -> warm : {"kill": true}      stop the run now (a time limit): it and everything it started
     warm -> parent : {"exit": N, "code": C}  the child ended (code < 0: killed by signal -C), and every
@@ -360,11 +362,9 @@ def _become_run(request: dict, job_fd: int, events_fd: int, stderr_fd: int) -> N
     import tempfile
 
     tempfile.tempdir = None  # the warm process may have cached its own TMPDIR: the run's is found again from the run's
-    with os.fdopen(job_fd, "rb") as handle:
-        job = json.loads(handle.read().decode("utf-8"))
     from autograder.sandbox.inside.runner import run_forked
 
-    run_forked(job, events_fd)
+    run_forked(job_fd, events_fd)  # the job arrives on job_fd one cell at a time; this process never held it
 
 
 def main() -> None:
