@@ -69,7 +69,8 @@ def _grade(args) -> int:
 
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
-    submissions = discover(Path(args.submissions), assignment)
+    submissions = discover(Path(args.submissions), assignment, roster=_grade_roster(args))
+    _warn_not_on_roster(args, submissions)
     workers = args.workers or default_workers()
     where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{workers} worker(s)"
     console.print(f"[bold]{assignment.name}[/]: {len(submissions)} notebook(s) in {args.submissions}, {where}")
@@ -123,6 +124,31 @@ def _grade(args) -> int:
                                     "the next `autograder grade` of this batch grades them again, after the cause is fixed.")
     console.print(f"gradebook: {url}")
     return 0
+
+
+# ---------------------------------------------------------------- grade --roster (students who did not hand in)
+
+
+def _grade_roster(args):
+    """The students of ``--roster`` (None without it); warns about submitters the roster does not have."""
+    if not getattr(args, "roster", None):
+        return None
+    from autograder.course.roster import read_roster
+
+    return read_roster(args.roster)
+
+
+def _warn_not_on_roster(args, submissions) -> None:
+    if not getattr(args, "roster", None):
+        return
+    from autograder.course.roster import read_roster
+    from autograder.course.submissions import not_on_roster
+
+    for student in not_on_roster(submissions, read_roster(args.roster)):
+        error_console.print(f"[yellow]warning:[/] {escape(student)} handed in but is not on the roster {escape(args.roster)}; graded all the same")
+
+
+# ------------------------------------------------------------------------- end of grade --roster
 
 
 def _export(args) -> int:
@@ -408,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--quiet", action="store_true", help="no progress bar or table")
     grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                        help="grade on this Dask distributed cluster (see docs/cluster.md); default: here, on --workers threads")
+    # --roster: students who did not hand in (see autograder/course/roster.py)
+    grade.add_argument("--roster", metavar="FILE",
+                       help="CSV class list (a student_id column, or Canvas's gradebook export: SIS Login ID / ID): each student on it "
+                            "who handed in nothing gets a `missing` row; without it only students who handed in get rows")
     grade.set_defaults(run=_grade)
 
     export = sub.add_parser("export", help="write grades out of the gradebook (late penalties applied)")
