@@ -395,6 +395,43 @@ def _manual(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ gradescope (autograder/grading/gradescope.py)
+
+
+def _gradescope(args) -> int:
+    from autograder.grading.gradescope import build_package
+    from autograder.sandbox.limits import limits_from_options
+
+    course = Course.at(args.course)
+    assignment = course.assignment(args.assignment)
+    # --device is decided in Gradescope's container (auto: its GPU if it has one), never by this machine's
+    package = build_package(assignment, Path(args.output), limits_from_options(args), args.visibility)
+    console.print(f"wrote {package.path} ({len(package.files)} files): upload it as the assignment's autograder on Gradescope "
+                  "(Configure Autograder > Zip file upload)", markup=False)
+    if package.constraints is None:
+        error_console.print("[yellow]warning:[/] no constraints.txt in the course or this project: setup.sh installs the newest versions")
+    return 0
+
+
+def _add_gradescope_parser(sub) -> None:
+    from autograder.sandbox.limits import add_limit_options
+
+    gradescope = sub.add_parser("gradescope", help="build the autograder zip Gradescope runs for each upload (setup.sh, run_autograder)",
+                                description="Writes the package Gradescope's autograder runs: setup.sh installs this project and "
+                                            "the course's libraries; run_autograder grades /autograder/submission/*.ipynb into "
+                                            "/autograder/results/results.json, as export --format gradescope writes it.")
+    gradescope.add_argument("assignment", metavar="ASSIGNMENT")
+    gradescope.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    gradescope.add_argument("--output", default="autograder.zip", help="the zip to write (default: autograder.zip)")
+    gradescope.add_argument("--visibility", choices=["visible", "hidden", "after_due_date", "after_published"], default="visible",
+                            help="when students see the tests (default: visible)")
+    add_limit_options(gradescope)
+    gradescope.set_defaults(run=_gradescope)
+
+
+# ------------------------------------------------------------------------- end of gradescope
+
+
 def build_parser() -> argparse.ArgumentParser:
     from autograder.results.similarity import DEFAULT_THRESHOLD
     from autograder.sandbox.limits import add_limit_options
@@ -493,6 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     manual.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     manual.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     manual.set_defaults(run=_manual)
+
+    _add_gradescope_parser(sub)
     return parser
 
 

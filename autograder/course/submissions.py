@@ -131,14 +131,27 @@ def _ids(student: RosterStudent | str) -> frozenset[str]:
     return student.ids if isinstance(student, RosterStudent) else frozenset([student])
 
 
-def _absent(found: list[Submission], roster: Iterable[RosterStudent | str], assignment: Assignment) -> list[Submission]:
+def discover_in_folder(folder: Path, assignment: Assignment, student_id: str) -> list[Submission]:
+    """One student's hand-in, a folder holding ``<nb>.ipynb`` or ``<assignment>/<nb>.ipynb`` (an upload to
+    Gradescope: ``/autograder/submission/``), by the rules of a student folder of `discover`; a notebook
+    with nothing handed in for it is a ``missing`` row (the student is known to be there)."""
+    real = HandedInPath(os.path.realpath(folder))
+    if not stat.S_ISDIR(os.lstat(real).st_mode):
+        raise CourseError(f"{folder} is not a folder of submitted files")
+    found = _student_folder(HandedInPath(real.parent), real, student_id, assignment, assignment.notebook_names)
+    where = _shown(real.parent, real).replace("{", "{{").replace("}", "}}")
+    return found + _absent(found, [student_id], assignment, reason=f"no {{name}} in what was handed in ({where}); hand in {{name}}, as released")
+
+
+def _absent(found: list[Submission], roster: Iterable[RosterStudent | str], assignment: Assignment,
+            reason: str = "nothing handed in (on the roster; no {name} found)") -> list[Submission]:
     handed_in = {s.student_id for s in found}
     rows = []
     for student in roster:
         if _ids(student) & handed_in:
             continue
         student_id = student.student_id if isinstance(student, RosterStudent) else student
-        rows.extend(Submission(student_id, name, None, problem=f"nothing handed in (on the roster; no {name} found)",
+        rows.extend(Submission(student_id, name, None, problem=reason.format(name=name),
                                kind=ProblemKind.MISSING) for name in assignment.notebook_names)
         handed_in.add(student_id)
     return rows
