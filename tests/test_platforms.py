@@ -151,3 +151,39 @@ def test_a_roster_without_an_id_column_is_refused_with_the_columns_it_needs(tmp_
     roster.write_text("name,email\nAda,ada@example.org\n")
     with pytest.raises(CourseError, match="student_id.*SIS Login ID"):
         read_roster(roster)
+
+
+def nbgrader_submit(exchange: Path, home: Path, student: str, notebook) -> None:
+    """A student's ``nbgrader submit toy --course ml101`` (what the lab extension's Submit button runs)."""
+    import subprocess
+    import sys
+
+    (home / "toy").mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, home / "toy" / "toy.ipynb")
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "submit", "toy", "--course", "ml101", f"--Exchange.root={exchange}",
+                           f"--CourseDirectory.student_id={student}"], cwd=home, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_grade_reads_what_nbgrader_submit_left_in_the_exchange_latest_hand_in_and_roster_included(toy_course, tmp_path):
+    from autograder.cli import main
+    from autograder.results.gradebook import Gradebook
+
+    exchange = tmp_path / "exchange"
+    (exchange / "ml101" / "inbound").mkdir(parents=True)
+    (exchange / "ml101" / "outbound" / "toy").mkdir(parents=True)
+    (exchange / "ml101" / "inbound").chmod(0o1777)  # as nbgrader's docs set it up: every student writes there
+    nbgrader_submit(exchange, tmp_path / "alice", "alice", student_version(toy_course, {}))  # first, untouched
+    nbgrader_submit(exchange, tmp_path / "alice", "alice", student_version(toy_course, CORRECT))  # then right: this counts
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id\nalice\nbob\n")
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    assert main(["grade", "toy", str(exchange / "ml101"), "--course", str(toy_course), "--gradebook", url, "--roster", str(roster),
+                 "--quiet", "--workers", "1"]) == 0
+    with Gradebook(url) as gradebook:
+        rows = {s.student_id: s for s in gradebook.submissions("toy")}
+    assert sorted(rows) == ["alice", "bob"]
+    assert rows["alice"].status == "ok" and sum(r.score or 0 for r in rows["alice"].results) == 4
+    assert rows["alice"].submitted_at.endswith(" UTC") and "+" in rows["alice"].path  # the exchange folder's time and path
+    assert rows["bob"].status == "missing"
