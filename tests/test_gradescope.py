@@ -111,6 +111,8 @@ def test_run_autograder_scores_a_wrong_upload_and_says_what_the_sandbox_fell_bac
     settings = json.loads(settings_path.read_text())
     settings["limits"]["isolation"] = "none"  # as in a container where bubblewrap cannot run
     settings_path.write_text(json.dumps(settings))
+    for path in [root / "source" / "course", *(root / "source" / "course").rglob("*")]:
+        path.chmod(path.stat().st_mode & 0o700)  # what setup.sh does: the course readable by root only
     got = results(root)
     scores = {t["name"]: t["score"] for t in got["tests"]}
     assert got["score"] == 2.0 and scores == {"double_test": 2.0, "mean_rows_test": 0.0, "half_test": 0.0, "explain": 0.0}

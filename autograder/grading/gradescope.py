@@ -8,8 +8,9 @@ network, when it builds the image; then, for every upload, ``run_autograder`` wi
 
 * ``setup.sh``: installs Python (3.11 or later), bubblewrap and, in a virtual environment
   (`VENV`), this project from the copy in ``package/`` with the course's libraries, pinned by
-  ``constraints.txt`` (torch's CPU build: Gradescope has no GPU); then builds the grading plan once
-  (manifests and the reference's expected values, into the image);
+  ``constraints.txt`` (torch's CPU build: Gradescope has no GPU); makes ``course/`` readable by root only
+  (runs have another uid: without bubblewrap they still cannot read the hidden tests); then builds the
+  grading plan once (manifests and the reference's expected values, into the image);
 * ``run_autograder``: ``python -m autograder.grading.gradescope run``, with ``package/`` first on the path
   (the code that runs is the code packaged, whatever is installed);
 * ``package/``: this project's source (``pyproject.toml``, ``README.md``, ``autograder/``);
@@ -84,7 +85,10 @@ fi
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --upgrade pip
 "$VENV/bin/python" -m pip install --extra-index-url "$TORCH_INDEX" -c constraints.txt "./{package}[course]"
-chmod -R a+rX "$VENV" .  # runs use a separate uid: they must read the interpreter and the package
+# runs use a separate uid: they read the interpreter and the package, never the course (hidden tests,
+# solutions/), even where bubblewrap cannot run in the container and is not there to hide it
+chmod -R a+rX "$VENV" {package}
+chmod -R go-rwx {course}
 
 # the grading plan (manifests, the reference's expected values) built once, into the image
 "$VENV/bin/python" -m autograder.grading.gradescope prepare
@@ -162,7 +166,7 @@ def build_package(assignment: Assignment, output: Path, limits=None, visibility:
     settings = {"assignment": assignment.name, "visibility": visibility,
                 "limits": dataclasses.asdict(limits or Limits(device="cpu")), "autograder_version": autograder.__version__}
     entries.append((CONFIG, (json.dumps(settings, indent=2) + "\n").encode(), 0o644))
-    words = dict(assignment=assignment.name, venv=VENV, package=PACKAGE_DIR, root_variable=ROOT_VARIABLE, default_root=DEFAULT_ROOT)
+    words = dict(assignment=assignment.name, venv=VENV, package=PACKAGE_DIR, course=COURSE_DIR, root_variable=ROOT_VARIABLE, default_root=DEFAULT_ROOT)
     entries.append(("setup.sh", SETUP_SH.format(**words).encode(), 0o755))
     entries.append(("run_autograder", RUN_AUTOGRADER.format(**words).encode(), 0o755))
 
