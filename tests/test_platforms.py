@@ -187,3 +187,8 @@ def test_grade_reads_what_nbgrader_submit_left_in_the_exchange_latest_hand_in_an
     assert rows["alice"].status == "ok" and sum(r.score or 0 for r in rows["alice"].results) == 4
     assert rows["alice"].submitted_at.endswith(" UTC") and "+" in rows["alice"].path  # the exchange folder's time and path
     assert rows["bob"].status == "missing"
+
+
+def test_the_exchange_root_itself_is_refused_with_the_course_folder_to_give(exchange, toy_course):
+    with pytest.raises(CourseError, match="nbgrader's exchange root.*ml101"):
+        discover(exchange.parent, Course.at(toy_course).assignment("toy"))

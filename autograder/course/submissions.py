@@ -164,6 +164,10 @@ def _discover(submissions_dir: Path, assignment: Assignment) -> list[Submission]
     inbound = _exchange_inbound(root)
     if inbound is not None:
         return _discover_exchange(inbound, assignment)
+    courses = sorted(n for n in os.listdir(root) if not n.startswith(".") and _is_real_dir(root / n / "inbound"))
+    if courses:
+        raise CourseError(f"{submissions_dir} looks like nbgrader's exchange root (it holds {', '.join(courses[:3])}, each with "
+                          f"inbound/); grade one course's hand-ins: {Path(submissions_dir) / courses[0]}")
     notebooks = assignment.notebook_names
     names = sorted(n for n in os.listdir(root) if not n.startswith("."))
     ids = _unique_ids(names)
@@ -319,6 +323,13 @@ def exchange_name(name: str) -> tuple[str, str, str] | None:
     return None
 
 
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _exchange_inbound(root: Path) -> Path | None:
     """The ``inbound/`` folder when ``root`` is nbgrader's exchange for one course (or that folder itself)."""
     inbound = root / "inbound"
@@ -341,7 +352,12 @@ def _discover_exchange(inbound: Path, assignment: Assignment) -> list[Submission
     names that are not the exchange's are left alone, as ``nbgrader collect`` leaves them)."""
     notebooks = assignment.notebook_names
     latest: dict[str, tuple[datetime, str, str]] = {}
-    for name in os.listdir(inbound):
+    try:
+        names = os.listdir(inbound)
+    except OSError as error:
+        raise CourseError(f"{inbound}: cannot list nbgrader's inbound folder ({error.strerror or error}); grade as the "
+                          "instructor who owns the exchange, or run nbgrader collect and grade submitted/") from None
+    for name in names:
         parsed = None if name.startswith(".") else exchange_name(name)
         if parsed is None or parsed[1] != assignment.name:
             continue
