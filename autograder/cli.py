@@ -463,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = sub.add_parser("grade", help="grade a directory of submissions into the gradebook")
     grade.add_argument("assignment", metavar="ASSIGNMENT")
-    grade.add_argument("submissions", metavar="SUBMISSIONS", help="<id>/<nb>.ipynb, <id>/<assignment>/<nb>.ipynb or <id>.ipynb")
+    grade.add_argument("submissions", metavar="SUBMISSIONS", help="<id>/<nb>.ipynb, <id>/<assignment>/<nb>.ipynb, <id>.ipynb, or nbgrader's exchange <exchange>/<course_id> (docs/nbgrader.md)")
     _add_course_options(grade, gradebook=True)
     grade.add_argument("--workers", type=int, default=0, help="parallel submissions (default: the number of cores)")
     add_limit_options(grade)

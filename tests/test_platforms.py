@@ -187,6 +187,18 @@ def test_grade_reads_what_nbgrader_submit_left_in_the_exchange_latest_hand_in_an
     assert rows["alice"].status == "ok" and sum(r.score or 0 for r in rows["alice"].results) == 4
     assert rows["alice"].submitted_at.endswith(" UTC") and "+" in rows["alice"].path  # the exchange folder's time and path
     assert rows["bob"].status == "missing"
+    # nbgrader collect copies the same latest hand-in to submitted/<student>/toy/, which grade reads as well
+    import subprocess
+    import sys
+
+    collected = tmp_path / "instructor"
+    collected.mkdir()
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "collect", "toy", "--course", "ml101", f"--Exchange.root={exchange}",
+                           f"--CourseDirectory.root={collected}"], cwd=collected, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [alice] = discover(collected / "submitted", Course.at(toy_course).assignment("toy"))
+    assert (alice.student_id, alice.submitted_at) == ("alice", rows["alice"].submitted_at)
+    assert alice.path.read_bytes() == Path(rows["alice"].path).read_bytes()
 
 
 def test_the_exchange_root_itself_is_refused_with_the_course_folder_to_give(exchange, toy_course):
