@@ -138,3 +138,18 @@ def test_a_folder_that_is_not_an_unzipped_package_fails_without_results_json(tmp
 
     assert run(root) == 1
     assert not (root / "results" / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_a_late_upload_costs_the_course_s_late_penalty_from_gradescope_s_upload_time(toy_course, tmp_path):
+    (toy_course / "autograder.toml").write_text(
+        '[assignments.toy]\ndue = 2026-12-01T00:00:00+00:00\nlate = { policy = "per_day", percent_per_day = 10, max_percent = 50 }\n')
+    output = tmp_path / "autograder.zip"
+    assert main(["gradescope", "toy", "--course", str(toy_course), "--output", str(output)]) == 0
+    with zipfile.ZipFile(output) as archive:
+        assert "course/autograder.toml" in archive.namelist()
+    root = container(output, tmp_path / "autograder", student_version(toy_course, CORRECT),
+                     metadata={"created_at": "2026-12-01T12:00:00.000000+00:00", "users": [{"sid": "ada"}]})
+    got = results(root)
+    [late] = [t for t in got["tests"] if t["name"] == "late penalty"]
+    assert late["score"] < 0 and got["score"] == pytest.approx(4.0 + late["score"]) and got["score"] < 4.0
