@@ -204,3 +204,10 @@ def test_grade_reads_what_nbgrader_submit_left_in_the_exchange_latest_hand_in_an
 def test_the_exchange_root_itself_is_refused_with_the_course_folder_to_give(exchange, toy_course):
     with pytest.raises(CourseError, match="nbgrader's exchange root.*ml101"):
         discover(exchange.parent, Course.at(toy_course).assignment("toy"))
+
+
+def test_a_drop_folder_with_a_student_called_inbound_is_not_taken_for_the_exchange(toy_course, tmp_path):
+    inbox = tmp_path / "in"
+    hand_in(inbox, "inbound", student_version(toy_course, CORRECT))
+    hand_in(inbox, "alice", student_version(toy_course, CORRECT))
+    assert sorted(s.student_id for s in discover(inbox, Course.at(toy_course).assignment("toy"))) == ["alice", "inbound"]

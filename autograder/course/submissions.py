@@ -164,7 +164,7 @@ def _discover(submissions_dir: Path, assignment: Assignment) -> list[Submission]
     inbound = _exchange_inbound(root)
     if inbound is not None:
         return _discover_exchange(inbound, assignment)
-    courses = sorted(n for n in os.listdir(root) if not n.startswith(".") and _is_real_dir(root / n / "inbound"))
+    courses = sorted(n for n in os.listdir(root) if not n.startswith(".") and _exchange_inbound(root / n) is not None)
     if courses:
         raise CourseError(f"{submissions_dir} looks like nbgrader's exchange root (it holds {', '.join(courses[:3])}, each with "
                           f"inbound/); grade one course's hand-ins: {Path(submissions_dir) / courses[0]}")
@@ -331,20 +331,20 @@ def _is_real_dir(path: Path) -> bool:
 
 
 def _exchange_inbound(root: Path) -> Path | None:
-    """The ``inbound/`` folder when ``root`` is nbgrader's exchange for one course (or that folder itself)."""
+    """The ``inbound/`` folder when ``root`` is nbgrader's exchange for one course (it has ``inbound/`` beside
+    ``outbound/``, or an ``inbound/`` holding hand-ins), or ``root`` when it holds hand-ins itself (it is that
+    folder). A drop folder that merely has a student called ``inbound`` is not taken for it."""
+
+    def has_hand_ins(folder: Path) -> bool:
+        try:
+            return any(exchange_name(n) is not None for n in os.listdir(folder) if not n.startswith("."))
+        except OSError:
+            return False
+
     inbound = root / "inbound"
-    try:
-        if stat.S_ISDIR(os.lstat(inbound).st_mode):
-            return HandedInPath(inbound)
-    except OSError:
-        pass
-    try:
-        names = [n for n in os.listdir(root) if not n.startswith(".")]
-    except OSError:
-        return None
-    if root.name == "inbound" or any(exchange_name(n) is not None for n in names):
-        return root
-    return None
+    if _is_real_dir(inbound) and (_is_real_dir(root / "outbound") or has_hand_ins(inbound)):
+        return HandedInPath(inbound)
+    return root if has_hand_ins(root) else None
 
 
 def _discover_exchange(inbound: Path, assignment: Assignment) -> list[Submission]:
