@@ -103,6 +103,9 @@ def _grade(args) -> int:
             console.print(f"[bold]{escape(start.assignment)}[/]: {start.found} notebook(s) in {escape(args.submissions)}, "
                           f"{start.todo} to grade, on {escape(start.where)}")
             console.print(start.confinement, markup=False)
+            for student in start.not_on_roster:
+                error_console.print(f"[yellow]warning:[/] {escape(safe_text(student))} handed in but is not on the roster "
+                                    f"{escape(args.roster)}; graded all the same")
             progress.add_task("grade", total=start.found, completed=start.skipped, rate="")
 
         def advance(stored):
@@ -112,7 +115,7 @@ def _grade(args) -> int:
 
         summary = grade_assignment(assignment, args.submissions, _limits(args), workers=args.workers or None,
                                    gradebook_url=args.gradebook, force=args.force, scheduler=args.scheduler,
-                                   on_start=heading, on_progress=advance)
+                                   on_start=heading, on_progress=advance, roster=_grade_roster(args))
     if summary.graded and not args.quiet:
         table = Table(title=f"{assignment.name}: {len(summary.graded)} graded")
         for column in ("student", "notebook", "score", "status", "message"):
@@ -135,6 +138,21 @@ def _grade(args) -> int:
         return EXIT_GRADER_ERRORS
     console.print(line, markup=False, soft_wrap=True)
     return 0
+
+
+# ---------------------------------------------------------------- grade --roster (students who did not hand in)
+
+
+def _grade_roster(args):
+    """The students of ``--roster`` (None without it); warns about submitters the roster does not have."""
+    if not getattr(args, "roster", None):
+        return None
+    from autograder.course.roster import read_roster
+
+    return read_roster(args.roster)
+
+
+# ------------------------------------------------------------------------- end of grade --roster
 
 
 def _export(args) -> int:
@@ -415,6 +433,43 @@ def _manual(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ gradescope (autograder/grading/gradescope.py)
+
+
+def _gradescope(args) -> int:
+    from autograder.grading.gradescope import build_package
+    from autograder.sandbox.limits import limits_from_options
+
+    course = Course.at(args.course)
+    assignment = course.assignment(args.assignment)
+    # --device is decided in Gradescope's container (auto: its GPU if it has one), never by this machine's
+    package = build_package(assignment, Path(args.output), limits_from_options(args), args.visibility)
+    console.print(f"wrote {package.path} ({len(package.files)} files): upload it as the assignment's autograder on Gradescope "
+                  "(Configure Autograder > Zip file upload)", markup=False)
+    if package.constraints is None:
+        error_console.print("[yellow]warning:[/] no constraints.txt in the course or this project: setup.sh installs the newest versions")
+    return 0
+
+
+def _add_gradescope_parser(sub) -> None:
+    from autograder.sandbox.limits import add_limit_options
+
+    gradescope = sub.add_parser("gradescope", help="build the autograder zip Gradescope runs for each upload (setup.sh, run_autograder)",
+                                description="Writes the package Gradescope's autograder runs: setup.sh installs this project and "
+                                            "the course's libraries; run_autograder grades /autograder/submission/*.ipynb into "
+                                            "/autograder/results/results.json, as export --format gradescope writes it.")
+    gradescope.add_argument("assignment", metavar="ASSIGNMENT")
+    gradescope.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    gradescope.add_argument("--output", default="autograder.zip", help="the zip to write (default: autograder.zip)")
+    gradescope.add_argument("--visibility", choices=["visible", "hidden", "after_due_date", "after_published"], default="visible",
+                            help="when students see the tests (default: visible)")
+    add_limit_options(gradescope)
+    gradescope.set_defaults(run=_gradescope)
+
+
+# ------------------------------------------------------------------------- end of gradescope
+
+
 def build_parser() -> argparse.ArgumentParser:
     from autograder.results.similarity import DEFAULT_THRESHOLD
     from autograder.sandbox.limits import add_limit_options
@@ -446,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = sub.add_parser("grade", help="grade a directory of submissions into the gradebook")
     grade.add_argument("assignment", metavar="ASSIGNMENT")
-    grade.add_argument("submissions", metavar="SUBMISSIONS", help="<id>/<nb>.ipynb, <id>/<assignment>/<nb>.ipynb or <id>.ipynb")
+    grade.add_argument("submissions", metavar="SUBMISSIONS", help="<id>/<nb>.ipynb, <id>/<assignment>/<nb>.ipynb, <id>.ipynb, or nbgrader's exchange <exchange>/<course_id> (docs/nbgrader.md)")
     _add_course_options(grade, gradebook=True)
     grade.add_argument("--workers", type=int, default=0, help="parallel submissions (default: the number of cores)")
     add_limit_options(grade)
@@ -454,6 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--quiet", action="store_true", help="no progress bar or table")
     grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                        help="grade on this Dask distributed cluster (see docs/cluster.md); default: here, on --workers threads")
+    # --roster: students who did not hand in (see autograder/course/roster.py)
+    grade.add_argument("--roster", metavar="FILE",
+                       help="CSV class list (a student_id column, or Canvas's gradebook export: SIS Login ID / ID): each student on it "
+                            "who handed in nothing gets a `missing` row; without it only students who handed in get rows")
     grade.set_defaults(run=_grade)
 
     export = sub.add_parser("export", help="write grades out of the gradebook (late penalties applied)")
@@ -511,6 +570,8 @@ def build_parser() -> argparse.ArgumentParser:
     manual.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     manual.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     manual.set_defaults(run=_manual)
+
+    _add_gradescope_parser(sub)
     return parser
 
 

@@ -137,8 +137,8 @@ def test_a_dask_batch_resumes_like_a_local_one(cluster, toy_course, varied_batch
     assignment = Course.at(toy_course).assignment("toy")
     plan = build_plan(assignment, Limits(cell_timeout=10))
     with Gradebook(f"sqlite:///{tmp_path / 'dask.db'}") as gradebook:
-        first = grade_batch(plan, discover(varied_batch, assignment), gradebook, scheduler=cluster)
-        again = grade_batch(plan, discover(varied_batch, assignment), gradebook, scheduler=cluster)
+        first = grade_batch(plan, discover(varied_batch, assignment, roster=["nobody"]), gradebook, scheduler=cluster)
+        again = grade_batch(plan, discover(varied_batch, assignment, roster=["nobody"]), gradebook, scheduler=cluster)
     assert len(first.graded) == 9
     assert again.skipped == 9 - 1 and [s.student_id for s in again.graded] == ["nobody"]
 
@@ -160,7 +160,9 @@ def test_each_dask_worker_decides_the_device_for_itself(cluster, toy_course, var
     without a GPU can send `--device cuda` to GPU workers. A worker without one fails its tasks, saying
     why, one row each, and a rerun with `--device auto` grades them there on the CPU."""
     url = f"sqlite:///{tmp_path / 'dask.db'}"
-    common = ["grade", "toy", str(varied_batch), "--course", str(toy_course), "--quiet", "--gradebook", url, "--scheduler", cluster]
+    (tmp_path / "roster.csv").write_text("student_id\nnobody\n")  # nobody handed in nothing: a `missing` row
+    common = ["grade", "toy", str(varied_batch), "--course", str(toy_course), "--quiet", "--gradebook", url, "--scheduler", cluster,
+              "--roster", str(tmp_path / "roster.csv")]
     assert main([*common, "--device", "cuda"]) == 1  # rows the grader could not grade: exit 1
     rows = by_student(url)
     assert rows["correct"].status == "grader_error" and "no CUDA device is visible" in rows["correct"].message

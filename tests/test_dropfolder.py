@@ -157,7 +157,7 @@ def test_discovery_marks_missing_and_invalid_by_kind(toy_course, tmp_path):
     (inbox / "nobody").mkdir(parents=True)
     (inbox / "dir.ipynb").mkdir()
     os.mkfifo(inbox / "pipe.ipynb")  # opening a FIFO for reading would wait forever
-    found = {s.student_id: s for s in discover(inbox, Course.at(toy_course).assignment("toy"))}
+    found = {s.student_id: s for s in discover(inbox, Course.at(toy_course).assignment("toy"), roster=["nobody"])}
     assert found["nobody"].kind is ProblemKind.MISSING
     assert found["dir"].kind is ProblemKind.INVALID
     assert found["pipe"].kind is ProblemKind.INVALID and "not a regular file" in found["pipe"].problem

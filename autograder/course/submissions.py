@@ -21,6 +21,23 @@ extensions included; if none was on time, the first late one), or ``best`` (ever
 best total after the late penalty is kept: `Submission.candidates`, chosen in `autograder.grading.batch`).
 A linked version folder or notebook is not a version (it is never read). The course's policy is read only
 when some folder has versions, so courses that do not use ``submit`` never depend on it.
+
+Who gets a row. Only students who handed in something for this assignment (as nbgrader grades only those who
+submitted): a student folder with none of the assignment's notebooks and nothing that looks like one is not
+a row (in nbgrader's ``submitted/``, a student who handed in only another assignment has such a folder).
+A folder that does hold something looking like the notebook under a wrong name (any other ``.ipynb``,
+``toy.py``, ``Toy.html``...; or any file in its ``<assignment>/`` folder) is one ``invalid`` row per
+notebook that names the expected file and what was found: more use to the student than ``missing``, which
+would say they handed in nothing. A student who handed in some of a several-notebook assignment's notebooks
+gets ``missing`` rows for the others. With a roster (`autograder.course.roster`), every student on it who
+handed in nothing gets a ``missing`` row per notebook.
+
+Layouts (`discover`): ``<id>/<nb>.ipynb``; ``<id>/<assignment>/<nb>.ipynb`` (nbgrader's ``submitted/``,
+written by ``nbgrader collect``, and ``autograder submit``); ``<id>.ipynb``; and nbgrader's exchange as
+students' ``nbgrader submit`` (or the lab extension) leaves it, ``<exchange>/<course_id>/inbound/
+<id>+<assignment>+<timestamp>[+<random>]/<nb>.ipynb``: given that ``inbound/`` folder or the course's
+folder above it, each student's latest hand-in of this assignment counts (by the folder name's timestamp,
+as ``nbgrader collect`` picks it), and its time is its ``timestamp.txt``, else the folder name's.
 """
 
 from __future__ import annotations
@@ -29,14 +46,17 @@ import errno
 import hashlib
 import os
 import stat
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path, PosixPath
+from typing import Iterable
 
 from autograder.course import Assignment, CourseError
 from autograder.course.late import UNREADABLE_TIMESTAMP  # noqa: F401 - what submitted_at starts with when timestamp.txt is unusable
 from autograder.course.late import Deadline, TimeError, deadline_for, format_time, parse_submission_time
+from autograder.course.roster import RosterStudent
 
 #: ``timestamp.txt`` holds one time (``submit`` writes 33 bytes); a larger file is not read, and is flagged.
 MAX_TIMESTAMP_BYTES = 256
@@ -125,15 +145,68 @@ def is_utf8(name: str) -> bool:
     return True
 
 
-def discover(submissions_dir: Path, assignment: Assignment) -> list[Submission]:
-    """Accepts ``<id>/<nb>.ipynb``, ``<id>/<assignment>/<nb>.ipynb`` (nbgrader) and ``<id>.ipynb``.
+def discover(submissions_dir: Path, assignment: Assignment,
+             roster: Iterable[RosterStudent | str] | None = None) -> list[Submission]:
+    """Accepts ``<id>/<nb>.ipynb``, ``<id>/<assignment>/<nb>.ipynb`` (nbgrader), ``<id>.ipynb`` and nbgrader's
+    exchange ``inbound/`` (see the module's docstring for the layouts and who gets a row).
 
     ``submissions_dir`` itself is the grader's choice and may be reached through links; below it, no link
-    is followed (see the module's docstring).
+    is followed (see the module's docstring). With ``roster`` (students, or plain ids), a student on it who
+    handed in nothing gets a ``missing`` row per notebook.
     """
+    found = _discover(Path(submissions_dir), assignment)
+    if roster is not None:
+        found.extend(_absent(found, roster, assignment))
+    return found
+
+
+def not_on_roster(found: Iterable[Submission], roster: Iterable[RosterStudent | str]) -> list[str]:
+    """Ids of the students who handed in something but are not on the roster (graded all the same)."""
+    known = set().union(*(_ids(student) for student in roster))
+    return sorted({s.student_id for s in found if s.student_id not in known})
+
+
+def _ids(student: RosterStudent | str) -> frozenset[str]:
+    return student.ids if isinstance(student, RosterStudent) else frozenset([student])
+
+
+def discover_in_folder(folder: Path, assignment: Assignment, student_id: str) -> list[Submission]:
+    """One student's hand-in, a folder holding ``<nb>.ipynb`` or ``<assignment>/<nb>.ipynb`` (an upload to
+    Gradescope: ``/autograder/submission/``), by the rules of a student folder of `discover`; a notebook
+    with nothing handed in for it is a ``missing`` row (the student is known to be there)."""
+    real = HandedInPath(os.path.realpath(folder))
+    if not stat.S_ISDIR(os.lstat(real).st_mode):
+        raise CourseError(f"{folder} is not a folder of submitted files")
+    found = _student_folder(HandedInPath(real.parent), real, student_id, assignment, assignment.notebook_names)
+    where = _shown(real.parent, real).replace("{", "{{").replace("}", "}}")
+    return found + _absent(found, [student_id], assignment, reason=f"no {{name}} in what was handed in ({where}); hand in {{name}}, as released")
+
+
+def _absent(found: list[Submission], roster: Iterable[RosterStudent | str], assignment: Assignment,
+            reason: str = "nothing handed in (on the roster; no {name} found)") -> list[Submission]:
+    handed_in = {s.student_id for s in found}
+    rows = []
+    for student in roster:
+        if _ids(student) & handed_in:
+            continue
+        student_id = student.student_id if isinstance(student, RosterStudent) else student
+        rows.extend(Submission(student_id, name, None, problem=reason.format(name=name),
+                               kind=ProblemKind.MISSING) for name in assignment.notebook_names)
+        handed_in.add(student_id)
+    return rows
+
+
+def _discover(submissions_dir: Path, assignment: Assignment) -> list[Submission]:
     if not submissions_dir.is_dir():
         raise CourseError(f"{submissions_dir} is not a directory of submissions")
     root = HandedInPath(os.path.realpath(submissions_dir))
+    inbound = _exchange_inbound(root)
+    if inbound is not None:
+        return _discover_exchange(inbound, assignment)
+    courses = sorted(n for n in os.listdir(root) if not n.startswith(".") and _exchange_inbound(root / n) is not None)
+    if courses:
+        raise CourseError(f"{submissions_dir} looks like nbgrader's exchange root (it holds {', '.join(courses[:3])}, each with "
+                          f"inbound/); grade one course's hand-ins: {Path(submissions_dir) / courses[0]}")
     notebooks = assignment.notebook_names
     names = sorted(n for n in os.listdir(root) if not n.startswith("."))
     ids = _unique_ids(names)
@@ -181,7 +254,8 @@ def discover(submissions_dir: Path, assignment: Assignment) -> list[Submission]:
     return found
 
 
-def _student_folder(root: Path, entry: Path, student: str, assignment: Assignment, notebooks: list[str]) -> list[Submission]:
+def _student_folder(root: Path, entry: Path, student: str, assignment: Assignment, notebooks: list[str],
+                    time_from_name: str | None = None) -> list[Submission]:
     folder = entry
     nested = entry / assignment.name
     try:
@@ -207,6 +281,17 @@ def _student_folder(root: Path, entry: Path, student: str, assignment: Assignmen
         return [Submission(student, n, None, problem=why, kind=ProblemKind.INVALID) for n in notebooks]
     timestamp = read_timestamp(folder)
     kept = _kept_versions(folder)
+    if timestamp is None:
+        timestamp = time_from_name
+    if not kept and not any(name in present for name in notebooks) and not (len(notebooks) == 1 and len(present) == 1):
+        lookalikes = _lookalikes(folder, assignment, notebooks, nested=folder is not entry)
+        if not lookalikes:
+            return []  # handed in nothing for this assignment: not a row (a roster makes it a `missing` one)
+        found_text = ", ".join(lookalikes[:5]) + (f" and {len(lookalikes) - 5} more" if len(lookalikes) > 5 else "")
+        return [Submission(student, name, None, submitted_at=timestamp, kind=ProblemKind.INVALID,
+                           problem=f"no {name} in {_shown(root, folder)}, but {found_text}: name the notebook {name}, as "
+                                   "released, and hand it in again")
+                for name in notebooks]
     found = []
     for name in notebooks:
         item = present.get(name)
@@ -308,6 +393,120 @@ def version_note(version: Version, why: str) -> str:
     except TimeError:
         pass
     return f"{VERSION_NOTE}{version.number} of {version.of} (submitted {when}); {why}"
+
+
+def _lookalikes(folder: Path, assignment: Assignment, notebooks: list[str], nested: bool) -> list[str]:
+    """Printable names of the files in ``folder`` that look like the assignment's notebook under a wrong name:
+    any ``.ipynb``, or a file named like a notebook or the assignment with another suffix (``toy.py``,
+    ``Toy.html``); in the assignment's own folder (``nested``), any file but ``timestamp.txt``."""
+    stems = {Path(n).stem.lower() for n in notebooks} | {assignment.name.lower()}
+    names = []
+    try:
+        with os.scandir(folder) as listing:
+            for item in listing:
+                if item.name.startswith(".") or item.name == "timestamp.txt" or item.is_dir(follow_symlinks=False):
+                    continue
+                lowered = item.name.lower()
+                if nested or lowered.endswith(".ipynb") or lowered.split(".")[0] in stems:
+                    names.append(printable_name(item.name))
+    except OSError:
+        return []
+    return sorted(names)
+
+
+# ------------------------------------------------------------------------------- nbgrader's exchange
+
+#: nbgrader's default ``timestamp_format`` (``%Y-%m-%d %H:%M:%S.%f %Z``) and ISO 8601: the time, then any zone.
+_EXCHANGE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)(?: ?\S*)$")
+
+
+def _exchange_time(text: str) -> datetime | None:
+    """The time a folder name of nbgrader's exchange carries, for ordering (its zone is the exchange's own,
+    the same for every folder; nbgrader's default is UTC); None when ``text`` is not one."""
+    match = _EXCHANGE_TIME.match(text)
+    if match is None:
+        return None
+    try:
+        return datetime.fromisoformat(f"{match.group(1)}T{match.group(2)}")
+    except ValueError:
+        return None
+
+
+def exchange_name(name: str) -> tuple[str, str, str] | None:
+    """``(student_id, assignment, timestamp)`` of an exchange folder name ``<id>+<assignment>+<timestamp>[+<random>]``
+    (split from the right as ``nbgrader collect`` does: an id may hold ``+``); None when it is not one."""
+    parts = name.rsplit("+", 3)
+    if len(parts) == 4 and parts[0] and _exchange_time(parts[2]) is not None:
+        return parts[0], parts[1], parts[2]
+    parts = name.rsplit("+", 2)
+    if len(parts) == 3 and parts[0] and _exchange_time(parts[2]) is not None:
+        return parts[0], parts[1], parts[2]
+    return None
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _exchange_inbound(root: Path) -> Path | None:
+    """The ``inbound/`` folder when ``root`` is nbgrader's exchange for one course (it has ``inbound/`` beside
+    ``outbound/``, or an ``inbound/`` holding hand-ins), or ``root`` when it holds hand-ins itself (it is that
+    folder). A drop folder that merely has a student called ``inbound`` is not taken for it."""
+
+    def has_hand_ins(folder: Path) -> bool:
+        try:
+            return any(exchange_name(n) is not None for n in os.listdir(folder) if not n.startswith("."))
+        except OSError:
+            return False
+
+    inbound = root / "inbound"
+    if _is_real_dir(inbound) and (_is_real_dir(root / "outbound") or has_hand_ins(inbound)):
+        return HandedInPath(inbound)
+    return root if has_hand_ins(root) else None
+
+
+def _discover_exchange(inbound: Path, assignment: Assignment) -> list[Submission]:
+    """Each student's latest hand-in of ``assignment`` in nbgrader's ``inbound/`` (other assignments' and
+    names that are not the exchange's are left alone, as ``nbgrader collect`` leaves them)."""
+    notebooks = assignment.notebook_names
+    latest: dict[str, tuple[datetime, str, str]] = {}
+    try:
+        names = os.listdir(inbound)
+    except OSError as error:
+        raise CourseError(f"{inbound}: cannot list nbgrader's inbound folder ({error.strerror or error}); grade as the "
+                          "instructor who owns the exchange, or run nbgrader collect and grade submitted/") from None
+    for name in names:
+        parsed = None if name.startswith(".") else exchange_name(name)
+        if parsed is None or parsed[1] != assignment.name:
+            continue
+        student, _, stamp = parsed
+        key = (_exchange_time(stamp), name, stamp)
+        if student not in latest or key[:2] > latest[student][:2]:
+            latest[student] = key
+    found: list[Submission] = []
+    ids = _unique_ids(sorted(latest))
+    for student in sorted(latest):
+        _, name, stamp = latest[student]
+        entry, shown, student_id = inbound / name, _shown(inbound, inbound / name), ids[student]
+        try:
+            mode = os.lstat(entry).st_mode
+        except OSError as error:
+            why = f"{shown} cannot be read ({error.strerror or error})"
+        else:
+            if stat.S_ISLNK(mode):
+                why = f"{shown} {_LINK}; hand in again with nbgrader submit"
+            elif not stat.S_ISDIR(mode):
+                why = f"{shown} is not a folder; hand in again with nbgrader submit"
+            elif not is_utf8(name):
+                why = f"{shown}: the name is not valid UTF-8; hand in again with nbgrader submit under a UTF-8 id"
+            else:
+                found.extend(_student_folder(inbound, entry, student_id, assignment, notebooks, time_from_name=stamp))
+                continue
+        found.extend(Submission(student_id, n, None, problem=why, kind=ProblemKind.INVALID) for n in notebooks)
+    return found
 
 
 def _unique_ids(names: list[str]) -> dict[str, str]:

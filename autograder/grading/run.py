@@ -20,12 +20,12 @@ batch's summary back. Nothing here prints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from autograder.course import Assignment
-from autograder.course.submissions import discover
+from autograder.course.submissions import discover, not_on_roster
 from autograder.sandbox import lifeline
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.pool import WarmPool, default_workers, heavy_imports_of_sources
@@ -46,6 +46,7 @@ class BatchStart:
     where: str  # "2 worker(s)" or "the Dask cluster at tcp://..."
     confinement: str  # one line: the sandbox this machine gives student code, or what is missing
     gradebook_url: str
+    not_on_roster: list[str] = field(default_factory=list)  # students who handed in but are not on the roster
 
 
 def grade_assignment(
@@ -59,15 +60,18 @@ def grade_assignment(
     scheduler: str | None = None,
     on_start: Callable[[BatchStart], None] | None = None,
     on_progress: Callable[[StoredSubmission], None] | None = None,
+    roster: list | None = None,
 ) -> BatchSummary:
     """Grade ``submissions_dir`` for ``assignment`` into the gradebook and return the batch's summary.
 
     ``limits`` holds a resolved device ("cpu" or "cuda"), except with ``scheduler``, where "auto" is left
     for each Dask worker to decide. ``workers`` defaults to one per core; ``gradebook_url`` to the
-    course's ``gradebook.db``; ``force`` regrades unchanged files. Raises `autograder.course.CourseError`
+    course's ``gradebook.db``; ``force`` regrades unchanged files; ``roster`` (`autograder.course.roster`):
+    every student on it who handed in nothing gets a ``missing`` row (without it, only submitters get rows). Raises `autograder.course.CourseError`
     (a `UserError`) for a folder that is not one of submissions or a course that cannot be graded.
     """
-    submissions = discover(Path(submissions_dir), assignment)
+    submissions = discover(Path(submissions_dir), assignment, roster=roster)
+    strangers = not_on_roster(submissions, roster) if roster is not None else []
     workers = workers or default_workers()
     url = gradebook_url or assignment.course.gradebook_url
     with lifeline.guard(), WarmPool(heavy_imports_of_sources(assignment), assignment.course.root) as pool:
@@ -86,5 +90,6 @@ def grade_assignment(
             confinement = plan.limits.confinement().summary(plan.limits)  # --isolation bwrap without it: a UserError, here
             if on_start is not None:
                 where = f"the Dask cluster at {scheduler}" if scheduler else f"{workers} worker(s)"
-                on_start(BatchStart(assignment.name, len(submissions), len(selected.todo), selected.skipped, where, confinement, url))
+                on_start(BatchStart(assignment.name, len(submissions), len(selected.todo), selected.skipped, where, confinement, url,
+                                    strangers))
             return grade_batch(plan, selected, gradebook, workers=workers, on_done=on_progress, scheduler=scheduler, pool=pool)
