@@ -7,10 +7,12 @@ from urllib.parse import urlencode
 from urllib.request import urlopen
 
 import pytest
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from autograder.course import Course
 from autograder.results.export import to_csv
-from autograder.results.gradebook import Gradebook, StaleAnswer
+from autograder.results.gradebook import GradeConflict, Gradebook, StaleAnswer
 from autograder.grading.plan import build_plan
 from autograder.course.submissions import discover
 from autograder.grading.batch import grade_batch
@@ -119,11 +121,12 @@ def test_a_post_without_the_servers_token_is_refused(course):
         assert rows(gradebook, "bob")["status"] == "needs_manual_grade"
 
 
-@pytest.mark.slow  # grades the batch (twice for a regrade)
+@pytest.mark.slow  # grades the batch
 def test_grading_in_the_browser_updates_the_gradebook_and_the_export(course):
+    """One answer per page now (was: every answer on one page); a save goes on to the next ungraded answer."""
     grade(*course)
     with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook, chromium() as driver:
-        server = Server(ManualGrading(gradebook, "toy"), port=0).start()
+        server = Server(ManualGrading(gradebook, "toy", grader="ada"), port=0).start()
         try:
             driver.get(server.url)
             assert console_errors(driver) == []
@@ -131,18 +134,142 @@ def test_grading_in_the_browser_updates_the_gradebook_and_the_export(course):
             answer = driver.find_element("id", "answer-alice")
             assert answer.find_element("tag name", "em").text == "linear"  # Markdown rendered
             assert "<b>bold?</b>" in answer.text  # raw HTML shown as text
+            assert driver.find_elements("id", "answer-bob") == []  # one answer at a time
             answer.find_element("name", "score").send_keys("1.5")
             answer.find_element("name", "comment").send_keys("right idea; say why it matters")
             click_and_load(driver, answer.find_element("css selector", "button[type=submit]"))
             assert driver.find_element("id", "progress").text.startswith("1 of 2")
-            assert "saved" in driver.find_element("id", "answer-alice").text
+            assert driver.find_element("id", "saved").is_displayed()
+            assert driver.find_element("id", "answer-bob")  # the next ungraded answer
             assert console_errors(driver) == []
-            save(full_page(driver), "manual_question.png")
         finally:
             server.stop()
         row = rows(gradebook, "alice")
         assert (row["score"], row["status"], row["message"]) == ("1.5", "manually_graded", "right idea; say why it matters")
+        assert gradebook.manual_grades("toy")[("alice", "toy.ipynb", "explain")].grader == "ada"
         assert rows(gradebook, "bob")["status"] == "needs_manual_grade"
+
+
+def test_a_save_from_a_page_loaded_before_another_graders_save_is_refused_and_names_their_grade(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        first = gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 2, "great", grader="ada", version=0)
+        assert first.version == 1
+        with pytest.raises(GradeConflict, match="ada saved a grade") as refused:
+            gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 0, "wrong", grader="bo", version=0)
+        assert refused.value.current.score == 2
+        assert rows(gradebook, "alice")["score"] == "2"  # not lost
+        assert gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 1, "", grader="bo", version=1).version == 2
+
+
+def test_a_refused_score_withdraws_its_claim_on_the_next_version(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        with pytest.raises(ValueError, match="from 0 to 2"):
+            gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 7, version=0)
+        assert gradebook.manual_grade_versions("toy") == {}
+        assert gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 2, version=0).version == 1
+
+
+def test_next_ungraded_goes_on_in_the_question_then_wraps_round(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        app = ManualGrading(gradebook, "toy")
+        assert app.next_ungraded().student_id == "alice"
+        assert app.next_ungraded(("toy.ipynb", "explain", "alice")).student_id == "bob"
+        assert app.next_ungraded(("toy.ipynb", "explain", "bob")).student_id == "alice"
+        gradebook.set_manual_grade("toy", "alice", "toy.ipynb", "explain", 1)
+        gradebook.set_manual_grade("toy", "bob", "toy.ipynb", "explain", 1)
+        assert app.next_ungraded(("toy.ipynb", "explain", "bob")) is None
+
+
+def test_the_anonymous_mode_shows_students_by_a_stable_number_not_their_id(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        app = ManualGrading(gradebook, "toy", anonymous=True)
+        assert [a.label for a in app.answers()] == ["Student 1", "Student 2"]
+        page = app.question_page("toy.ipynb", "explain", "bob")
+        assert "Student 2" in page and ">bob<" not in page
+
+
+def test_the_flagged_filter_lists_answers_whose_comment_starts_with_flagged_for_review(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        gradebook.set_manual_grade("toy", "bob", "toy.ipynb", "explain", 1, "Flagged for review: copied?")
+        app = ManualGrading(gradebook, "toy")
+        assert [a.student_id for a in app.answers() if app.shown(a, "flagged")] == ["bob"]
+        assert [a.student_id for a in app.answers() if app.shown(a, "ungraded")] == ["alice"]
+        assert app.questions()[0]["flagged"] == 1
+
+
+@pytest.mark.slow  # grades the batch; a real browser
+def test_a_grading_pass_by_keyboard_alone_takes_two_keys_per_answer(course):
+    """A digit (the score) and Ctrl+Enter (save, then the next ungraded answer): 2 key presses per answer,
+    4 with a comment (c, the text, Esc is not needed: Ctrl+Enter saves from the comment)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook, chromium() as driver:
+        server = Server(ManualGrading(gradebook, "toy", grader="ada"), port=0).start()
+        try:
+            driver.get(server.url)
+            click_and_load(driver, driver.find_element("id", "start"))
+            keys = 0
+
+            def press(*chord):
+                nonlocal keys
+                keys += 1
+                actions = ActionChains(driver)
+                if len(chord) == 2:
+                    actions.key_down(chord[0]).send_keys(chord[1]).key_up(chord[0])
+                else:
+                    actions.send_keys(chord[0])
+                actions.perform()
+
+            assert driver.find_element("id", "answer-alice")
+            press("2")
+            press("c")
+            driver.switch_to.active_element.send_keys("good: $f(a+b)$")  # the comment's text is not counted
+            old = driver.find_element("tag name", "html")
+            press(Keys.CONTROL, Keys.ENTER)
+            WebDriverWait(driver, 10).until(staleness_of(old))
+            assert driver.find_element("id", "answer-bob")
+            press("1")
+            old = driver.find_element("tag name", "html")
+            press(Keys.CONTROL, Keys.ENTER)
+            WebDriverWait(driver, 10).until(staleness_of(old))
+            assert "Every answer is graded" in driver.find_element("id", "message").text
+            assert keys == 5 and console_errors(driver) == []
+        finally:
+            server.stop()
+        assert rows(gradebook, "alice")["score"] == "2" and rows(gradebook, "bob")["score"] == "1"
+        assert rows(gradebook, "alice")["message"] == "good: $f(a+b)$"
+
+
+@pytest.mark.slow  # grades the batch; two real browsers
+def test_two_graders_in_two_browsers_the_second_save_of_one_answer_is_refused_not_lost(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook, chromium() as ada, chromium() as bo:
+        server = Server(ManualGrading(gradebook, "toy"), port=0).start()
+        try:
+            for driver in (ada, bo):
+                driver.get(server.url + "question?notebook=toy.ipynb&question=explain&student=alice")
+            for driver, name, score in ((ada, "ada", "2"), (bo, "bo", "0")):
+                grader = driver.find_element("name", "grader")
+                grader.clear()
+                grader.send_keys(name)
+                driver.find_element("name", "score").send_keys(score)
+                click_and_load(driver, driver.find_element("css selector", "button[type=submit]"))
+            assert "409" in bo.title and "ada saved a grade" in bo.find_element("id", "message").text
+            theirs = bo.find_element("id", "theirs").text
+            assert " 2 " in f" {theirs} " and theirs.endswith("ada") and "bo" in bo.find_element("id", "mine").text
+            save(full_page(bo), "manual-conflict.png")
+            ada.get(server.url + "question?notebook=toy.ipynb&question=explain&student=alice")
+            assert "graded by ada" in ada.find_element("css selector", ".who").text
+        finally:
+            server.stop()
+        assert rows(gradebook, "alice")["score"] == "2"
 
 
 # ---------------------------------------------------------------------- who may reach the pages (issue 12)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     event,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from autograder.results.status import RETRIED
@@ -110,6 +111,38 @@ class ManualGradeRow(Base):
     answer_sha256: Mapped[str] = mapped_column(String(64))
     grader: Mapped[str] = mapped_column(String(200), default="")
     graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ManualGradeEventRow(Base):
+    """Every save of a hand grade, in order (who, when, what): the history of a grade and its version.
+
+    Version n of a grade is its n-th save. (key, version) is unique, so two graders who loaded version n
+    and save at once collide in the database itself (SQLite and PostgreSQL alike): one of them gets version
+    n + 1, the other a `GradeConflict`, and no update is lost. A grade saved before this table existed (or
+    with `set_manual_grade` directly) is version 0."""
+
+    __tablename__ = "manual_grade_events"
+    __table_args__ = (UniqueConstraint("assignment", "student_id", "notebook", "question", "version", name="one_manual_grade_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment: Mapped[str] = mapped_column(String(200), index=True)
+    student_id: Mapped[str] = mapped_column(String(200))
+    notebook: Mapped[str] = mapped_column(String(300))
+    question: Mapped[str] = mapped_column(String(300))
+    version: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    grader: Mapped[str] = mapped_column(String(200), default="")
+    graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GradeConflict(ValueError):
+    """A hand grade was saved from a page loaded with an older version of it: another grader saved meanwhile.
+    ``current`` is that grader's save (a `ManualGradeEventRow`)."""
+
+    def __init__(self, message: str, current: "ManualGradeEventRow"):
+        super().__init__(message)
+        self.current = current
 
 
 #: The status of a hand-graded answer once a current manual grade is applied to it.
@@ -334,6 +367,58 @@ class Gradebook:
             session.flush()
             session.expunge(grade)
         return grade
+
+
+    def manual_grade_versions(self, assignment: str) -> dict[tuple[str, str, str], ManualGradeEventRow]:
+        """(student_id, notebook, question) -> the latest save of its hand grade (its version, grader, time)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            found = session.scalars(select(ManualGradeEventRow).where(ManualGradeEventRow.assignment == assignment)
+                                    .order_by(ManualGradeEventRow.version)).all()
+            session.expunge_all()
+        return {(e.student_id, e.notebook, e.question): e for e in found}
+
+    def save_manual_grade(self, assignment: str, student_id: str, notebook: str, question: str, score: float,
+                          comment: str = "", answer_sha256: str | None = None, grader: str = "",
+                          version: int = 0) -> ManualGradeEventRow:
+        """`set_manual_grade` for a grader who loaded version ``version`` of the grade (0: never saved here).
+
+        The save first claims version ``version + 1`` (an insert the unique constraint lets only one grader
+        make), then writes the grade; if the grade is refused (a score out of range, a changed answer) the
+        claim is withdrawn. A newer version than ``version`` raises `GradeConflict` naming the other save.
+        """
+        key = dict(assignment=assignment, student_id=student_id, notebook=notebook, question=question)
+        where = [getattr(ManualGradeEventRow, k) == v for k, v in key.items()]
+
+        def conflict() -> GradeConflict:
+            with Session(self.engine) as session:
+                current = session.scalars(select(ManualGradeEventRow).where(*where)
+                                          .order_by(ManualGradeEventRow.version.desc())).first()
+                session.expunge_all()
+            who = current.grader or "another grader"
+            return GradeConflict(f"{who} saved a grade of {student_id}'s answer to {question!r} "
+                                 f"({current.score:g}, version {current.version}) after this page was loaded; your grade "
+                                 "was not saved. Read theirs, then grade again if it should change", current)
+
+        event_row = ManualGradeEventRow(**key, version=int(version) + 1, score=float(score) if isinstance(score, (int, float)) else 0.0,
+                                        comment=comment[:4000], grader=grader[:200], graded_at=datetime.now(timezone.utc))
+        with Session(self.engine, expire_on_commit=False) as session:
+            latest = session.scalar(select(ManualGradeEventRow.version).where(*where).order_by(ManualGradeEventRow.version.desc()))
+            if (latest or 0) != int(version):
+                raise conflict()
+            session.add(event_row)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                raise conflict() from None
+            session.expunge(event_row)
+        try:
+            self.set_manual_grade(assignment, student_id, notebook, question, score, comment, answer_sha256, grader)
+        except Exception:
+            with Session(self.engine) as session, session.begin():
+                session.execute(delete(ManualGradeEventRow).where(ManualGradeEventRow.id == event_row.id))
+            raise
+        return event_row
 
 
 def _no_nul(value):
