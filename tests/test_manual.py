@@ -202,6 +202,28 @@ def test_the_flagged_filter_lists_answers_whose_comment_starts_with_flagged_for_
         assert app.questions()[0]["flagged"] == 1
 
 
+def test_changing_a_rubric_items_points_recomputes_every_grade_that_applies_it_and_keeps_the_history(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        names = gradebook.set_rubric_item("toy", "toy.ipynb", "explain", 1, "names linearity", changed_by="ada")
+        example = gradebook.set_rubric_item("toy", "toy.ipynb", "explain", 1, "gives an example: $f(2)=4$", changed_by="ada")
+        gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 2, "nice", grader="ada", rubric=[names.id, example.id])
+        gradebook.save_manual_grade("toy", "bob", "toy.ipynb", "explain", 1, "", grader="ada", rubric=[names.id])
+        assert gradebook.manual_grades("toy")[("alice", "toy.ipynb", "explain")].comment == (
+            "- names linearity (+1)\n- gives an example: $f(2)=4$ (+1)\n\nnice")  # what the feedback page renders
+        gradebook.set_rubric_item("toy", "toy.ipynb", "explain", 0.5, "gives an example: $f(2)=4$", item_id=example.id, changed_by="bo")
+        assert rows(gradebook, "alice")["score"] == "1.5" and rows(gradebook, "bob")["score"] == "1"  # bob did not use it
+        history = gradebook.manual_grade_history("toy", "alice", "toy.ipynb", "explain")
+        assert [(e.version, e.score, e.grader) for e in history] == [(1, 2.0, "ada"), (2, 1.5, "bo")]
+        assert "+1 -> +0.5" in history[-1].note
+        answer = next(a for a in ManualGrading(gradebook, "toy").answers() if a.student_id == "alice")
+        assert answer.comment == "nice" and answer.rubric == [names.id, example.id] and answer.version == 2
+        with pytest.raises(GradeConflict):  # a page loaded before the change is refused too
+            gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 2, "", version=1)
+        with pytest.raises(ValueError, match="needs a comment"):
+            gradebook.set_rubric_item("toy", "toy.ipynb", "explain", 1, "  ")
+
+
 @pytest.mark.slow  # grades the batch; a real browser
 def test_a_grading_pass_by_keyboard_alone_takes_two_keys_per_answer(course):
     """A digit (the score) and Ctrl+Enter (save, then the next ungraded answer): 2 key presses per answer,
@@ -245,6 +267,44 @@ def test_a_grading_pass_by_keyboard_alone_takes_two_keys_per_answer(course):
             server.stop()
         assert rows(gradebook, "alice")["score"] == "2" and rows(gradebook, "bob")["score"] == "1"
         assert rows(gradebook, "alice")["message"] == "good: $f(a+b)$"
+
+
+@pytest.mark.slow  # grades the batch; a real browser
+def test_rubric_items_are_applied_by_key_and_the_views_are_screenshotted(course):
+    """Screenshots for docs/screenshots/: the grading view with its rubric, the rubric editor, the student view."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook, chromium(1200, 1000) as driver:
+        server = Server(ManualGrading(gradebook, "toy", grader="ada"), port=0).start()
+        try:
+            driver.get(server.url + "question?notebook=toy.ipynb&question=explain&student=alice")
+            for points, text in (("1", "names linearity: $f(a+b)=f(a)+f(b)$"), ("1", "gives an example"),
+                                 ("-0.5", "no reason why it matters")):
+                form = driver.find_element("id", "new-item")
+                form.find_element("name", "points").send_keys(points)
+                form.find_element("name", "text").send_keys(text)
+                click_and_load(driver, form.find_element("css selector", "button"))
+            save(full_page(driver), "manual-rubric.png")
+            driver.execute_script("document.activeElement.blur()")  # as after a page load: nothing focused
+            ActionChains(driver).send_keys("1").send_keys("3").perform()
+            assert driver.find_element("name", "score").get_attribute("value") == "0.5"
+            ActionChains(driver).send_keys("?").perform()
+            assert driver.find_element("id", "help").is_displayed()
+            assert driver.find_elements("css selector", "fieldset.rubric math")  # LaTeX rendered as MathML
+            save(full_page(driver), "manual-grading.png")
+            old = driver.find_element("tag name", "html")
+            ActionChains(driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(Keys.CONTROL).perform()
+            WebDriverWait(driver, 10).until(staleness_of(old))
+            assert driver.find_element("id", "answer-bob") and console_errors(driver) == []
+            driver.get(server.url + "student?student=alice")
+            assert "graded by ada" in driver.find_element("css selector", ".who").text
+            save(full_page(driver), "manual-student.png")
+        finally:
+            server.stop()
+        assert rows(gradebook, "alice")["score"] == "0.5"
+        assert rows(gradebook, "alice")["message"].startswith("- names linearity")
 
 
 @pytest.mark.slow  # grades the batch; two real browsers

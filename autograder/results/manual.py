@@ -77,6 +77,8 @@ class Answer:
     graded_at: str = ""
     label: str = ""  # what the page calls the student: the id, or "Student 17" when anonymous
     flagged: bool = False
+    rubric: list = field(default_factory=list)  # ids of the rubric items applied
+    note: str = ""  # the latest save's note (a rubric item changed)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -120,6 +122,8 @@ class ManualGrading:
                 graded = result.status == MANUALLY_GRADED
                 previous = "" if graded or grade is None else f"{grade.score:g} / {grade.max_score:g} for an earlier answer: {grade.comment}"
                 comment = grade.comment if graded and grade else ""
+                if graded and saved is not None and grade is not None and saved.score == grade.score:
+                    comment = saved.comment  # the grader's own words; the items' texts are shown as the rubric
                 found.append(Answer(
                     submission.student_id, submission.notebook, result.question, result.max_score, result.status,
                     result.score if graded else None, comment,
@@ -128,7 +132,8 @@ class ManualGrading:
                     grader=(grade.grader if grade else "") or "",
                     graded_at=grade.graded_at.strftime("%Y-%m-%d %H:%M UTC") if grade and grade.graded_at else "",
                     label=f"Student {order[submission.student_id]}" if self.anonymous else submission.student_id,
-                    flagged=comment.lower().startswith(FLAGGED)))
+                    flagged=comment.lower().startswith(FLAGGED),
+                    rubric=list(saved.rubric or []) if graded and saved else [], note=saved.note if saved else ""))
         return sorted(found, key=lambda a: a.key)
 
     def questions(self) -> list[dict]:
@@ -165,7 +170,20 @@ class ManualGrading:
             return later[0]
         return next((a for a in waiting if a.key > after), waiting[0])
 
-    def save(self, form: dict[str, str]):
+    def save_rubric_item(self, form: dict[str, str]):
+        """Add or change a rubric item from the rubric form."""
+        if not secrets.compare_digest(form.get("token", ""), self.token):
+            raise PermissionError("this form was not made by this grading server; reload the page")
+        try:
+            points = float(form.get("points", "").strip())
+        except ValueError:
+            raise ValueError(f"the points {form.get('points', '')!r} of a rubric item are not a number (e.g. 1 or -0.5)") from None
+        item = form.get("item") or None
+        return self.gradebook.set_rubric_item(self.assignment, form.get("notebook", ""), form.get("question", ""), points,
+                                              form.get("text", ""), int(item) if item else None,
+                                              changed_by=form.get("grader", "").strip() or self.grader)
+
+    def save(self, form: dict[str, str], rubric: list[str] | None = None):
         """Save a grade posted by a form; returns the save (`ManualGradeEventRow`)."""
         if not secrets.compare_digest(form.get("token", ""), self.token):
             raise PermissionError("this form was not made by this grading server; reload the page")
@@ -180,7 +198,8 @@ class ManualGrading:
         return self.gradebook.save_manual_grade(
             self.assignment, form.get("student", ""), form.get("notebook", ""), form.get("question", ""), score,
             form.get("comment", "").strip(), answer_sha256=form.get("sha256") or None,
-            grader=(form.get("grader", "").strip() or self.grader), version=version)
+            grader=(form.get("grader", "").strip() or self.grader), version=version,
+            rubric=[int(i) for i in (rubric or []) if str(i).isdigit()])
 
     # ------------------------------------------------------------------------------------- pages
 
@@ -211,6 +230,7 @@ class ManualGrading:
         at = listed.index(current)
         following = self.next_ungraded(current.key, everything)
         return self.render("manual_question.html.j2", notebook=notebook, question=question, a=current, answers=answers,
+                           rubric=self.gradebook.rubric(self.assignment, notebook, question),
                            max_score=current.max_score, saved=saved, show=show, filters=FILTERS, position=at + 1,
                            count=len(listed), previous=listed[at - 1] if at > 0 else None,
                            next=listed[at + 1] if at + 1 < len(listed) else None,
@@ -222,7 +242,8 @@ class ManualGrading:
         answers = [a for a in self.answers() if a.student_id == student]
         if not answers:
             return None
-        return self.render("manual_student.html.j2", student=student, label=answers[0].label, answers=answers,
+        rubrics = {(a.notebook, a.question): self.gradebook.rubric(self.assignment, a.notebook, a.question) for a in answers}
+        return self.render("manual_student.html.j2", student=student, label=answers[0].label, answers=answers, rubrics=rubrics,
                            grader=grader or self.grader)
 
 
@@ -382,12 +403,25 @@ def _handler(app: ManualGrading, gate: Gate):
         def do_POST(self):  # noqa: N802
             if not self._admitted():
                 return
-            if urlsplit(self.path).path != "/grade":
+            path = urlsplit(self.path).path
+            if path not in ("/grade", "/rubric"):
                 return self._error(HTTPStatus.NOT_FOUND, f"no form posts to {self.path}")
             length = min(int(self.headers.get("Content-Length") or 0), 1_000_000)
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace"), keep_blank_values=True).items()}
+            lists = parse_qs(self.rfile.read(length).decode("utf-8", "replace"), keep_blank_values=True)
+            form = {k: v[0] for k, v in lists.items()}
+            if path == "/rubric":
+                try:
+                    app.save_rubric_item(form)
+                except PermissionError as error:
+                    return self._error(HTTPStatus.FORBIDDEN, str(error))
+                except KeyError as error:
+                    return self._error(HTTPStatus.NOT_FOUND, str(error.args[0]) if error.args else "no such rubric item")
+                except ValueError as error:
+                    return self._error(HTTPStatus.BAD_REQUEST, str(error))
+                back = "/question?" + urlencode({k: form.get(k, "") for k in ("notebook", "question", "student")})
+                return self._send(HTTPStatus.SEE_OTHER, "", headers={"Location": back + "#rubric"})
             try:
-                app.save(form)
+                app.save(form, lists.get("rubric", []))
             except PermissionError as error:
                 return self._error(HTTPStatus.FORBIDDEN, str(error))
             except GradeConflict as error:
