@@ -347,7 +347,8 @@ def _manual(args) -> int:
     assignment = course.assignment(args.assignment)
     url = args.gradebook or course.gradebook_url
     with Gradebook(url) as gradebook:
-        app = ManualGrading(gradebook, assignment.name, grader=args.grader, anonymous=args.anonymous)
+        app = ManualGrading(gradebook, assignment.name, grader=args.grader, anonymous=args.anonymous,
+                           source_dir=assignment.source_dir)
         waiting = sum(q["waiting"] for q in app.questions())
         try:
             server = Server(app, args.host, args.port)

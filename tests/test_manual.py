@@ -277,9 +277,13 @@ def test_rubric_items_are_applied_by_key_and_the_views_are_screenshotted(course)
 
     grade(*course)
     with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook, chromium(1200, 1000) as driver:
-        server = Server(ManualGrading(gradebook, "toy", grader="ada"), port=0).start()
+        app = ManualGrading(gradebook, "toy", grader="ada", source_dir=course[0] / "source" / "toy")
+        assert app.model_answer("toy.ipynb", "explain")  # the solution region of the source cell
+        server = Server(app, port=0).start()
         try:
             driver.get(server.url + "question?notebook=toy.ipynb&question=explain&student=alice")
+            assert driver.find_element("id", "model").is_displayed()
+            assert not driver.find_element("css selector", "#others .cell").is_displayed()  # collapsed until asked
             for points, text in (("1", "names linearity: $f(a+b)=f(a)+f(b)$"), ("1", "gives an example"),
                                  ("-0.5", "no reason why it matters")):
                 form = driver.find_element("id", "new-item")

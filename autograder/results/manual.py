@@ -44,6 +44,7 @@ import ipaddress
 import secrets
 import socket
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
@@ -97,8 +98,10 @@ def default_grader() -> str:
 class ManualGrading:
     """What the pages show and save, read from and written to one gradebook."""
 
-    def __init__(self, gradebook: Gradebook, assignment: str, grader: str = "", anonymous: bool = False):
-        self.gradebook, self.assignment = gradebook, assignment
+    def __init__(self, gradebook: Gradebook, assignment: str, grader: str = "", anonymous: bool = False,
+                 source_dir: Path | None = None):
+        """``source_dir``: the assignment's source/ folder, for the model answers (instructor only)."""
+        self.gradebook, self.assignment, self.source_dir = gradebook, assignment, source_dir
         self.grader, self.anonymous = grader or default_grader(), anonymous
         self.token = secrets.token_urlsafe(24)
         self.nonce = secrets.token_urlsafe(16)
@@ -170,6 +173,41 @@ class ManualGrading:
             return later[0]
         return next((a for a in waiting if a.key > after), waiting[0])
 
+    def model_answer(self, notebook: str, question: str) -> str | None:
+        """The solution of the hand-graded cell ``question`` in source/<notebook>: the lines between
+        ``### BEGIN SOLUTION`` and ``### END SOLUTION``, or the whole cell (how a release clears a written
+        answer). None without a source folder, notebook or cell."""
+        if self.source_dir is None:
+            return None
+        path = Path(self.source_dir) / notebook
+        if not path.is_file() or path.resolve().parent != Path(self.source_dir).resolve():
+            return None
+        import nbformat
+
+        from autograder.course.cells import grade_id
+
+        try:
+            cells = nbformat.read(path, as_version=4).cells
+        except Exception:  # noqa: BLE001 - an unreadable source notebook: no model answer, the grading goes on
+            return None
+        cell = next((c for c in cells if grade_id(c) == question), None)
+        if cell is None:
+            return None
+        lines, inside, kept = cell.source.splitlines(), False, []
+        for line in lines:
+            if "BEGIN SOLUTION" in line:
+                inside = True
+            elif "END SOLUTION" in line:
+                inside = False
+            elif inside:
+                kept.append(line)
+        return "\n".join(kept) if any("BEGIN SOLUTION" in line for line in lines) else cell.source
+
+    def other_cells(self, student: str, notebook: str, question: str) -> list[dict]:
+        """The student's other cells (from the stored student view), for the page to show collapsed."""
+        view = self.gradebook.student_views(self.assignment, student).get((student, notebook), {})
+        return [c for c in view.get("cells", []) if c.get("grade_id") != question]
+
     def save_rubric_item(self, form: dict[str, str]):
         """Add or change a rubric item from the rubric form."""
         if not secrets.compare_digest(form.get("token", ""), self.token):
@@ -231,6 +269,8 @@ class ManualGrading:
         following = self.next_ungraded(current.key, everything)
         return self.render("manual_question.html.j2", notebook=notebook, question=question, a=current, answers=answers,
                            rubric=self.gradebook.rubric(self.assignment, notebook, question),
+                           model=self.model_answer(notebook, question),
+                           others=self.other_cells(current.student_id, notebook, question),
                            max_score=current.max_score, saved=saved, show=show, filters=FILTERS, position=at + 1,
                            count=len(listed), previous=listed[at - 1] if at > 0 else None,
                            next=listed[at + 1] if at + 1 < len(listed) else None,
