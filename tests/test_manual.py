@@ -451,3 +451,53 @@ def test_a_server_bound_to_one_outside_address_answers_only_to_it_and_only_with_
         assert get(f"{address}:{port}", f"autograder_manual={token}") == 200
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------- several graders at once (issue 14)
+
+from test_postgres import postgres_server, postgres_url  # noqa: E402,F401 - the fixtures, for the PostgreSQL case
+
+
+def _race(url, course_root, submissions):
+    """Six graders who all loaded version 0 save the same answer at the same moment: one wins, five are refused."""
+    import threading
+
+    assert main_grade(course_root, submissions, url)
+    barrier, outcomes = threading.Barrier(6), []
+
+    def grader(n):
+        with Gradebook(url) as gradebook:
+            barrier.wait()
+            try:
+                gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", n % 3, f"by g{n}", grader=f"g{n}", version=0)
+                outcomes.append(("saved", n))
+            except GradeConflict as refused:
+                outcomes.append(("refused", refused.current.grader))
+
+    threads = [threading.Thread(target=grader, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [n for what, n in outcomes if what == "saved"]
+    assert len(winners) == 1 and len(outcomes) == 6, outcomes
+    with Gradebook(url) as gradebook:
+        history = gradebook.manual_grade_history("toy", "alice", "toy.ipynb", "explain")
+        assert [(e.version, e.grader) for e in history] == [(1, f"g{winners[0]}")]
+        assert gradebook.manual_grades("toy")[("alice", "toy.ipynb", "explain")].comment == f"by g{winners[0]}"  # the winner's, not lost
+
+
+def main_grade(course_root, submissions, url) -> bool:
+    from autograder.cli import main
+
+    return main(["grade", "toy", str(submissions), "--course", str(course_root), "--gradebook", url, "--workers", "2", "--quiet"]) == 0
+
+
+@pytest.mark.slow  # grades the batch
+def test_graders_racing_on_one_answer_in_sqlite_lose_no_update(course):
+    _race(f"sqlite:///{course[0] / 'gradebook.db'}", *course)
+
+
+@pytest.mark.slow  # grades the batch; starts PostgreSQL
+def test_graders_racing_on_one_answer_in_postgresql_lose_no_update(course, postgres_url):
+    _race(postgres_url, *course)
