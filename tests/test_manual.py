@@ -188,8 +188,9 @@ def test_the_anonymous_mode_shows_students_by_a_stable_number_not_their_id(cours
     with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
         app = ManualGrading(gradebook, "toy", anonymous=True)
         assert [a.label for a in app.answers()] == ["Student 1", "Student 2"]
-        page = app.question_page("toy.ipynb", "explain", "bob")
-        assert "Student 2" in page and ">bob<" not in page
+        page = app.question_page("toy.ipynb", "explain", "Student-2")
+        assert "Student 2" in page and ">bob<" not in page and "student=bob" not in page and 'id="answer-Student-2"' in page
+        assert app.next_ungraded(("toy.ipynb", "explain", "alice")).ref == "Student-2"  # how the save's redirect names bob
 
 
 def test_the_flagged_filter_lists_answers_whose_comment_starts_with_flagged_for_review(course):

@@ -82,6 +82,11 @@ class Answer:
     note: str = ""  # the latest save's note (a rubric item changed)
 
     @property
+    def ref(self) -> str:
+        """How URLs name the student: the label ("Student 17") when anonymous, so the address bar hides the id too."""
+        return self.label.replace(" ", "-") if self.label != self.student_id else self.student_id
+
+    @property
     def key(self) -> tuple[str, str, str]:
         return (self.notebook, self.question, self.student_id)
 
@@ -260,7 +265,7 @@ class ManualGrading:
             return None
         show = show if show in FILTERS else "all"
         listed = [a for a in answers if self.shown(a, show)]
-        current = next((a for a in answers if a.student_id == student), None)
+        current = next((a for a in answers if student in (a.ref, a.student_id)), None)
         if current is None:
             current = next((a for a in listed if a.status == WAITING), listed[0] if listed else answers[0])
         if current not in listed:
@@ -279,7 +284,9 @@ class ManualGrading:
                            grader=grader or self.grader)
 
     def student_page(self, student: str, grader: str = "") -> str | None:
-        answers = [a for a in self.answers() if a.student_id == student]
+        everything = self.answers()
+        ref = next((a.student_id for a in everything if student in (a.ref, a.student_id)), None)
+        answers = [a for a in everything if a.student_id == ref]
         if not answers:
             return None
         rubrics = {(a.notebook, a.question): self.gradebook.rubric(self.assignment, a.notebook, a.question) for a in answers}
@@ -458,7 +465,7 @@ def _handler(app: ManualGrading, gate: Gate):
                     return self._error(HTTPStatus.NOT_FOUND, str(error.args[0]) if error.args else "no such rubric item")
                 except ValueError as error:
                     return self._error(HTTPStatus.BAD_REQUEST, str(error))
-                back = "/question?" + urlencode({k: form.get(k, "") for k in ("notebook", "question", "student")})
+                back = "/question?" + urlencode({k: form.get(k, "") for k in ("notebook", "question", "student")})  # student: a ref
                 return self._send(HTTPStatus.SEE_OTHER, "", headers={"Location": back + "#rubric"})
             try:
                 app.save(form, lists.get("rubric", []))
@@ -469,7 +476,7 @@ def _handler(app: ManualGrading, gate: Gate):
                 return self._send(HTTPStatus.CONFLICT, app.render(
                     "manual_conflict.html.j2", message=str(error), theirs=theirs, mine=form,
                     back="/question?" + urlencode({"notebook": form.get("notebook", ""), "question": form.get("question", ""),
-                                                   "student": form.get("student", "")})))
+                                                   "student": next((a.ref for a in app.answers() if a.student_id == form.get("student")), "")})))
             except StaleAnswer as error:
                 return self._error(HTTPStatus.CONFLICT, str(error))
             except KeyError as error:
@@ -477,15 +484,16 @@ def _handler(app: ManualGrading, gate: Gate):
             except ValueError as error:
                 return self._error(HTTPStatus.BAD_REQUEST, str(error))
             key = (form.get("notebook", ""), form.get("question", ""), form.get("student", ""))
+            saved = next((a.ref for a in app.answers() if a.key == key), key[2])
             if form.get("back") == "student":
-                target = "/student?" + urlencode({"student": key[2], "saved": key[1]}) + "#answer-" + quote(f"{key[0]}-{key[1]}")
+                target = "/student?" + urlencode({"student": saved, "saved": key[1]}) + "#answer-" + quote(f"{key[0]}-{key[1]}")
             else:
                 following = app.next_ungraded(key)
                 if following is None:
                     target = "/?" + urlencode({"message": "Every answer is graded."})
                 else:
                     target = "/question?" + urlencode({"notebook": following.notebook, "question": following.question,
-                                                       "student": following.student_id, "saved": key[2],
+                                                       "student": following.ref, "saved": saved,
                                                        "show": form.get("show", "all")})
             grader = (form.get("grader", "").strip() or app.grader)[:200]
             self._send(HTTPStatus.SEE_OTHER, "", headers={
