@@ -416,7 +416,8 @@ def _manual(args) -> int:
     assignment = course.assignment(args.assignment)
     url = args.gradebook or course.gradebook_url
     with Gradebook(url) as gradebook:
-        app = ManualGrading(gradebook, assignment.name)
+        app = ManualGrading(gradebook, assignment.name, grader=args.grader, anonymous=args.anonymous,
+                           source_dir=assignment.source_dir)
         waiting = sum(q["waiting"] for q in app.questions())
         try:
             server = Server(app, args.host, args.port)
@@ -569,6 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_course_options(manual, gradebook=True)
     manual.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     manual.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    manual.add_argument("--grader", default="", help="the name each grade is recorded with, until a grader types theirs "
+                        "on the page (default: the OS user)")
+    manual.add_argument("--anonymous", action="store_true", help="show students as 'Student 17' instead of their ids")
     manual.set_defaults(run=_manual)
 
     _add_gradescope_parser(sub)

@@ -7,10 +7,12 @@ from urllib.parse import urlencode
 from urllib.request import urlopen
 
 import pytest
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from autograder.course import Course
 from autograder.results.export import to_csv
-from autograder.results.gradebook import Gradebook, StaleAnswer
+from autograder.results.gradebook import GradeConflict, Gradebook, StaleAnswer
 from autograder.grading.plan import build_plan
 from autograder.course.submissions import discover
 from autograder.grading.batch import grade_batch
@@ -119,11 +121,12 @@ def test_a_post_without_the_servers_token_is_refused(course):
         assert rows(gradebook, "bob")["status"] == "needs_manual_grade"
 
 
-@pytest.mark.slow  # grades the batch (twice for a regrade)
+@pytest.mark.slow  # grades the batch
 def test_grading_in_the_browser_updates_the_gradebook_and_the_export(course):
+    """One answer per page now (was: every answer on one page); a save goes on to the next ungraded answer."""
     grade(*course)
     with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook, chromium() as driver:
-        server = Server(ManualGrading(gradebook, "toy"), port=0).start()
+        server = Server(ManualGrading(gradebook, "toy", grader="ada"), port=0).start()
         try:
             driver.get(server.url)
             assert console_errors(driver) == []
@@ -131,18 +134,207 @@ def test_grading_in_the_browser_updates_the_gradebook_and_the_export(course):
             answer = driver.find_element("id", "answer-alice")
             assert answer.find_element("tag name", "em").text == "linear"  # Markdown rendered
             assert "<b>bold?</b>" in answer.text  # raw HTML shown as text
+            assert driver.find_elements("id", "answer-bob") == []  # one answer at a time
             answer.find_element("name", "score").send_keys("1.5")
             answer.find_element("name", "comment").send_keys("right idea; say why it matters")
             click_and_load(driver, answer.find_element("css selector", "button[type=submit]"))
             assert driver.find_element("id", "progress").text.startswith("1 of 2")
-            assert "saved" in driver.find_element("id", "answer-alice").text
+            assert driver.find_element("id", "saved").is_displayed()
+            assert driver.find_element("id", "answer-bob")  # the next ungraded answer
             assert console_errors(driver) == []
-            save(full_page(driver), "manual_question.png")
         finally:
             server.stop()
         row = rows(gradebook, "alice")
         assert (row["score"], row["status"], row["message"]) == ("1.5", "manually_graded", "right idea; say why it matters")
+        assert gradebook.manual_grades("toy")[("alice", "toy.ipynb", "explain")].grader == "ada"
         assert rows(gradebook, "bob")["status"] == "needs_manual_grade"
+
+
+def test_a_save_from_a_page_loaded_before_another_graders_save_is_refused_and_names_their_grade(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        first = gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 2, "great", grader="ada", version=0)
+        assert first.version == 1
+        with pytest.raises(GradeConflict, match="ada saved a grade") as refused:
+            gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 0, "wrong", grader="bo", version=0)
+        assert refused.value.current.score == 2
+        assert rows(gradebook, "alice")["score"] == "2"  # not lost
+        assert gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 1, "", grader="bo", version=1).version == 2
+
+
+def test_a_refused_score_withdraws_its_claim_on_the_next_version(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        with pytest.raises(ValueError, match="from 0 to 2"):
+            gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 7, version=0)
+        assert gradebook.manual_grade_versions("toy") == {}
+        assert gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 2, version=0).version == 1
+
+
+def test_next_ungraded_goes_on_in_the_question_then_wraps_round(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        app = ManualGrading(gradebook, "toy")
+        assert app.next_ungraded().student_id == "alice"
+        assert app.next_ungraded(("toy.ipynb", "explain", "alice")).student_id == "bob"
+        assert app.next_ungraded(("toy.ipynb", "explain", "bob")).student_id == "alice"
+        gradebook.set_manual_grade("toy", "alice", "toy.ipynb", "explain", 1)
+        gradebook.set_manual_grade("toy", "bob", "toy.ipynb", "explain", 1)
+        assert app.next_ungraded(("toy.ipynb", "explain", "bob")) is None
+
+
+def test_the_anonymous_mode_shows_students_by_a_stable_number_not_their_id(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        app = ManualGrading(gradebook, "toy", anonymous=True)
+        assert [a.label for a in app.answers()] == ["Student 1", "Student 2"]
+        page = app.question_page("toy.ipynb", "explain", "Student-2")
+        assert "Student 2" in page and ">bob<" not in page and "student=bob" not in page and 'id="answer-Student-2"' in page
+        assert app.next_ungraded(("toy.ipynb", "explain", "alice")).ref == "Student-2"  # how the save's redirect names bob
+
+
+def test_the_flagged_filter_lists_answers_whose_comment_starts_with_flagged_for_review(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        gradebook.set_manual_grade("toy", "bob", "toy.ipynb", "explain", 1, "Flagged for review: copied?")
+        app = ManualGrading(gradebook, "toy")
+        assert [a.student_id for a in app.answers() if app.shown(a, "flagged")] == ["bob"]
+        assert [a.student_id for a in app.answers() if app.shown(a, "ungraded")] == ["alice"]
+        assert app.questions()[0]["flagged"] == 1
+
+
+def test_changing_a_rubric_items_points_recomputes_every_grade_that_applies_it_and_keeps_the_history(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook:
+        names = gradebook.set_rubric_item("toy", "toy.ipynb", "explain", 1, "names linearity", changed_by="ada")
+        example = gradebook.set_rubric_item("toy", "toy.ipynb", "explain", 1, "gives an example: $f(2)=4$", changed_by="ada")
+        gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 2, "nice", grader="ada", rubric=[names.id, example.id])
+        gradebook.save_manual_grade("toy", "bob", "toy.ipynb", "explain", 1, "", grader="ada", rubric=[names.id])
+        assert gradebook.manual_grades("toy")[("alice", "toy.ipynb", "explain")].comment == (
+            "- names linearity (+1)\n- gives an example: $f(2)=4$ (+1)\n\nnice")  # what the feedback page renders
+        gradebook.set_rubric_item("toy", "toy.ipynb", "explain", 0.5, "gives an example: $f(2)=4$", item_id=example.id, changed_by="bo")
+        assert rows(gradebook, "alice")["score"] == "1.5" and rows(gradebook, "bob")["score"] == "1"  # bob did not use it
+        history = gradebook.manual_grade_history("toy", "alice", "toy.ipynb", "explain")
+        assert [(e.version, e.score, e.grader) for e in history] == [(1, 2.0, "ada"), (2, 1.5, "bo")]
+        assert "+1 -> +0.5" in history[-1].note
+        answer = next(a for a in ManualGrading(gradebook, "toy").answers() if a.student_id == "alice")
+        assert answer.comment == "nice" and answer.rubric == [names.id, example.id] and answer.version == 2
+        with pytest.raises(GradeConflict):  # a page loaded before the change is refused too
+            gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", 2, "", version=1)
+        with pytest.raises(ValueError, match="needs a comment"):
+            gradebook.set_rubric_item("toy", "toy.ipynb", "explain", 1, "  ")
+
+
+@pytest.mark.slow  # grades the batch; a real browser
+def test_a_grading_pass_by_keyboard_alone_takes_two_keys_per_answer(course):
+    """A digit (the score) and Ctrl+Enter (save, then the next ungraded answer): 2 key presses per answer,
+    4 with a comment (c, the text, Esc is not needed: Ctrl+Enter saves from the comment)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook, chromium() as driver:
+        server = Server(ManualGrading(gradebook, "toy", grader="ada"), port=0).start()
+        try:
+            driver.get(server.url)
+            click_and_load(driver, driver.find_element("id", "start"))
+            keys = 0
+
+            def press(*chord):
+                nonlocal keys
+                keys += 1
+                actions = ActionChains(driver)
+                if len(chord) == 2:
+                    actions.key_down(chord[0]).send_keys(chord[1]).key_up(chord[0])
+                else:
+                    actions.send_keys(chord[0])
+                actions.perform()
+
+            assert driver.find_element("id", "answer-alice")
+            press("2")
+            press("c")
+            driver.switch_to.active_element.send_keys("good: $f(a+b)$")  # the comment's text is not counted
+            old = driver.find_element("tag name", "html")
+            press(Keys.CONTROL, Keys.ENTER)
+            WebDriverWait(driver, 10).until(staleness_of(old))
+            assert driver.find_element("id", "answer-bob")
+            press("1")
+            old = driver.find_element("tag name", "html")
+            press(Keys.CONTROL, Keys.ENTER)
+            WebDriverWait(driver, 10).until(staleness_of(old))
+            assert "Every answer is graded" in driver.find_element("id", "message").text
+            assert keys == 5 and console_errors(driver) == []
+        finally:
+            server.stop()
+        assert rows(gradebook, "alice")["score"] == "2" and rows(gradebook, "bob")["score"] == "1"
+        assert rows(gradebook, "alice")["message"] == "good: $f(a+b)$"
+
+
+@pytest.mark.slow  # grades the batch; a real browser
+def test_rubric_items_are_applied_by_key_and_the_views_are_screenshotted(course):
+    """Screenshots for docs/screenshots/: the grading view with its rubric, the rubric editor, the student view."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook, chromium(1200, 1000) as driver:
+        app = ManualGrading(gradebook, "toy", grader="ada", source_dir=course[0] / "source" / "toy")
+        assert app.model_answer("toy.ipynb", "explain")  # the solution region of the source cell
+        server = Server(app, port=0).start()
+        try:
+            driver.get(server.url + "question?notebook=toy.ipynb&question=explain&student=alice")
+            assert driver.find_element("id", "model").is_displayed()
+            assert not driver.find_element("css selector", "#others .cell").is_displayed()  # collapsed until asked
+            for points, text in (("1", "names linearity: $f(a+b)=f(a)+f(b)$"), ("1", "gives an example"),
+                                 ("-0.5", "no reason why it matters")):
+                form = driver.find_element("id", "new-item")
+                form.find_element("name", "points").send_keys(points)
+                form.find_element("name", "text").send_keys(text)
+                click_and_load(driver, form.find_element("css selector", "button"))
+            save(full_page(driver), "manual-rubric.png")
+            driver.execute_script("document.activeElement.blur()")  # as after a page load: nothing focused
+            ActionChains(driver).send_keys("1").send_keys("3").perform()
+            assert driver.find_element("name", "score").get_attribute("value") == "0.5"
+            ActionChains(driver).send_keys("?").perform()
+            assert driver.find_element("id", "help").is_displayed()
+            assert driver.find_elements("css selector", "fieldset.rubric math")  # LaTeX rendered as MathML
+            save(full_page(driver), "manual-grading.png")
+            old = driver.find_element("tag name", "html")
+            ActionChains(driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(Keys.CONTROL).perform()
+            WebDriverWait(driver, 10).until(staleness_of(old))
+            assert driver.find_element("id", "answer-bob") and console_errors(driver) == []
+            driver.get(server.url + "student?student=alice")
+            assert "graded by ada" in driver.find_element("css selector", ".who").text
+            save(full_page(driver), "manual-student.png")
+        finally:
+            server.stop()
+        assert rows(gradebook, "alice")["score"] == "0.5"
+        assert rows(gradebook, "alice")["message"].startswith("- names linearity")
+
+
+@pytest.mark.slow  # grades the batch; two real browsers
+def test_two_graders_in_two_browsers_the_second_save_of_one_answer_is_refused_not_lost(course):
+    grade(*course)
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gradebook, chromium() as ada, chromium() as bo:
+        server = Server(ManualGrading(gradebook, "toy"), port=0).start()
+        try:
+            for driver in (ada, bo):
+                driver.get(server.url + "question?notebook=toy.ipynb&question=explain&student=alice")
+            for driver, name, score in ((ada, "ada", "2"), (bo, "bo", "0")):
+                grader = driver.find_element("name", "grader")
+                grader.clear()
+                grader.send_keys(name)
+                driver.find_element("name", "score").send_keys(score)
+                click_and_load(driver, driver.find_element("css selector", "button[type=submit]"))
+            assert "409" in bo.title and "ada saved a grade" in bo.find_element("id", "message").text
+            theirs = bo.find_element("id", "theirs").text
+            assert " 2 " in f" {theirs} " and theirs.endswith("ada") and "bo" in bo.find_element("id", "mine").text
+            save(full_page(bo), "manual-conflict.png")
+            ada.get(server.url + "question?notebook=toy.ipynb&question=explain&student=alice")
+            assert "graded by ada" in ada.find_element("css selector", ".who").text
+        finally:
+            server.stop()
+        assert rows(gradebook, "alice")["score"] == "2"
 
 
 # ---------------------------------------------------------------------- who may reach the pages (issue 12)
@@ -260,3 +452,53 @@ def test_a_server_bound_to_one_outside_address_answers_only_to_it_and_only_with_
         assert get(f"{address}:{port}", f"autograder_manual={token}") == 200
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------- several graders at once (issue 14)
+
+from test_postgres import postgres_server, postgres_url  # noqa: E402,F401 - the fixtures, for the PostgreSQL case
+
+
+def _race(url, course_root, submissions):
+    """Six graders who all loaded version 0 save the same answer at the same moment: one wins, five are refused."""
+    import threading
+
+    assert main_grade(course_root, submissions, url)
+    barrier, outcomes = threading.Barrier(6), []
+
+    def grader(n):
+        with Gradebook(url) as gradebook:
+            barrier.wait()
+            try:
+                gradebook.save_manual_grade("toy", "alice", "toy.ipynb", "explain", n % 3, f"by g{n}", grader=f"g{n}", version=0)
+                outcomes.append(("saved", n))
+            except GradeConflict as refused:
+                outcomes.append(("refused", refused.current.grader))
+
+    threads = [threading.Thread(target=grader, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [n for what, n in outcomes if what == "saved"]
+    assert len(winners) == 1 and len(outcomes) == 6, outcomes
+    with Gradebook(url) as gradebook:
+        history = gradebook.manual_grade_history("toy", "alice", "toy.ipynb", "explain")
+        assert [(e.version, e.grader) for e in history] == [(1, f"g{winners[0]}")]
+        assert gradebook.manual_grades("toy")[("alice", "toy.ipynb", "explain")].comment == f"by g{winners[0]}"  # the winner's, not lost
+
+
+def main_grade(course_root, submissions, url) -> bool:
+    from autograder.cli import main
+
+    return main(["grade", "toy", str(submissions), "--course", str(course_root), "--gradebook", url, "--workers", "2", "--quiet"]) == 0
+
+
+@pytest.mark.slow  # grades the batch
+def test_graders_racing_on_one_answer_in_sqlite_lose_no_update(course):
+    _race(f"sqlite:///{course[0] / 'gradebook.db'}", *course)
+
+
+@pytest.mark.slow  # grades the batch; starts PostgreSQL
+def test_graders_racing_on_one_answer_in_postgresql_lose_no_update(course, postgres_url):
+    _race(postgres_url, *course)

@@ -26,7 +26,7 @@ from sqlalchemy import (
     event,
     select,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from autograder.results.status import RETRIED, QuestionStatus, SubmissionStatus
@@ -112,6 +112,67 @@ class ManualGradeRow(Base):
     answer_sha256: Mapped[str] = mapped_column(String(64))
     grader: Mapped[str] = mapped_column(String(200), default="")
     graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ManualGradeEventRow(Base):
+    """Every save of a hand grade, in order (who, when, what): the history of a grade and its version.
+
+    Version n of a grade is its n-th save. (key, version) is unique, so two graders who loaded version n
+    and save at once collide in the database itself (SQLite and PostgreSQL alike): one of them gets version
+    n + 1, the other a `GradeConflict`, and no update is lost. A grade saved before this table existed (or
+    with `set_manual_grade` directly) is version 0."""
+
+    __tablename__ = "manual_grade_events"
+    __table_args__ = (UniqueConstraint("assignment", "student_id", "notebook", "question", "version", name="one_manual_grade_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment: Mapped[str] = mapped_column(String(200), index=True)
+    student_id: Mapped[str] = mapped_column(String(200))
+    notebook: Mapped[str] = mapped_column(String(300))
+    question: Mapped[str] = mapped_column(String(300))
+    version: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    grader: Mapped[str] = mapped_column(String(200), default="")
+    graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rubric: Mapped[list] = mapped_column(JSON, default=list)  # ids of the rubric items applied
+    adjustment: Mapped[float] = mapped_column(Float, default=0.0)  # score - sum(items): kept when an item's points change
+    note: Mapped[str] = mapped_column(Text, default="")  # why a save was made for the grader: "item 3 changed: +1 -> +0.5"
+
+
+class RubricItemRow(Base):
+    """One rubric item of a hand-graded question: points (positive or negative) and a reusable comment.
+
+    A grade that applies items stores their ids (`ManualGradeEventRow.rubric`); its score is the sum of
+    their points plus the grader's adjustment, within 0..max. Changing an item's points recomputes every
+    grade whose latest save applies it, each as a new save (version) naming who changed the item and when."""
+
+    __tablename__ = "rubric_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment: Mapped[str] = mapped_column(String(200), index=True)
+    notebook: Mapped[str] = mapped_column(String(300))
+    question: Mapped[str] = mapped_column(String(300))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    points: Mapped[float] = mapped_column(Float, default=0.0)
+    text: Mapped[str] = mapped_column(Text, default="")
+    changed_by: Mapped[str] = mapped_column(String(200), default="")
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def rubric_comment(items: list["RubricItemRow"], comment: str) -> str:
+    """The comment a student reads: the applied items (with their points), then the grader's own words."""
+    lines = [f"- {item.text} ({item.points:+g})" for item in items]
+    return "\n".join(lines + ([""] if lines and comment else []) + ([comment] if comment else []))
+
+
+class GradeConflict(ValueError):
+    """A hand grade was saved from a page loaded with an older version of it: another grader saved meanwhile.
+    ``current`` is that grader's save (a `ManualGradeEventRow`)."""
+
+    def __init__(self, message: str, current: "ManualGradeEventRow"):
+        super().__init__(message)
+        self.current = current
 
 
 #: The status of a hand-graded answer once a current manual grade is applied to it.
@@ -379,6 +440,146 @@ class Gradebook:
             session.flush()
             session.expunge(grade)
         return grade
+
+
+    def manual_grade_versions(self, assignment: str) -> dict[tuple[str, str, str], ManualGradeEventRow]:
+        """(student_id, notebook, question) -> the latest save of its hand grade (its version, grader, time)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            found = session.scalars(select(ManualGradeEventRow).where(ManualGradeEventRow.assignment == assignment)
+                                    .order_by(ManualGradeEventRow.version)).all()
+            session.expunge_all()
+        return {(e.student_id, e.notebook, e.question): e for e in found}
+
+    def save_manual_grade(self, assignment: str, student_id: str, notebook: str, question: str, score: float,
+                          comment: str = "", answer_sha256: str | None = None, grader: str = "",
+                          version: int = 0, rubric: list[int] | None = None) -> ManualGradeEventRow:
+        """`set_manual_grade` for a grader who loaded version ``version`` of the grade (0: never saved here).
+
+        The save first claims version ``version + 1`` (an insert the unique constraint lets only one grader
+        make), then writes the grade; if the grade is refused (a score out of range, a changed answer) the
+        claim is withdrawn. A newer version than ``version`` raises `GradeConflict` naming the other save.
+
+        ``rubric``: ids of the question's rubric items applied; the grade's comment is then the items' texts
+        and ``comment``; ``score`` is kept as typed, and its difference from the items' sum (the adjustment) is
+        stored for `set_rubric_item` to recompute from.
+        """
+        items = self._rubric_items(assignment, notebook, question, rubric or [])
+        total = sum(item.points for item in items)
+        key = dict(assignment=assignment, student_id=student_id, notebook=notebook, question=question)
+        where = [getattr(ManualGradeEventRow, k) == v for k, v in key.items()]
+
+        def conflict() -> GradeConflict:
+            with Session(self.engine) as session:
+                current = session.scalars(select(ManualGradeEventRow).where(*where)
+                                          .order_by(ManualGradeEventRow.version.desc())).first()
+                session.expunge_all()
+            who = current.grader or "another grader"
+            return GradeConflict(f"{who} saved a grade of {student_id}'s answer to {question!r} "
+                                 f"({current.score:g}, version {current.version}) after this page was loaded; your grade "
+                                 "was not saved. Read theirs, then grade again if it should change", current)
+
+        event_row = ManualGradeEventRow(**key, version=int(version) + 1, score=float(score) if isinstance(score, (int, float)) else 0.0,
+                                        comment=comment[:4000], grader=grader[:200], graded_at=datetime.now(timezone.utc),
+                                        rubric=[item.id for item in items],
+                                        adjustment=(float(score) - total) if isinstance(score, (int, float)) else 0.0)
+        with Session(self.engine, expire_on_commit=False) as session:
+            latest = session.scalar(select(ManualGradeEventRow.version).where(*where).order_by(ManualGradeEventRow.version.desc()))
+            if (latest or 0) != int(version):
+                raise conflict()
+            session.add(event_row)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                raise conflict() from None
+            session.expunge(event_row)
+        try:
+            self.set_manual_grade(assignment, student_id, notebook, question, score, rubric_comment(items, comment),
+                                  answer_sha256, grader)
+        except Exception:
+            with Session(self.engine) as session, session.begin():
+                session.execute(delete(ManualGradeEventRow).where(ManualGradeEventRow.id == event_row.id))
+            raise
+        return event_row
+
+    def _rubric_items(self, assignment: str, notebook: str, question: str, ids: list[int]) -> list[RubricItemRow]:
+        if not ids:
+            return []
+        found = {item.id: item for item in self.rubric(assignment, notebook, question)}
+        missing = [i for i in ids if int(i) not in found]
+        if missing:
+            raise KeyError(f"{question}: no rubric item {missing[0]} (deleted meanwhile?); reload the page")
+        return [found[int(i)] for i in dict.fromkeys(ids)]
+
+    def rubric(self, assignment: str, notebook: str, question: str) -> list[RubricItemRow]:
+        """The rubric items of one question, in order."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            found = session.scalars(select(RubricItemRow).where(
+                RubricItemRow.assignment == assignment, RubricItemRow.notebook == notebook, RubricItemRow.question == question)
+                .order_by(RubricItemRow.position, RubricItemRow.id)).all()
+            session.expunge_all()
+        return list(found)
+
+    def set_rubric_item(self, assignment: str, notebook: str, question: str, points: float, text: str,
+                        item_id: int | None = None, changed_by: str = "") -> RubricItemRow:
+        """Add a rubric item (``item_id`` None) or change one. When its points change, every grade whose latest
+        save applies it is recomputed (sum of its items + its adjustment, within 0..max) and saved as a new
+        version by ``changed_by``, with a note saying which item changed; the history keeps the old score."""
+        if not text.strip():
+            raise ValueError(f"{question}: a rubric item needs a comment (what the student did); type one")
+        now = datetime.now(timezone.utc)
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            if item_id is None:
+                position = len(session.scalars(select(RubricItemRow.id).where(
+                    RubricItemRow.assignment == assignment, RubricItemRow.notebook == notebook,
+                    RubricItemRow.question == question)).all()) + 1
+                item = RubricItemRow(assignment=assignment, notebook=notebook, question=question, position=position,
+                                     points=float(points), text=text.strip()[:2000], changed_by=changed_by[:200], changed_at=now)
+                session.add(item)
+                session.flush()
+                session.expunge(item)
+                return item
+            item = session.get(RubricItemRow, int(item_id))
+            if item is None or (item.assignment, item.notebook, item.question) != (assignment, notebook, question):
+                raise KeyError(f"{question}: no rubric item {item_id}; reload the page")
+            before = item.points
+            item.points, item.text, item.changed_by, item.changed_at = float(points), text.strip()[:2000], changed_by[:200], now
+            session.flush()
+            items = {i.id: i for i in session.scalars(select(RubricItemRow).where(
+                RubricItemRow.assignment == assignment, RubricItemRow.notebook == notebook, RubricItemRow.question == question))}
+            events = session.scalars(select(ManualGradeEventRow).where(
+                ManualGradeEventRow.assignment == assignment, ManualGradeEventRow.notebook == notebook,
+                ManualGradeEventRow.question == question).order_by(ManualGradeEventRow.version)).all()
+            latest = {e.student_id: e for e in events}
+            for student_id, last in latest.items():
+                if item.id not in (last.rubric or []):
+                    continue
+                grade = session.scalars(select(ManualGradeRow).where(
+                    ManualGradeRow.assignment == assignment, ManualGradeRow.student_id == student_id,
+                    ManualGradeRow.notebook == notebook, ManualGradeRow.question == question)).first()
+                if grade is None:
+                    continue
+                applied = [items[i] for i in last.rubric if i in items]
+                score = min(max(last.adjustment + sum(i.points for i in applied), 0.0), grade.max_score)
+                session.add(ManualGradeEventRow(
+                    assignment=assignment, student_id=student_id, notebook=notebook, question=question,
+                    version=last.version + 1, score=score, comment=last.comment, grader=changed_by[:200], graded_at=now,
+                    rubric=list(last.rubric), adjustment=last.adjustment,
+                    note=f"rubric item {item.position} changed: {before:+g} -> {item.points:+g} (was {last.score:g})"))
+                grade.score, grade.comment = score, rubric_comment(applied, last.comment)
+                grade.grader, grade.graded_at = changed_by[:200], now
+            session.expunge(item)
+        return item
+
+    def manual_grade_history(self, assignment: str, student_id: str, notebook: str, question: str) -> list[ManualGradeEventRow]:
+        """Every save of one answer's grade, oldest first."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            found = session.scalars(select(ManualGradeEventRow).where(
+                ManualGradeEventRow.assignment == assignment, ManualGradeEventRow.student_id == student_id,
+                ManualGradeEventRow.notebook == notebook, ManualGradeEventRow.question == question)
+                .order_by(ManualGradeEventRow.version)).all()
+            session.expunge_all()
+        return list(found)
 
 
 def _no_nul(value):

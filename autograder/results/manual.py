@@ -3,8 +3,22 @@
 `autograder manual ASSIGNMENT` serves, on 127.0.0.1 by default:
 
 * ``/``: the hand-graded questions, with how many answers wait for a grade and how many are graded;
-* ``/question?notebook=N&question=Q``: every student's answer to one question (Markdown rendered, raw HTML
-  escaped), its points, a score and a comment; "save" writes the grade to the gradebook.
+* ``/question?notebook=N&question=Q[&student=S][&show=ungraded|graded|flagged|all]``: ONE answer at a time
+  (Markdown and LaTeX rendered, raw HTML escaped), its points, a score, a comment, who graded it and when;
+  previous / next within the filter, and "next ungraded". Saving redirects to the next answer waiting for a
+  grade in this question, then in the other questions (a pass over 200 answers never scrolls);
+* ``/student?student=S``: every written answer of one student, each with its own form.
+
+Keyboard (documented on the page, ``?`` toggles the help): digits set the score, ``c`` focuses the comment,
+Ctrl+Enter saves, ``j``/``k`` next/previous, ``n`` next ungraded, Esc leaves a field. The script is the
+page's own, allowed by a per-server nonce in the Content-Security-Policy; nothing else runs.
+
+Several graders at once, on one gradebook (SQLite or PostgreSQL): each form carries the version of the
+grade it was loaded with; a save against a newer version is refused (409) with the other grader's grade
+shown, never silently overwriting it (`Gradebook.save_manual_grade`). The grader's name is asked once per
+browser session (a session cookie; ``--grader`` sets the default, the OS user otherwise) and recorded with
+every save. ``--anonymous`` shows students as "Student 17" (their place in the sorted list of ids, stable
+across sessions) instead of their ids.
 
 Semantics (see `Gradebook.set_manual_grade` and `Gradebook.submissions`):
 
@@ -30,15 +44,20 @@ import ipaddress
 import secrets
 import socket
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from autograder.results.gradebook import MANUALLY_GRADED, Gradebook, StaleAnswer
+from autograder.results.gradebook import MANUALLY_GRADED, GradeConflict, Gradebook, StaleAnswer
 
 WAITING = "needs_manual_grade"
+
+
+FLAGGED = "flagged for review"
+FILTERS = ("all", "ungraded", "graded", "flagged")
 
 
 @dataclass
@@ -54,54 +73,176 @@ class Answer:
     cell_type: str
     sha256: str
     previous: str = ""  # a grade given to an earlier version of the answer
+    version: int = 0  # of the hand grade, as loaded (sent back with the form)
+    grader: str = ""
+    graded_at: str = ""
+    label: str = ""  # what the page calls the student: the id, or "Student 17" when anonymous
+    flagged: bool = False
+    rubric: list = field(default_factory=list)  # ids of the rubric items applied
+    note: str = ""  # the latest save's note (a rubric item changed)
+
+    @property
+    def ref(self) -> str:
+        """How URLs name the student: the label ("Student 17") when anonymous, so the address bar hides the id too."""
+        return self.label.replace(" ", "-") if self.label != self.student_id else self.student_id
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.notebook, self.question, self.student_id)
+
+
+def default_grader() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment: the grader types one
+        return ""
 
 
 class ManualGrading:
     """What the pages show and save, read from and written to one gradebook."""
 
-    def __init__(self, gradebook: Gradebook, assignment: str):
-        self.gradebook, self.assignment = gradebook, assignment
+    def __init__(self, gradebook: Gradebook, assignment: str, grader: str = "", anonymous: bool = False,
+                 source_dir: Path | None = None):
+        """``source_dir``: the assignment's source/ folder, for the model answers (instructor only)."""
+        self.gradebook, self.assignment, self.source_dir = gradebook, assignment, source_dir
+        self.grader, self.anonymous = grader or default_grader(), anonymous
         self.token = secrets.token_urlsafe(24)
+        self.nonce = secrets.token_urlsafe(16)
 
     def answers(self) -> list[Answer]:
+        """Every answer graded by hand, sorted by (notebook, question, student id)."""
         answers = self.gradebook.student_views(self.assignment, with_cells=False)
         grades = self.gradebook.manual_grades(self.assignment)
+        versions = self.gradebook.manual_grade_versions(self.assignment)
+        submissions = self.gradebook.submissions(self.assignment)
+        order = {sid: n for n, sid in enumerate(sorted({s.student_id for s in submissions}), 1)}
         found = []
-        for submission in self.gradebook.submissions(self.assignment):
+        for submission in submissions:
             stored = answers.get((submission.student_id, submission.notebook), {}).get("answers", {})
             for result in submission.results:
                 if result.status not in (WAITING, MANUALLY_GRADED) or result.question not in stored:
                     continue
                 text = stored[result.question]
-                grade = grades.get((submission.student_id, submission.notebook, result.question))
+                key = (submission.student_id, submission.notebook, result.question)
+                grade, saved = grades.get(key), versions.get(key)
                 graded = result.status == MANUALLY_GRADED
                 previous = "" if graded or grade is None else f"{grade.score:g} / {grade.max_score:g} for an earlier answer: {grade.comment}"
-                found.append(Answer(submission.student_id, submission.notebook, result.question, result.max_score, result.status,
-                                    result.score if graded else None, grade.comment if graded and grade else "",
-                                    text.get("source", ""), text.get("cell_type", "markdown"), text.get("sha256", ""), previous))
-        return found
+                comment = grade.comment if graded and grade else ""
+                if graded and saved is not None and grade is not None and saved.score == grade.score:
+                    comment = saved.comment  # the grader's own words; the items' texts are shown as the rubric
+                found.append(Answer(
+                    submission.student_id, submission.notebook, result.question, result.max_score, result.status,
+                    result.score if graded else None, comment,
+                    text.get("source", ""), text.get("cell_type", "markdown"), text.get("sha256", ""), previous,
+                    version=saved.version if saved else 0,
+                    grader=(grade.grader if grade else "") or "",
+                    graded_at=grade.graded_at.strftime("%Y-%m-%d %H:%M UTC") if grade and grade.graded_at else "",
+                    label=f"Student {order[submission.student_id]}" if self.anonymous else submission.student_id,
+                    flagged=comment.lower().startswith(FLAGGED),
+                    rubric=list(saved.rubric or []) if graded and saved else [], note=saved.note if saved else ""))
+        return sorted(found, key=lambda a: a.key)
 
     def questions(self) -> list[dict]:
         summary: dict[tuple[str, str], dict] = {}
         for answer in self.answers():
             entry = summary.setdefault((answer.notebook, answer.question),
                                        {"notebook": answer.notebook, "question": answer.question, "max_score": answer.max_score,
-                                        "waiting": 0, "graded": 0})
+                                        "waiting": 0, "graded": 0, "flagged": 0, "scores": []})
             entry["waiting" if answer.status == WAITING else "graded"] += 1
+            entry["flagged"] += answer.flagged
+            if answer.score is not None:
+                entry["scores"].append(answer.score)
+        for entry in summary.values():
+            scores = entry.pop("scores")
+            entry["mean"] = sum(scores) / len(scores) if scores else None
         return [summary[key] for key in sorted(summary)]
 
-    def save(self, form: dict[str, str]) -> Answer:
+    @staticmethod
+    def shown(answer: Answer, show: str) -> bool:
+        return (show == "all" or (show == "ungraded" and answer.status == WAITING)
+                or (show == "graded" and answer.status != WAITING) or (show == "flagged" and answer.flagged))
+
+    def next_ungraded(self, after: tuple[str, str, str] | None = None, answers: list[Answer] | None = None) -> Answer | None:
+        """The next answer waiting for a grade: after ``after`` in its question, then from the start of that
+        question, then in the other questions (in order, wrapping round)."""
+        waiting = [a for a in (answers if answers is not None else self.answers()) if a.status == WAITING]
+        if not waiting:
+            return None
+        if after is None:
+            return waiting[0]
+        same = [a for a in waiting if a.key[:2] == after[:2]]
+        later = [a for a in same if a.key > after] or same
+        if later:
+            return later[0]
+        return next((a for a in waiting if a.key > after), waiting[0])
+
+    def model_answer(self, notebook: str, question: str) -> str | None:
+        """The solution of the hand-graded cell ``question`` in source/<notebook>: the lines between
+        ``### BEGIN SOLUTION`` and ``### END SOLUTION``, or the whole cell (how a release clears a written
+        answer). None without a source folder, notebook or cell."""
+        if self.source_dir is None:
+            return None
+        path = Path(self.source_dir) / notebook
+        if not path.is_file() or path.resolve().parent != Path(self.source_dir).resolve():
+            return None
+        import nbformat
+
+        from autograder.course.cells import grade_id
+
+        try:
+            cells = nbformat.read(path, as_version=4).cells
+        except Exception:  # noqa: BLE001 - an unreadable source notebook: no model answer, the grading goes on
+            return None
+        cell = next((c for c in cells if grade_id(c) == question), None)
+        if cell is None:
+            return None
+        lines, inside, kept = cell.source.splitlines(), False, []
+        for line in lines:
+            if "BEGIN SOLUTION" in line:
+                inside = True
+            elif "END SOLUTION" in line:
+                inside = False
+            elif inside:
+                kept.append(line)
+        return "\n".join(kept) if any("BEGIN SOLUTION" in line for line in lines) else cell.source
+
+    def other_cells(self, student: str, notebook: str, question: str) -> list[dict]:
+        """The student's other cells (from the stored student view), for the page to show collapsed."""
+        view = self.gradebook.student_views(self.assignment, student).get((student, notebook), {})
+        return [c for c in view.get("cells", []) if c.get("grade_id") != question]
+
+    def save_rubric_item(self, form: dict[str, str]):
+        """Add or change a rubric item from the rubric form."""
+        if not secrets.compare_digest(form.get("token", ""), self.token):
+            raise PermissionError("this form was not made by this grading server; reload the page")
+        try:
+            points = float(form.get("points", "").strip())
+        except ValueError:
+            raise ValueError(f"the points {form.get('points', '')!r} of a rubric item are not a number (e.g. 1 or -0.5)") from None
+        item = form.get("item") or None
+        return self.gradebook.set_rubric_item(self.assignment, form.get("notebook", ""), form.get("question", ""), points,
+                                              form.get("text", ""), int(item) if item else None,
+                                              changed_by=form.get("grader", "").strip() or self.grader)
+
+    def save(self, form: dict[str, str], rubric: list[str] | None = None):
+        """Save a grade posted by a form; returns the save (`ManualGradeEventRow`)."""
         if not secrets.compare_digest(form.get("token", ""), self.token):
             raise PermissionError("this form was not made by this grading server; reload the page")
         try:
             score = float(form.get("score", "").strip())
         except ValueError:
-            raise ValueError(f"the score {form.get('score', '')!r} is not a number") from None
-        self.gradebook.set_manual_grade(self.assignment, form.get("student", ""), form.get("notebook", ""),
-                                        form.get("question", ""), score, form.get("comment", "").strip(),
-                                        answer_sha256=form.get("sha256") or None, grader=form.get("grader", ""))
-        return next(a for a in self.answers() if (a.student_id, a.notebook, a.question) ==
-                    (form.get("student"), form.get("notebook"), form.get("question")))
+            raise ValueError(f"the score {form.get('score', '')!r} is not a number; type the points given") from None
+        try:
+            version = int(form.get("version", "0") or 0)
+        except ValueError:
+            raise ValueError(f"the form's version {form.get('version')!r} is not a number; reload the page") from None
+        return self.gradebook.save_manual_grade(
+            self.assignment, form.get("student", ""), form.get("notebook", ""), form.get("question", ""), score,
+            form.get("comment", "").strip(), answer_sha256=form.get("sha256") or None,
+            grader=(form.get("grader", "").strip() or self.grader), version=version,
+            rubric=[int(i) for i in (rubric or []) if str(i).isdigit()])
 
     # ------------------------------------------------------------------------------------- pages
 
@@ -110,23 +251,53 @@ class ManualGrading:
         from autograder.results.pages import environment
 
         return environment().get_template(name).render(assignment=self.assignment, token=self.token, labels=STATUS_LABELS,
-                                                      css="", **context)
+                                                      nonce=self.nonce, css="", quote=quote, urlencode=urlencode, **context)
 
-    def index_page(self) -> str:
-        return self.render("manual_index.html.j2", questions=self.questions(), quote=quote)
+    def index_page(self, message: str = "") -> str:
+        return self.render("manual_index.html.j2", questions=self.questions(), message=message,
+                           first=self.next_ungraded())
 
-    def question_page(self, notebook: str, question: str, saved: str = "") -> str | None:
-        answers = [a for a in self.answers() if a.notebook == notebook and a.question == question]
+    def question_page(self, notebook: str, question: str, student: str = "", saved: str = "", show: str = "all",
+                      grader: str = "") -> str | None:
+        everything = self.answers()
+        answers = [a for a in everything if a.notebook == notebook and a.question == question]
         if not answers:
             return None
-        answers.sort(key=lambda a: (a.status != WAITING, a.student_id))
-        return self.render("manual_question.html.j2", notebook=notebook, question=question, answers=answers,
-                           max_score=answers[0].max_score, saved=saved,
-                           waiting=sum(1 for a in answers if a.status == WAITING))
+        show = show if show in FILTERS else "all"
+        listed = [a for a in answers if self.shown(a, show)]
+        current = next((a for a in answers if student in (a.ref, a.student_id)), None)
+        if current is None:
+            current = next((a for a in listed if a.status == WAITING), listed[0] if listed else answers[0])
+        if current not in listed:
+            listed = sorted(listed + [current], key=lambda a: a.key)
+        at = listed.index(current)
+        following = self.next_ungraded(current.key, everything)
+        return self.render("manual_question.html.j2", notebook=notebook, question=question, a=current, answers=answers,
+                           rubric=self.gradebook.rubric(self.assignment, notebook, question),
+                           model=self.model_answer(notebook, question),
+                           others=self.other_cells(current.student_id, notebook, question),
+                           max_score=current.max_score, saved=saved, show=show, filters=FILTERS, position=at + 1,
+                           count=len(listed), previous=listed[at - 1] if at > 0 else None,
+                           next=listed[at + 1] if at + 1 < len(listed) else None,
+                           next_waiting=following if following is not None and following.key != current.key else None,
+                           waiting=sum(1 for x in answers if x.status == WAITING),
+                           grader=grader or self.grader)
+
+    def student_page(self, student: str, grader: str = "") -> str | None:
+        everything = self.answers()
+        ref = next((a.student_id for a in everything if student in (a.ref, a.student_id)), None)
+        answers = [a for a in everything if a.student_id == ref]
+        if not answers:
+            return None
+        rubrics = {(a.notebook, a.question): self.gradebook.rubric(self.assignment, a.notebook, a.question) for a in answers}
+        return self.render("manual_student.html.j2", student=student, label=answers[0].label, answers=answers, rubrics=rubrics,
+                           grader=grader or self.grader)
 
 
 #: The cookie a browser holds the secret of a server bound beyond loopback in.
 COOKIE = "autograder_manual"
+#: The session cookie that holds the grader's name (asked once per browser session).
+GRADER_COOKIE = "autograder_grader"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
@@ -233,7 +404,8 @@ def _handler(app: ManualGrading, gate: Gate):
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Cache-Control", "no-store")
-            self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'")
+            self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
+                             f"script-src 'nonce-{app.nonce}'")
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.end_headers()
@@ -242,18 +414,34 @@ def _handler(app: ManualGrading, gate: Gate):
         def _error(self, status: HTTPStatus, message: str):
             self._send(status, app.render("manual_error.html.j2", status=int(status), reason=status.phrase, message=message))
 
+        def _grader(self) -> str:
+            try:
+                morsel = SimpleCookie(self.headers.get("Cookie") or "").get(GRADER_COOKIE)
+            except CookieError:
+                return ""
+            from urllib.parse import unquote
+
+            return unquote(morsel.value) if morsel is not None else ""
+
         def do_GET(self):  # noqa: N802 - http.server's naming
             if not self._admitted():
                 return
             url = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             if url.path == "/":
-                return self._send(HTTPStatus.OK, app.index_page())
+                return self._send(HTTPStatus.OK, app.index_page(query.get("message", "")))
             if url.path == "/question":
-                page = app.question_page(query.get("notebook", ""), query.get("question", ""), query.get("saved", ""))
+                page = app.question_page(query.get("notebook", ""), query.get("question", ""), query.get("student", ""),
+                                         query.get("saved", ""), query.get("show", "all"), self._grader())
                 if page is None:
                     return self._error(HTTPStatus.NOT_FOUND, f"no answer to {query.get('question', '')!r} in "
                                                              f"{query.get('notebook', '')!r} is graded by hand")
+                return self._send(HTTPStatus.OK, page)
+            if url.path == "/student":
+                page = app.student_page(query.get("student", ""), self._grader())
+                if page is None:
+                    return self._error(HTTPStatus.NOT_FOUND, f"{query.get('student', '')!r} has no answer graded by hand; "
+                                                             "pick a student from a question's page")
                 return self._send(HTTPStatus.OK, page)
             if url.path == "/favicon.ico":
                 return self._send(HTTPStatus.NO_CONTENT, "")
@@ -262,23 +450,54 @@ def _handler(app: ManualGrading, gate: Gate):
         def do_POST(self):  # noqa: N802
             if not self._admitted():
                 return
-            if urlsplit(self.path).path != "/grade":
+            path = urlsplit(self.path).path
+            if path not in ("/grade", "/rubric"):
                 return self._error(HTTPStatus.NOT_FOUND, f"no form posts to {self.path}")
             length = min(int(self.headers.get("Content-Length") or 0), 1_000_000)
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace"), keep_blank_values=True).items()}
+            lists = parse_qs(self.rfile.read(length).decode("utf-8", "replace"), keep_blank_values=True)
+            form = {k: v[0] for k, v in lists.items()}
+            if path == "/rubric":
+                try:
+                    app.save_rubric_item(form)
+                except PermissionError as error:
+                    return self._error(HTTPStatus.FORBIDDEN, str(error))
+                except KeyError as error:
+                    return self._error(HTTPStatus.NOT_FOUND, str(error.args[0]) if error.args else "no such rubric item")
+                except ValueError as error:
+                    return self._error(HTTPStatus.BAD_REQUEST, str(error))
+                back = "/question?" + urlencode({k: form.get(k, "") for k in ("notebook", "question", "student")})  # student: a ref
+                return self._send(HTTPStatus.SEE_OTHER, "", headers={"Location": back + "#rubric"})
             try:
-                app.save(form)
+                app.save(form, lists.get("rubric", []))
             except PermissionError as error:
                 return self._error(HTTPStatus.FORBIDDEN, str(error))
+            except GradeConflict as error:
+                theirs = error.current
+                return self._send(HTTPStatus.CONFLICT, app.render(
+                    "manual_conflict.html.j2", message=str(error), theirs=theirs, mine=form,
+                    back="/question?" + urlencode({"notebook": form.get("notebook", ""), "question": form.get("question", ""),
+                                                   "student": next((a.ref for a in app.answers() if a.student_id == form.get("student")), "")})))
             except StaleAnswer as error:
                 return self._error(HTTPStatus.CONFLICT, str(error))
             except KeyError as error:
                 return self._error(HTTPStatus.NOT_FOUND, str(error.args[0]) if error.args else "no such answer")
             except ValueError as error:
                 return self._error(HTTPStatus.BAD_REQUEST, str(error))
-            target = "/question?" + urlencode({"notebook": form.get("notebook", ""), "question": form.get("question", ""),
-                                               "saved": form.get("student", "")})
-            self._send(HTTPStatus.SEE_OTHER, "", headers={"Location": target + "#answer-" + quote(form.get("student", ""))})
+            key = (form.get("notebook", ""), form.get("question", ""), form.get("student", ""))
+            saved = next((a.ref for a in app.answers() if a.key == key), key[2])
+            if form.get("back") == "student":
+                target = "/student?" + urlencode({"student": saved, "saved": key[1]}) + "#answer-" + quote(f"{key[0]}-{key[1]}")
+            else:
+                following = app.next_ungraded(key)
+                if following is None:
+                    target = "/?" + urlencode({"message": "Every answer is graded."})
+                else:
+                    target = "/question?" + urlencode({"notebook": following.notebook, "question": following.question,
+                                                       "student": following.ref, "saved": saved,
+                                                       "show": form.get("show", "all")})
+            grader = (form.get("grader", "").strip() or app.grader)[:200]
+            self._send(HTTPStatus.SEE_OTHER, "", headers={
+                "Location": target, "Set-Cookie": f"{GRADER_COOKIE}={quote(grader)}; SameSite=Strict; Path=/"})
 
     return Handler
 
