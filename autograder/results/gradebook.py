@@ -29,8 +29,20 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from autograder.errors import UserError
 from autograder.results.status import RETRIED, QuestionStatus, SubmissionStatus
 from autograder.wire.text import safe_text, safe_tree
+
+
+class NoSuchGrade(UserError, KeyError):
+    """What a grader asked for is not in the gradebook (an answer, a rubric item); the message says what to do."""
+
+    def __str__(self) -> str:  # KeyError's own str() quotes its message
+        return str(self.args[0]) if self.args else ""
+
+
+class BadGrade(UserError, ValueError):
+    """A grade or rubric item that cannot be stored as given (out of range, no comment); the message says why."""
 
 
 class Base(DeclarativeBase):
@@ -179,7 +191,7 @@ class GradeConflict(ValueError):
 MANUALLY_GRADED = "manually_graded"
 
 
-class StaleAnswer(ValueError):
+class StaleAnswer(UserError, ValueError):
     """A manual grade was given for an answer text that is no longer the student's current answer."""
 
 
@@ -420,13 +432,13 @@ class Gradebook:
                        SubmissionRow.notebook == notebook, ResultRow.question == question)
             ).first()
             if found is None or found.status != "needs_manual_grade":
-                raise KeyError(f"{assignment}/{notebook}: {student_id} has no answer to {question!r} waiting for a hand grade")
+                raise NoSuchGrade(f"{assignment}/{notebook}: {student_id} has no answer to {question!r} waiting for a hand grade")
             if not (isinstance(score, (int, float)) and 0 <= score <= found.max_score):
-                raise ValueError(f"{question}: the score must be a number from 0 to {found.max_score:g}, not {score!r}")
+                raise BadGrade(f"{question}: the score must be a number from 0 to {found.max_score:g}, not {score!r}")
             answers = session.scalar(select(StudentViewRow.answers).where(StudentViewRow.submission_id == found.id)) or {}
             current = answers.get(question, {}).get("sha256")
             if current is None:
-                raise KeyError(f"{assignment}/{notebook}: the answer of {student_id} to {question!r} was not stored; grade the batch again")
+                raise NoSuchGrade(f"{assignment}/{notebook}: the answer of {student_id} to {question!r} was not stored; grade the batch again")
             if answer_sha256 is not None and answer_sha256 != current:
                 raise StaleAnswer(f"{student_id}'s answer to {question!r} changed since the page was loaded; reload it and grade again")
             grade = session.scalars(select(ManualGradeRow).where(
@@ -508,7 +520,7 @@ class Gradebook:
         found = {item.id: item for item in self.rubric(assignment, notebook, question)}
         missing = [i for i in ids if int(i) not in found]
         if missing:
-            raise KeyError(f"{question}: no rubric item {missing[0]} (deleted meanwhile?); reload the page")
+            raise NoSuchGrade(f"{question}: no rubric item {missing[0]} (deleted meanwhile?); reload the page")
         return [found[int(i)] for i in dict.fromkeys(ids)]
 
     def rubric(self, assignment: str, notebook: str, question: str) -> list[RubricItemRow]:
@@ -526,7 +538,7 @@ class Gradebook:
         save applies it is recomputed (sum of its items + its adjustment, within 0..max) and saved as a new
         version by ``changed_by``, with a note saying which item changed; the history keeps the old score."""
         if not text.strip():
-            raise ValueError(f"{question}: a rubric item needs a comment (what the student did); type one")
+            raise BadGrade(f"{question}: a rubric item needs a comment (what the student did); type one")
         now = datetime.now(timezone.utc)
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             if item_id is None:
@@ -541,7 +553,7 @@ class Gradebook:
                 return item
             item = session.get(RubricItemRow, int(item_id))
             if item is None or (item.assignment, item.notebook, item.question) != (assignment, notebook, question):
-                raise KeyError(f"{question}: no rubric item {item_id}; reload the page")
+                raise NoSuchGrade(f"{question}: no rubric item {item_id}; reload the page")
             before = item.points
             item.points, item.text, item.changed_by, item.changed_at = float(points), text.strip()[:2000], changed_by[:200], now
             session.flush()

@@ -51,7 +51,7 @@ from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from autograder.results.gradebook import MANUALLY_GRADED, GradeConflict, Gradebook, StaleAnswer
+from autograder.results.gradebook import MANUALLY_GRADED, BadGrade, GradeConflict, Gradebook, StaleAnswer
 
 WAITING = "needs_manual_grade"
 
@@ -220,7 +220,7 @@ class ManualGrading:
         try:
             points = float(form.get("points", "").strip())
         except ValueError:
-            raise ValueError(f"the points {form.get('points', '')!r} of a rubric item are not a number (e.g. 1 or -0.5)") from None
+            raise BadGrade(f"the points {form.get('points', '')!r} of a rubric item are not a number (e.g. 1 or -0.5)") from None
         item = form.get("item") or None
         return self.gradebook.set_rubric_item(self.assignment, form.get("notebook", ""), form.get("question", ""), points,
                                               form.get("text", ""), int(item) if item else None,
@@ -233,11 +233,11 @@ class ManualGrading:
         try:
             score = float(form.get("score", "").strip())
         except ValueError:
-            raise ValueError(f"the score {form.get('score', '')!r} is not a number; type the points given") from None
+            raise BadGrade(f"the score {form.get('score', '')!r} is not a number; type the points given") from None
         try:
             version = int(form.get("version", "0") or 0)
         except ValueError:
-            raise ValueError(f"the form's version {form.get('version')!r} is not a number; reload the page") from None
+            raise BadGrade(f"the form's version {form.get('version')!r} is not a number; reload the page") from None
         return self.gradebook.save_manual_grade(
             self.assignment, form.get("student", ""), form.get("notebook", ""), form.get("question", ""), score,
             form.get("comment", "").strip(), answer_sha256=form.get("sha256") or None,
