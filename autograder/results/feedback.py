@@ -1,21 +1,8 @@
-"""Feedback for students: what the grader keeps of a graded notebook, and one HTML page per student.
+"""One HTML feedback page per student: what to fix first, every question's score, its checks, the notebook as graded.
 
-What a student may see (decided here, on the trusted side, when a submission is graded):
-
-* their own cells (answers, their extra cells) as they handed them in, and every read-only cell;
-* test cells as **released**: the hidden region (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``) is
-  cut with nbgrader's own `ClearHiddenTests`, so the page shows exactly what their notebook showed;
-* outputs only of the cells that ran **before the first test cell with hidden tests**. Hidden test code
-  runs in the same process as the student's code: once it has run, any later output may carry what it
-  did (a hidden input left in a global the student prints, a function that logs its arguments, the
-  test's source read back through `linecache`). Those outputs are withheld, and the page says why; the
-  cell's code and whether it ran, raised or timed out are still shown. A student sees the outputs of
-  their own notebook by running it in Jupyter or with the visible tests.
-* every question's score, status and message, and each check's message (what differed, with the seed).
-  Check messages are decided on the trusted side; the one part that comes from the student's process
-  (the error a check's code raised) is redacted: any line of hidden test source found in a message is
-  replaced by ``[hidden test code]``. Nothing can stop a submission from encoding a hidden test into the
-  text of an exception it raises; the pages never add hidden code of their own.
+What a student may see is decided once, in `autograder.results.disclosure` (test cells as released, outputs
+withheld after hidden tests ran, hidden test lines redacted from messages); this module lays it out. Seeds are
+the instructor's: they are in each check's tooltip, not in the text a student reads.
 
 Never on a page: hidden test code, solutions/, the reference's expected values beyond what a check
 message states.
