@@ -218,3 +218,36 @@ def test_a_literal_expected_value_is_held_to_the_precision_of_the_computation_it
     assert not _verdict(want, student(torch.tensor(0.6149)))[0]
     float64_computation = reference(0.5, 0.5)
     assert not _verdict(float64_computation, student(torch.tensor(0.5 + 5e-6, dtype=torch.float64)))[0]
+
+
+def _message(expected, actual, **options):
+    from autograder.wire import values
+    from autograder.wire.compare import Options, compare
+
+    verdict = compare(values.decode(values.encode(expected)), values.decode(values.encode(actual)), Options(**options))
+    assert not verdict.ok
+    return verdict.message
+
+
+def test_a_small_array_shows_expected_and_got_whole():
+    message = _message(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 2.0], [3.0, 5.0]]))
+    assert "expected [[1.0, 2.0], [3.0, 4.0]], got [[1.0, 2.0], [3.0, 5.0]]" in message
+    assert "first mismatch at index (1, 1): expected 4, got 5" in message
+
+
+def test_nan_is_said_in_words_never_as_a_difference_of_nan():
+    assert _message(float("nan"), 0.5) == "expected NaN, got 0.5"
+    assert _message(0.5, float("nan")) == "expected 0.5, got NaN"
+    only_nan = _message(np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+    assert "1 element(s) NaN on one side only" in only_nan and "nan" not in only_nan.replace("[1.0, nan]", "")
+    assert "greatest" not in only_nan
+
+
+def test_equal_zeros_are_not_a_relative_difference_of_nan():
+    message = _message(np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, 2.0]))
+    assert "nan" not in message and "greatest relative difference: 1 at index (2,)" in message
+
+
+def test_booleans_are_printed_as_true_and_false():
+    assert _message(True, False, kind="equal") == "expected True, got False"
+    assert "expected False, got True" in _message(np.array([True, False]), np.array([True, True]), kind="equal")

@@ -254,6 +254,10 @@ def _format_index(index: tuple) -> str:
     return "(" + ", ".join(str(int(i)) for i in index) + (",)" if len(index) == 1 else ")")
 
 
+#: Arrays with at most this many elements are shown whole in a failure message, expected and got.
+SMALL_ARRAY_SHOWN = 6
+
+
 def _compare_arrays(expected: Array, actual: Array, options: Options, path: str) -> None:
     if expected.shape != actual.shape:
         raise _Mismatch(path, f"shape differs: expected {expected.shape}, got {actual.shape}")
@@ -265,6 +269,7 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str)
         if want.dtype.kind != got.dtype.kind or not np.array_equal(want, got):
             raise _Mismatch(path, f"expected {_short(want.tolist())}, got {_short(got.tolist())}")
         return
+    shown_want, shown_got = want, got  # what messages print: booleans as True/False, not the 1/0 compared
     if want.dtype.kind == "b" and got.dtype.kind == "b":
         want, got = want.astype(np.int64), got.astype(np.int64)
     tolerance = _tolerance(expected, actual, options)
@@ -288,24 +293,31 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str)
     if count == 0:
         return
     if expected.shape == ():
-        detail = f"expected {_scalar(want)}, got {_scalar(got)}"
-        if tolerance != tolerances.EXACT:
+        detail = f"expected {_scalar(shown_want)}, got {_scalar(shown_got)}"
+        nan_involved = math.isnan(float(np.real(got_f))) or math.isnan(float(np.real(want_f)))
+        if tolerance != tolerances.EXACT and not nan_involved:  # "difference nan, up to nan allowed" says nothing
             detail += f" (difference {_number(float(np.abs(want_f - got_f).real))}, up to {_number(float(tolerance.atol + tolerance.rtol * abs(want_f)))} allowed)"
-        if math.isnan(float(np.real(got_f))) and not math.isnan(float(np.real(want_f))):
-            detail += "; got NaN"
         raise _Mismatch(path, detail + _dtype_note(want_dtype, got_dtype, tolerance))
     total = want.size
     lines = [f"{'values differ' if tolerance == tolerances.EXACT else 'values are not close'}: "
              f"{count} / {total} element(s) mismatched ({100.0 * count / total:.1f}%)"]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         abs_diff = np.abs(want_f - got_f).astype(np.float64)
-        rel_diff = abs_diff / np.abs(want_f).astype(np.float64)
-    abs_masked = np.where(np.isnan(abs_diff), np.inf, abs_diff)
+        # equal values differ by 0 relatively, even both 0 (0/0 would say nan); a non-zero difference from 0 is inf
+        rel_diff = np.where(abs_diff == 0, 0.0, abs_diff / np.abs(want_f).astype(np.float64))
+    nans = np.isnan(abs_diff) & mismatched  # NaN on one side: no difference to report, counted apart
+    abs_masked = np.where(np.isnan(abs_diff), -np.inf, abs_diff)
     worst_abs = np.unravel_index(int(np.argmax(abs_masked)), want.shape)
-    rel_masked = np.where(np.isnan(rel_diff), np.inf, rel_diff)
+    rel_masked = np.where(np.isnan(rel_diff), -np.inf, rel_diff)
     worst_rel = np.unravel_index(int(np.argmax(rel_masked)), want.shape)
     first = np.unravel_index(int(np.argmax(mismatched)), want.shape)
-    lines.append(f"first mismatch at index {_format_index(first)}")
+    lines.append(f"first mismatch at index {_format_index(first)}: expected {_scalar(shown_want[first])}, got {_scalar(shown_got[first])}")
+    if want.size <= SMALL_ARRAY_SHOWN:  # a 2x2 matrix or a short vector: the values say more than statistics
+        lines.append(f"expected {_short(shown_want.tolist())}, got {_short(shown_got.tolist())}")
+    if nans.any():
+        lines.append(f"{int(np.count_nonzero(nans))} element(s) NaN on one side only")
+    if not (np.isfinite(abs_diff) & mismatched).any():  # only NaNs differ: no difference to measure
+        raise _Mismatch(path, "; ".join(lines) + _dtype_note(want_dtype, got_dtype, tolerance))
     if tolerance == tolerances.EXACT and want.dtype.kind in "iub":
         lines.append(f"greatest absolute difference: {_number(float(abs_diff[worst_abs]))} at index {_format_index(worst_abs)}")
     else:
@@ -326,8 +338,10 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _scalar(array: np.ndarray) -> str:
-    value = array.item()
+def _scalar(array) -> str:
+    value = array.item() if hasattr(array, "item") else array
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
     return _number(value) if isinstance(value, float) else repr(value)
 
 
