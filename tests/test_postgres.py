@@ -113,11 +113,15 @@ def batch(toy_course, tmp_path) -> Path:
     hand_in(submissions, "unicode", student_version(toy_course, dict(CORRECT, double="def double(x):\n    raise ValueError('ünïcødé ✓')")))
     hand_in(submissions, "corrupt", b'{"cells": [')
     (submissions / "nobody").mkdir()
+    # who should have handed in: "nobody" gets a `missing` row from the roster (without one, only submitters get rows)
+    students = ["correct", "untouched", "half_wrong", "nul_in_message", "unicode", "corrupt", "nobody"]
+    (submissions.parent / "roster.csv").write_text("student_id\n" + "\n".join(students) + "\n")
     return submissions
 
 
 def grade(course: Path, submissions: Path, url: str, *extra: str) -> None:
-    assert main(["grade", "toy", str(submissions), "--course", str(course), "--gradebook", url, "--workers", "2", "--quiet", *extra]) == 0
+    assert main(["grade", "toy", str(submissions), "--course", str(course), "--gradebook", url, "--workers", "2", "--quiet",
+                 "--roster", str(submissions.parent / "roster.csv"), *extra]) == 0
 
 
 def export(course: Path, url: str, output: Path) -> str:
