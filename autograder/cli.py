@@ -460,7 +460,7 @@ def _add_gradescope_parser(sub) -> None:
                                             "the course's libraries; run_autograder grades /autograder/submission/*.ipynb into "
                                             "/autograder/results/results.json, as export --format gradescope writes it.")
     gradescope.add_argument("assignment", metavar="ASSIGNMENT")
-    gradescope.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    _add_course_options(gradescope)
     gradescope.add_argument("--output", default="autograder.zip", help="the zip to write (default: autograder.zip)")
     gradescope.add_argument("--visibility", choices=["visible", "hidden", "after_due_date", "after_published"], default="visible",
                             help="when students see the tests (default: visible)")
@@ -483,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "hand-graded written answer), solutions/ASSIGNMENT.py and tests/mutants/ASSIGNMENT.toml. "
                                      "Example: autograder new feature_scaling")
     new.add_argument("assignment", metavar="ASSIGNMENT")
-    new.add_argument("--course", default=".", help="course directory (default: the current directory)")
+    _add_course_options(new)
     new.set_defaults(run=_new)
 
     release = sub.add_parser("release", help="write the student notebooks in release/ from source/")

@@ -581,16 +581,20 @@ def _open_leaf(name: str, flags: int, directory: int | None) -> int:
         raise
 
 
-def read_capped(descriptor: int, limit: int) -> bytes:
-    """At most ``limit`` bytes from ``descriptor`` (the caller checks the size first; this is the backstop)."""
-    chunks, left = [], limit
+def read_chunks(descriptor: int, limit: int):
+    """The bytes of ``descriptor``, in chunks of at most 1 MiB, stopping after ``limit`` bytes in all."""
+    left = limit
     while left > 0:
         chunk = os.read(descriptor, min(left, 1 << 20))
         if not chunk:
-            break
-        chunks.append(chunk)
+            return
+        yield chunk
         left -= len(chunk)
-    return b"".join(chunks)
+
+
+def read_capped(descriptor: int, limit: int) -> bytes:
+    """At most ``limit`` bytes from ``descriptor`` (the caller checks the size first; this is the backstop)."""
+    return b"".join(read_chunks(descriptor, limit))
 
 
 def read_timestamp(folder: Path) -> str | None:
@@ -646,13 +650,8 @@ def file_hash(path: Path | None) -> str | None:
         digest = hashlib.sha256()
         if size > MAX_HASHED_BYTES:
             digest.update(f"size {size}\n".encode())
-        left = MAX_HASHED_BYTES
-        while left > 0:
-            block = os.read(descriptor, min(left, 1 << 20))
-            if not block:
-                break
+        for block in read_chunks(descriptor, MAX_HASHED_BYTES):
             digest.update(block)
-            left -= len(block)
         return digest.hexdigest()
     except OSError:
         return None

@@ -213,10 +213,14 @@ class ManualGrading:
         view = self.gradebook.student_views(self.assignment, student).get((student, notebook), {})
         return [c for c in view.get("cells", []) if c.get("grade_id") != question]
 
-    def save_rubric_item(self, form: dict[str, str]):
-        """Add or change a rubric item from the rubric form."""
+    def _check_form_token(self, form: dict[str, str]) -> None:
+        """A form posted to this server carries the token of the page this server made (no cross-site post)."""
         if not secrets.compare_digest(form.get("token", ""), self.token):
             raise PermissionError("this form was not made by this grading server; reload the page")
+
+    def save_rubric_item(self, form: dict[str, str]):
+        """Add or change a rubric item from the rubric form."""
+        self._check_form_token(form)
         try:
             points = float(form.get("points", "").strip())
         except ValueError:
@@ -228,8 +232,7 @@ class ManualGrading:
 
     def save(self, form: dict[str, str], rubric: list[str] | None = None):
         """Save a grade posted by a form; returns the save (`ManualGradeEventRow`)."""
-        if not secrets.compare_digest(form.get("token", ""), self.token):
-            raise PermissionError("this form was not made by this grading server; reload the page")
+        self._check_form_token(form)
         try:
             score = float(form.get("score", "").strip())
         except ValueError:
