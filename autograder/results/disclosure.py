@@ -62,6 +62,15 @@ def released_test(source: str) -> tuple[str, bool, tuple[str, ...]]:
     return cell.source, cell.source != source, hidden
 
 
+#: "[seed 123]" as check messages end: the instructor's, to reproduce a failure; noise in what a student reads
+#: (feedback pages keep it in a tooltip) and in grouped misconceptions (item analysis).
+SEED_NOTE = re.compile(r"\s*\[seed -?\d+\]")
+
+
+def without_seed(message: str) -> str:
+    return SEED_NOTE.sub("", message or "")
+
+
 def answer_hash(source: str) -> str:
     """The key of a hand-graded answer. ``surrogatepass``: a notebook's JSON may escape a lone surrogate
     (``"\\ud800"``), which is text Python holds but UTF-8 cannot encode; the hash must still be one."""

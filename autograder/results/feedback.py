@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from autograder.results.disclosure import WITHHELD_AFTER, WITHHELD_HIDDEN, WITHHELD_SIZE, Redactor, hidden_code_redactor
+from autograder.results.disclosure import (WITHHELD_AFTER, WITHHELD_HIDDEN, WITHHELD_SIZE, Redactor, hidden_code_redactor,
+                                           without_seed)
 from autograder.course.cells import question_titles
 from autograder.course.submissions import VERSION_NOTE
-from autograder.results.pages import code_css, environment, points_text  # noqa: F401 - one rounding for every page
+from autograder.results.pages import code_css, environment
 from autograder.results.status import LABELS, RETRIED, QuestionStatus, SubmissionStatus
 from autograder.results.totals import student_totals
 
@@ -87,15 +88,8 @@ def _deadline(assignment):
     return deadline_for(assignment)
 
 
-#: "[seed 123]" as check messages end: the instructor's to reproduce a failure, noise on a student's page
-#: (kept in the check's tooltip there).
-_SEED = re.compile(r"\s*\[seed -?\d+\]")
 #: How many failing questions the top of the page lists under "what to fix first".
 FIX_FIRST_SHOWN = 5
-
-
-def without_seed(message: str) -> str:
-    return _SEED.sub("", message or "")
 
 
 def _first_failure(question: dict) -> str:

@@ -25,6 +25,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
+from autograder.results.disclosure import without_seed
 from autograder.results.status import QuestionStatus, SubmissionStatus
 
 #: Under this corrected item-total correlation a question is called out as discriminating badly.
@@ -36,7 +37,6 @@ COMMON_WRONG_SHOWN = 3
 #: Submissions that never reached the grader's verdict (no notebook, or ours failed): not students' answers.
 NOT_GRADED = {SubmissionStatus.INVALID, SubmissionStatus.MISSING, SubmissionStatus.GRADER_ERROR, "failed"}
 
-_SEED = re.compile(r"\s*\[seed -?\d+\]")
 #: A check whose cell stopped before it (the student's code raised earlier) says so; it is no wrong result.
 NOT_CHECKED = "not checked"
 _NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -97,7 +97,7 @@ def pearson(xs: list[float], ys: list[float]) -> float | None:
 def mask_numbers(message: str) -> str:
     """A check's message with its numbers masked: "got 0.51, expected 0.5" and "got 0.49, expected 0.5"
     are one misconception, not two."""
-    return _NUMBER.sub("#", " ".join(_SEED.sub("", str(message)).split()))[:240]
+    return _NUMBER.sub("#", " ".join(without_seed(str(message)).split()))[:240]
 
 
 def analyse(submissions) -> ItemAnalysis:
