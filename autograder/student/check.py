@@ -34,6 +34,7 @@ from autograder.student.lint import (
 )
 from autograder.student.places import Places
 from autograder.wire.protocol import CellStatus, CheckRecord, LocalVerdict, Mode
+from autograder.sandbox.inside.checks import with_hint
 from autograder.student.released import (
     ReleasedCourse,
     ReleasedNotebook,
@@ -113,9 +114,9 @@ def _question(item: ManifestCell, index: int, sanitized: Sanitized, run: RunResu
     if answers and all(cell.checksum_matches_release for cell in answers):
         return QuestionLine(item.grade_id, "not_attempted", item.points, f"the answer cell above is still as released ({name}: {value})")
     failed = [record for record in _records_of(run, index) if record.local is LocalVerdict.FAILED]
-    if failed:  # the check's own explanation, from what it reported
-        seed = f" [seed {failed[0].seed}]" if failed[0].seed is not None else ""
-        return QuestionLine(item.grade_id, "failed", item.points, f"check {failed[0].name!r} failed{seed}: {failed[0].message}")
+    if failed:  # the check's own explanation, from what it reported, and the instructor's hint after it
+        first = failed[0]
+        return QuestionLine(item.grade_id, "failed", item.points, with_hint(f"check {first.name!r} failed: {first.message}", first.hint))
     if name in ("AssertionError", "CheckFailed"):
         return QuestionLine(item.grade_id, "failed", item.points, f"AssertionError{': ' + value if value else ''} {where}".strip())
     return QuestionLine(item.grade_id, "error", item.points, f"{name}: {value} {where}".strip())
