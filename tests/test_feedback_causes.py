@@ -6,7 +6,7 @@ no grading run here (`tests/test_feedback.py` and `tests/test_feedback_browser.p
 
 from types import SimpleNamespace
 
-from autograder.results.causes import Use, causes, cause_sentence, error_place, questions_of_answers, uses
+from autograder.wire.causes import Use, causes, cause_sentence, error_place, questions_of_answers, uses
 from autograder.results.feedback import _notebook_context, grouped_checks
 
 

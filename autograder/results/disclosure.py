@@ -37,7 +37,7 @@ from typing import Callable
 import nbformat
 
 from autograder.course.cells import Kind
-from autograder.results.causes import Place, error_place
+from autograder.wire.causes import Place, error_place
 
 #: The output kinds shown on a page; anything else (HTML, JavaScript, widgets) falls back to its text/plain.
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")

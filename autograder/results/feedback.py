@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from autograder.results.causes import causes, cause_sentence
+from autograder.wire.causes import causes, cause_sentence
 from autograder.results.disclosure import (WITHHELD_AFTER, WITHHELD_HIDDEN, WITHHELD_SIZE, Redactor, hidden_code_redactor,
                                            without_seed)
 from autograder.course.cells import question_titles
@@ -211,7 +211,7 @@ def _notebook_context(submission, view: dict | None, redact: Redactor, titles: d
 def _attach_causes(questions: list[dict], by_question: dict[str, dict], cells: list[dict]) -> None:
     """Questions that lost points because they used the student's answer to another question that lost points
     say so once ("this used your `f` (question A), which fails its own check") and are listed under that
-    question in "what to fix first" instead of beside it (`autograder.results.causes`)."""
+    question in "what to fix first" instead of beside it (`autograder.wire.causes`)."""
     lost = {q["id"] for q in questions if q["lost"] > 1e-9}
     titles = {q["id"]: q["title"] for q in questions}
     not_attempted = {q["id"] for q in questions if q["status"] == QuestionStatus.NOT_ATTEMPTED}

@@ -24,6 +24,7 @@ from autograder.course.cells import Kind
 from autograder.grading.sanitize import Sanitized, sanitize
 from autograder.grading.submission import build_job
 from autograder.prepare.manifest import ManifestCell
+from autograder.wire.causes import cause_sentence, causes
 from autograder.sandbox.launch import RunResult, run_job
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.scratch import fresh_workdir, remove_workdir
@@ -122,6 +123,19 @@ def _question(item: ManifestCell, index: int, sanitized: Sanitized, run: RunResu
     return QuestionLine(item.grade_id, "error", item.points, f"{name}: {value} {where}".strip())
 
 
+def _say_causes(questions: list[QuestionLine], sanitized: Sanitized) -> None:
+    """A question that fails while using the student's answer to another failing question says so
+    (`autograder.wire.causes`): fix that one first."""
+    lost = {q.question for q in questions if q.status in ("failed", "error", "not_attempted", "not_run")}
+    cells = [{"kind": str(getattr(c.kind, "value", c.kind)), "source": c.source, "grade_id": c.grade_id, "cell_type": c.cell_type}
+             for c in sanitized.cells]
+    found = causes(cells, lost)
+    not_attempted = {q.question for q in questions if q.status == "not_attempted"}
+    for question in questions:
+        if question.question in found:
+            question.message += f" ({cause_sentence(found[question.question], not_attempted=not_attempted)}: fix that first)"
+
+
 def _records_of(run: RunResult, index: int) -> list[CheckRecord]:
     return [record for cell_index, record in run.checks if cell_index == index and record.local is not None]
 
@@ -147,6 +161,7 @@ def check_notebook(path: str | Path, course: str | Path | None = None, limits: L
     for item in released.manifest.graded_cells:
         index = sanitized.index_of(item.grade_id)
         report.questions.append(_question(item, index, sanitized, run, places))
+    _say_causes(report.questions, sanitized)
     report.warnings.extend(f"at grading: {note}" for note in sanitized.notes)
     if run.status != "ok":
         report.warnings.append(f"the run stopped: {run.message}")

@@ -36,11 +36,12 @@ class CheckFailed(AssertionError):
 
 @dataclass
 class Line:
-    status: str  # passed | failed | recorded | not_attempted | error
+    status: str  # passed | failed | recorded | not_attempted | error | cause
     text: str
+    test: str = ""  # the grade_id of the test cell the line is about
 
     def __str__(self) -> str:
-        mark = {"passed": "✓", "failed": "✗", "recorded": "-", "not_attempted": "…", "error": "✗"}[self.status]
+        mark = {"passed": "✓", "failed": "✗", "recorded": "-", "not_attempted": "…", "error": "✗", "cause": "→"}[self.status]
         return f"{mark} {self.text}"
 
 
@@ -137,22 +138,58 @@ def run_tests(tests: list[tuple[str, str, str]], namespace: dict, collecting) ->
     module's context manager, passed in: this module is imported by it, not the other way round)."""
     lines: list[Line] = []
     for question, grade_id, source in tests:
-        with collecting() as outcomes:
-            try:
-                exec(compile(source, f"<test cell {grade_id}>", "exec"), namespace)  # noqa: S102 - the released test
-                error = None
-            except NotImplementedError as raised:
-                error = raised
-                lines.extend(Line(*item) for item in outcomes)
-                lines.append(Line("not_attempted", f"{question}: not attempted yet (the answer still raises NotImplementedError); "
-                                                   "replace the `raise NotImplementedError()` line with your code"))
-                continue
-            except Exception as raised:  # the student's code raised inside the test: say where, in one line
-                error = raised
-        lines.extend(Line(*item) for item in outcomes)
-        if error is not None:
-            lines.append(Line("error", f"{question}: {type(error).__name__}: {error}{_where(error)}"))
+        before = len(lines)
+        _run_test(question, grade_id, source, namespace, collecting, lines)
+        for line in lines[before:]:
+            line.test = grade_id
     return lines
+
+
+def _run_test(question: str, grade_id: str, source: str, namespace: dict, collecting, lines: list[Line]) -> None:
+    with collecting() as outcomes:
+        try:
+            exec(compile(source, f"<test cell {grade_id}>", "exec"), namespace)  # noqa: S102 - the released test
+            error = None
+        except NotImplementedError as raised:
+            error = raised
+            lines.extend(Line(*item) for item in outcomes)
+            lines.append(Line("not_attempted", f"{question}: not attempted yet (the answer still raises NotImplementedError); "
+                                               "replace the `raise NotImplementedError()` line with your code"))
+            return
+        except Exception as raised:  # the student's code raised inside the test: say where, in one line
+            error = raised
+    lines.extend(Line(*item) for item in outcomes)
+    if error is not None:
+        lines.append(Line("error", f"{question}: {type(error).__name__}: {error}{_where(error)}"))
+
+
+def _student_cells(directory: Path | None) -> list[dict]:
+    """The student's own notebook (not its released twin: the answers are in this one), as
+    `autograder.wire.causes` reads cells."""
+    for notebook in _candidates(Path(directory or os.getcwd())):
+        cells = []
+        for cell in _read(notebook):
+            meta = _nbgrader(cell)
+            kind = ("manual" if meta.get("grade") else "answer") if meta.get("solution") else "test" if meta.get("grade") else "other"
+            cells.append({"kind": kind, "source": _source(cell), "grade_id": meta.get("grade_id"), "cell_type": cell.get("cell_type")})
+        if any(c["kind"] == "test" for c in cells):
+            return cells
+    return []
+
+
+def cause_lines(lines: list[Line], tests: list[tuple[str, str, str]], directory: Path | None) -> list[Line]:
+    """One line per failing question that used the student's answer to another failing question (named as the
+    student names questions: by their answer cell), so the root cause is read once, not on every check."""
+    from autograder.wire.causes import cause_sentence, causes
+
+    lost = {line.test for line in lines if line.status in ("failed", "error", "not_attempted")}
+    if len(lost) < 2:
+        return []
+    name_of = {test: question for question, test, _ in tests}
+    not_attempted = {line.test for line in lines if line.status == "not_attempted"}
+    found = causes(_student_cells(directory), lost)
+    return [Line("cause", f"{name_of.get(test, test)}: {cause_sentence(used, name_of, not_attempted)}: fix that first", test)
+            for test, used in found.items()]
 
 
 def _shell():
@@ -193,7 +230,7 @@ def check_all(collecting, *, directory=None, namespace: dict | None = None) -> b
         print("✗ no visible tests found: run this from the notebook's folder")
         return False
     lines = run_tests(tests, _namespace() if namespace is None else namespace, collecting)
-    for line in lines:
+    for line in lines + cause_lines(lines, tests, directory):
         print(line)
     passed = sum(line.status == "passed" for line in lines)
     failing = sum(line.status in ("failed", "error", "not_attempted") for line in lines)
