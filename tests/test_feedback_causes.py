@@ -62,7 +62,7 @@ def test_a_cell_python_cannot_parse_still_names_what_it_reads():
 def test_the_sentence_names_the_function_and_the_question_by_its_title():
     used = [Use("count_parameters", "count_parameters", "count_test")]
     assert cause_sentence(used, {"count_test": "Question 1: counting parameters"}) == (
-        "this used your `count_parameters` (question Question 1: counting parameters), which fails its own check")
+        "this used your `count_parameters` (Question 1: counting parameters), which fails its own check")
     assert cause_sentence(used, {}, not_attempted={"count_test"}).endswith("(question count_test), which is not answered yet")
 
 
@@ -103,7 +103,7 @@ def test_a_question_failing_through_another_is_listed_under_it_and_says_why_once
     count, depth = page["questions"][0], page["questions"][1]
     assert [q["id"] for q in page["fix_first"]] == ["count_test"], "the root cause, not the 22 rows it caused"
     assert [d["id"] for d in count["dependents"]] == ["depth_test"]
-    assert depth["cause"] == "this used your `count_parameters` (question Counting parameters), which fails its own check"
+    assert depth["cause"] == "this used your `count_parameters` (Counting parameters), which fails its own check"
     (row,) = depth["rows"]  # 22 checks that say the same thing: one row naming them
     assert len(row["names"]) == 22 and row["message"] == not_checked
     assert count["rows"][0]["message"] == "expected 9, got 10"  # the seed is the instructor's (the row's tooltip)

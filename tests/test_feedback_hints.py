@@ -29,7 +29,7 @@ from conftest import CORRECT, TOY_SOLUTIONS, hand_in, student_version, toy_noteb
 
 VISIBLE_HINT = "multiply each element by $2$; adding 2 is a different function"
 HIDDEN_HINT = "try your function on negative numbers too"
-COMMENT = "- **clear** statement of linearity (+1)\n\nAn example such as $f(2x) = 2f(x)$ would earn the last point."
+COMMENT = "- **clear** statement of linearity (+1)\n- a worked example, $f(2x) = 2f(x)$ (+1)\n\nWell done."
 
 #: bob: a wrong double (its hint), a mean_rows that uses it and raises on line 3 of its answer cell.
 BOB = dict(CORRECT, double="def double(x):\n    return np.asarray(x, dtype=float) + 2",
@@ -75,16 +75,18 @@ def hinted_course(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hinted_graded(hinted_course, tmp_path_factory):
     """carol: all correct, her written answer graded by hand; bob: the mix above; dave: all correct, written
-    answer waiting for its hand grade."""
+    answer waiting for its hand grade; eve: a grader's comment with raw HTML in it."""
     submissions = tmp_path_factory.mktemp("hinted-submitted")
     hand_in(submissions, "carol", student_version(hinted_course, dict(CORRECT, explain="Doubling is **linear**: $2(x + y) = 2x + 2y$.")))
     hand_in(submissions, "bob", student_version(hinted_course, BOB))
     hand_in(submissions, "dave", student_version(hinted_course, dict(CORRECT, explain="It scales.")))
+    hand_in(submissions, "eve", student_version(hinted_course, dict(CORRECT, explain="It is.")))
     assignment = Course.at(hinted_course).assignment("toy")
     url = f"sqlite:///{hinted_course / 'gradebook.db'}"
     with Gradebook(url) as gradebook:
         grade_batch(build_plan(assignment, Limits(cell_timeout=20)), discover(submissions, assignment), gradebook, workers=2)
-        gradebook.set_manual_grade("toy", "carol", "toy.ipynb", "explain", 1.5, COMMENT + "\n\n<script>alert(1)</script>")
+        gradebook.set_manual_grade("toy", "carol", "toy.ipynb", "explain", 2, COMMENT)
+        gradebook.set_manual_grade("toy", "eve", "toy.ipynb", "explain", 1, "<script>alert(1)</script> **why** <img src=x onerror=alert(2)>")
     return assignment, url
 
 
@@ -129,16 +131,19 @@ def test_the_page_says_once_that_mean_rows_failed_through_double_and_points_at_t
     assert "Question 1: doubling" in fix and "Fixing it may fix these too" in fix and "Question 2: row means" in fix
     assert fix.count("<li>") == 1, "mean_rows is listed under double, not beside it"
     shown = text(bob)
-    assert "this used your double (question Question 1: doubling), which fails its own check" in shown
+    assert "This used your double (Question 1: doubling), which fails its own check: fix Question 1: doubling first." in shown
     assert "The error was raised at answer cell 'mean_rows', line 3, in mean_rows: return double(a).mean(axis=1) / scale" in shown
     assert 'href="#cell-toy.ipynb-mean_rows"' in bob and 'id="cell-toy.ipynb-mean_rows"' in bob
 
 
 def test_a_hand_grading_comment_renders_as_markdown_and_never_as_raw_html(hinted_graded, tmp_path):
-    carol = feedback_pages(hinted_graded, tmp_path)["carol"].read_text()
-    assert "<strong>clear</strong>" in carol and "<li>" in carol
-    assert "<math" in carol[carol.index("would earn") - 400:carol.index("would earn")]
-    assert "<script>alert" not in carol and "&lt;script&gt;alert(1)&lt;/script&gt;" in carol
+    pages = feedback_pages(hinted_graded, tmp_path)
+    carol, eve = pages["carol"].read_text(), pages["eve"].read_text()
+    comment = carol[carol.index('<div class="comment">'):]
+    comment = comment[:comment.index("</div>")]
+    assert "<li><strong>clear</strong> statement of linearity (+1)</li>" in comment and "<math" in comment
+    assert "<script>alert" not in eve and "&lt;script&gt;alert(1)&lt;/script&gt;" in eve and "<strong>why</strong>" in eve
+    assert "<img" not in eve.replace('<img alt="output image"', "")
 
 
 def test_gradescope_shows_each_failed_checks_hint_and_no_seed(hinted_graded):

@@ -205,6 +205,7 @@ def _notebook_context(submission, view: dict | None, redact: Redactor, titles: d
         "score": sum(q["score"] or 0.0 for q in questions), "max_score": sum(q["max_score"] for q in questions),
         "pending": sum(q["max_score"] for q in questions if q["pending"]), "fix_first": fix_first,
         "has_view": view is not None and bool(view.get("cells")),
+        "titles": {q["id"]: q["title"] for q in questions if q["title"]},
     }
 
 

@@ -132,7 +132,8 @@ def causes(cells: Sequence[Mapping], lost: Iterable[str]) -> dict[str, list[Use]
 
 
 def cause_sentence(used: Sequence[Use], title_of: Mapping[str, str] | None = None, not_attempted: Iterable[str] = ()) -> str:
-    """"this used your `count_parameters` (question Counting parameters), which fails its own check"."""
+    """"this used your `count_parameters` (Question 1: counting parameters), which fails its own check"; a question
+    without a title is named by its grade_id ("(question count_test)")."""
     title_of = title_of or {}
     not_attempted = set(not_attempted)
     by_question: dict[str, list[str]] = {}
@@ -141,9 +142,9 @@ def cause_sentence(used: Sequence[Use], title_of: Mapping[str, str] | None = Non
     parts = []
     for question, names in by_question.items():
         named = " and ".join(f"`{n}`" for n in sorted(set(names)))
-        label = title_of.get(question) or question
+        label = title_of.get(question) or f"question {question}"
         state = "which is not answered yet" if question in not_attempted else "which fails its own check"
-        parts.append(f"your {named} (question {label}), {state}")
+        parts.append(f"your {named} ({label}), {state}")
     return "this used " + "; and ".join(parts)
 
 

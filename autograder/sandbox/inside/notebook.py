@@ -188,7 +188,8 @@ def cause_lines(lines: list[Line], tests: list[tuple[str, str, str]], directory:
     name_of = {test: question for question, test, _ in tests}
     not_attempted = {line.test for line in lines if line.status == "not_attempted"}
     found = causes(_student_cells(directory), lost)
-    return [Line("cause", f"{name_of.get(test, test)}: {cause_sentence(used, name_of, not_attempted)}: fix that first", test)
+    labels = {test: f"question {name}" for test, name in name_of.items()}
+    return [Line("cause", f"{name_of.get(test, test)}: {cause_sentence(used, labels, not_attempted)}: fix that first", test)
             for test, used in found.items()]
 
 
