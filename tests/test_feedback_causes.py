@@ -78,6 +78,13 @@ def test_a_traceback_is_placed_in_the_notebooks_cells():
     assert error_place(["ValueError: no frames"], CELLS) is None
 
 
+def test_an_exception_message_cannot_pose_as_a_frame():
+    forged = ['Traceback (most recent call last):', '  File "<ipython-input-2-0123abcd>", line 2, in count_parameters',
+              'ValueError: look', '  File "<test cell 8>", line 1, in <module>']
+    inner, outer = error_place(forged, CELLS)
+    assert inner == outer and inner.cell == 1
+
+
 def result(question, score, points, status, checks=(), message=""):
     return SimpleNamespace(question=question, score=score, max_score=points, status=status, message=message, checks=list(checks))
 
@@ -140,3 +147,9 @@ def test_hints_are_shown_on_failures_only():
 def test_a_hand_grading_comment_is_marked_as_markdown_for_the_page():
     page = context([result("why", 1.5, 2, "manually_graded", message="- **clear** (+1)\n\nsee $\\frac{1}{2}$")], CELLS)
     assert page["questions"][0]["comment"] is True
+
+
+def test_a_source_too_deep_to_parse_costs_nothing_but_its_own_names():
+    deep = "x = " + "-" * 200_000 + "1"
+    cells = [cell("answer", deep, "a"), cell("test", "print(x)", "t"), cell("answer", "y = 1", "b"), cell("test", deep, "t2")]
+    assert uses(cells) == {"t": [], "t2": []}

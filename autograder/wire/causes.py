@@ -41,7 +41,7 @@ def _defined(source: str) -> set[str]:
     """The names an answer cell binds at its top level: functions, classes, assigned variables."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     names: set[str] = set()
     for node in tree.body:
@@ -58,7 +58,7 @@ def _read(source: str) -> set[str]:
     """The names a cell reads; a cell Python cannot parse (an IPython magic) by its identifiers."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set(_IDENTIFIER.findall(source))
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
@@ -170,7 +170,12 @@ def error_place(traceback: Sequence[str], cells: Sequence[Mapping]) -> tuple[Pla
             by_input[number] = index
     frames = []
     for text in traceback:
-        for match in _FRAME.finditer(str(text)):
+        text = str(text)
+        if text.startswith("Traceback"):
+            continue
+        if not text.startswith(" "):
+            break  # the exception's own text ("ValueError: ..."): the student's to write, never read as a frame
+        for match in _FRAME.finditer(text):
             index = by_input.get(int(match.group(1))) if match.group(1) else int(match.group(2))
             if index is not None and 0 <= index < len(cells):
                 frames.append(Place(index, int(match.group(3)), match.group(4) or ""))
