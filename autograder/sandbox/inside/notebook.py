@@ -3,7 +3,10 @@
 A student runs them in the live kernel, after editing an answer, instead of scrolling to the test cell:
 each runs the *visible* tests of a question (or of every question) in the notebook's own namespace and
 prints one concise line per check (passed, what differed, not attempted yet, the error and the line of
-the student's cell it came from), never a traceback through this package. The tests come from the
+the student's cell it came from, and the instructor's ``hint=`` after a failure), never a traceback through
+this package. A question that fails while using the student's answer to another failing question gets one
+more line saying so (`autograder.wire.causes`): "→ mean_rows: this used your `double` (question double),
+which fails its own check: fix that first". The tests come from the
 released notebook when the course's ``release/`` folder is above the working directory (test cells are
 locked, so that is what the notebook holds too), else from the notebook file itself. Hidden tests are not
 in either: they run only when the notebook is graded.
@@ -16,6 +19,8 @@ in a real Jupyter or IPython session, never in a grading run).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -177,7 +182,8 @@ def _student_cells(directory: Path | None) -> list[dict]:
     return []
 
 
-def cause_lines(lines: list[Line], tests: list[tuple[str, str, str]], directory: Path | None) -> list[Line]:
+def cause_lines(lines: list[Line], tests: list[tuple[str, str, str]], directory: Path | None,
+                only: set[str] | None = None) -> list[Line]:
     """One line per failing question that used the student's answer to another failing question (named as the
     student names questions: by their answer cell), so the root cause is read once, not on every check."""
     from autograder.wire.causes import cause_sentence, causes
@@ -190,7 +196,7 @@ def cause_lines(lines: list[Line], tests: list[tuple[str, str, str]], directory:
     found = causes(_student_cells(directory), lost)
     labels = {test: f"question {name}" for test, name in name_of.items()}
     return [Line("cause", f"{name_of.get(test, test)}: {cause_sentence(used, labels, not_attempted)}: fix that first", test)
-            for test, used in found.items()]
+            for test, used in found.items() if only is None or test in only]
 
 
 def _shell():
@@ -218,10 +224,31 @@ def check(question, collecting, *, directory=None, namespace: dict | None = None
         known = ", ".join(dict.fromkeys(t[0] for t in tests)) or "none found: open this from the notebook's folder"
         print(f"✗ no visible test for {question!r}; the questions are: {known}")
         return False
-    lines = run_tests(chosen, _namespace() if namespace is None else namespace, collecting)
-    for line in lines:
+    namespace = _namespace() if namespace is None else namespace
+    lines = run_tests(chosen, namespace, collecting)
+    for line in lines + _causes_of_one(lines, chosen, tests, namespace, collecting, directory):
         print(line)
     return bool(lines) and all(line.status in ("passed", "recorded") for line in lines)
+
+
+_FAILING = ("failed", "error", "not_attempted")
+
+
+def _causes_of_one(lines: list[Line], chosen, tests, namespace: dict, collecting, directory) -> list[Line]:
+    """For ``ag.check(one question)`` that fails: the visible tests of the other questions it used are run
+    quietly (their lines and prints are not shown), and a cause line is printed when one of them fails too."""
+    if not any(line.status in _FAILING for line in lines):
+        return []
+    from autograder.wire.causes import uses
+
+    failing = {line.test for line in lines if line.status in _FAILING}
+    used = uses(_student_cells(directory))
+    others = {use.question for test in failing for use in used.get(test, ())} - {t[1] for t in chosen}
+    if not others:
+        return []
+    with contextlib.redirect_stdout(io.StringIO()):
+        quiet = run_tests([t for t in tests if t[1] in others], namespace, collecting)
+    return cause_lines(lines + quiet, tests, directory, only={t[1] for t in chosen})
 
 
 def check_all(collecting, *, directory=None, namespace: dict | None = None) -> bool:
