@@ -156,6 +156,8 @@ def _score_checks(grade_id: str, points: float, expected: list[CheckRecord], rec
             outcome = CheckOutcome(want.name, ok, message, weight, want.seed, _summary_of(want), _summary_of(got))
         if outcome.passed:
             passed += weight
+        elif want.hint:  # the instructor's advice, from the reference's record only
+            outcome = dataclasses.replace(outcome, hint=want.hint)
         outcomes.append(outcome)
     score = _clamp(points * passed / total, points) if total > 0 else 0.0
     failures = [o for o in outcomes if not o.passed]
