@@ -33,7 +33,7 @@ from typing import Callable
 
 import nbformat
 
-from autograder.course.cells import Kind
+from autograder.course.cells import Kind, task_work
 
 #: The output kinds shown on a page; anything else (HTML, JavaScript, widgets) falls back to its text/plain.
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
@@ -136,6 +136,9 @@ def student_view(manifest, sanitized, run) -> dict:
                 entry["source"], entry["hidden_tests"], _ = released_test(cell.source)
         if cell.kind == Kind.MANUAL and cell.grade_id:
             answers[cell.grade_id] = {"source": cell.source, "sha256": answer_hash(cell.source), "cell_type": cell.cell_type}
+        if cell.kind == Kind.TASK and cell.grade_id:  # a hand-graded task: the student's cells after it
+            work = task_work(sanitized.cells[index + 1:])
+            answers[cell.grade_id] = {"source": work, "sha256": answer_hash(work), "cell_type": "markdown"}
         if cell.cell_type == "code":
             end = run.cells.get(index)
             entry["status"] = "not_run" if end is None else end.status.value
