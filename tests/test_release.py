@@ -287,3 +287,18 @@ def test_a_tasks_work_is_the_students_cells_after_it_up_to_the_next_nbgrader_cel
     assert work == "The sum is $n(n+1)/2$.\n\n```python\nprint(sum(range(11)))\n```"
     assert task_work([_Cell("code", "s = '```'")]) == "````python\ns = '```'\n````"  # a fence the code cannot close
     assert task_work([]) == NO_TASK_WORK
+
+
+def test_hidden_tests_under_the_courses_own_delimiters_are_redacted_from_messages(tmp_path):
+    from autograder.prepare.manifest import build_manifest
+    from autograder.results.disclosure import Redactor
+
+    config = config_course(tmp_path, 'c.ClearHiddenTests.begin_test_delimeter = "BEGIN SECRET"\n'
+                                     'c.ClearHiddenTests.end_test_delimeter = "END SECRET"\n')
+    notebook = new_notebook_of(
+        nbgrader_cell("answer", "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION", "f"),
+        nbgrader_cell("test", "assert f(1) == 2\n### BEGIN SECRET\nassert f(41) == 42, 'secret input'\n### END SECRET", "f_test", points=1),
+    )
+    redact = Redactor.for_manifests([build_manifest("hw", "hw.ipynb", notebook, "hw.ipynb", config)])
+    message = "AssertionError at assert f(41) == 42, 'secret input'; assert f(1) == 2 passed"
+    assert redact(message) == "AssertionError at [hidden test code]; assert f(1) == 2 passed"

@@ -171,7 +171,12 @@ class Redactor:
         hidden, visible = set(), set()
         for manifest in manifests:
             for cell in manifest.cells:
-                if cell.kind == Kind.TEST:
+                if cell.kind == Kind.TEST and cell.released_source:  # as released, the course's own delimiters included
+                    released = cell.released_source
+                    secret = [line for line in cell.source.split("\n") if line not in set(released.split("\n"))]
+                    hidden.update(line.strip() for line in secret)
+                    visible.update(line.strip() for line in released.split("\n"))
+                elif cell.kind == Kind.TEST:
                     released, _, secret = released_test(cell.source)
                     hidden.update(line.strip() for line in secret)
                     visible.update(line.strip() for line in released.split("\n"))
