@@ -252,6 +252,15 @@ def graded_docs_course(tmp_path, capsys):
     return course
 
 
+def text_of(page: Path) -> str:
+    """A page's text as read: tags, styles and scripts dropped, entities decoded, spaces collapsed."""
+    import html
+    import re
+
+    text = re.sub(r"<(style|script)\b.*?</\1>", " ", page.read_text(), flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text))).strip()
+
+
 def export_rows(course: Path) -> list[dict]:
     with Gradebook(Course.at(course).gradebook_url) as gradebook:
         return list(csv.DictReader(io.StringIO(to_csv(gradebook, "ps1"))))
@@ -279,7 +288,26 @@ def test_a_task_cell_is_a_hand_graded_question_from_release_to_feedback(graded_d
     graded = next(r for r in export_rows(course) if r["student_id"] == "hacker" and r["question"] == DOCS_TASK)
     assert (float(graded["score"]), graded["status"]) == (3.0, "manually_graded")
     assert main(["feedback", "ps1", "--course", str(course), "--output", str(tmp_path / "feedback")]) == 0
-    page = (tmp_path / "feedback" / "hacker.html").read_text()
-    assert "Part E" in page and "the geometric sum needs |x| &lt; 1" in page
-    pending = (tmp_path / "feedback" / "bitdiddle.html").read_text()
-    assert "waiting for a hand grade" in pending
+    page = text_of(tmp_path / "feedback" / "hacker.html")
+    assert "score 6 / 13" in page  # 3 autograded + the task's 3, out of problem1's 10 and problem2's 3
+    assert "Part E (1 point lost, graded by hand) the geometric sum needs |x| < 1" in page
+    pending = text_of(tmp_path / "feedback" / "bitdiddle.html")
+    assert f"Part E {DOCS_TASK} pending 4 waiting for a hand grade" in pending
+    assert main(["report", "ps1", "--course", str(course), "--output", str(tmp_path / "report.html")]) == 0
+    assert "scores out of 13" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.slow  # grades two submissions, then one again
+def test_a_hand_grade_of_a_task_waits_again_when_the_cells_after_it_change(graded_docs_course):
+    course = graded_docs_course
+    with Gradebook(Course.at(course).gradebook_url) as gradebook:
+        view = gradebook.student_views("ps1", "hacker", with_cells=False)[("hacker", "problem1.ipynb")]
+        gradebook.set_manual_grade("ps1", "hacker", "problem1.ipynb", DOCS_TASK, 4, answer_sha256=view["answers"][DOCS_TASK]["sha256"])
+    path = course / "submitted" / "hacker" / "ps1" / "problem1.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("sum(0.5 ** i for i in range(50))"))  # more work for the task
+    nbformat.write(notebook, path)
+    assert main(["grade", "ps1", str(course / "submitted"), "--course", str(course), "--quiet"]) == 0
+    row = next(r for r in export_rows(course) if r["student_id"] == "hacker" and r["question"] == DOCS_TASK)
+    assert (row["score"], row["status"]) == ("", "needs_manual_grade")
+    assert row["message"].startswith("the answer changed after it was graded by hand (4 / 4")
