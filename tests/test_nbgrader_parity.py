@@ -311,3 +311,23 @@ def test_a_hand_grade_of_a_task_waits_again_when_the_cells_after_it_change(grade
     row = next(r for r in export_rows(course) if r["student_id"] == "hacker" and r["question"] == DOCS_TASK)
     assert (row["score"], row["status"]) == ("", "needs_manual_grade")
     assert row["message"].startswith("the answer changed after it was graded by hand (4 / 4")
+
+
+@pytest.mark.slow  # grades two submissions, one of which runs into the course's timeout
+def test_grading_a_configured_course_uses_its_stubs_and_its_execute_timeout(tmp_path, capsys):
+    course = custom_course(tmp_path / "course")
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text().replace("c.Execute.timeout = 7", "c.Execute.timeout = 2"))
+    autograder_release(course, capsys)
+    for student, answer in (("ada", "def f(x):\n    return x + 1"), ("slow", "import time\ndef f(x):\n    time.sleep(5)\n    return x + 1")):
+        notebook = nbformat.read(course / "release" / "hw" / "hw.ipynb", as_version=4)
+        next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "f").source = answer
+        (course / "submitted" / student).mkdir(parents=True)
+        nbformat.write(notebook, course / "submitted" / student / "hw.ipynb")
+    assert main(["grade", "hw", str(course / "submitted"), "--course", str(course), "--quiet"]) == 0
+    with Gradebook(Course.at(course).gradebook_url) as gradebook:
+        rows = {(r["student_id"], r["question"]): r for r in csv.DictReader(io.StringIO(to_csv(gradebook, "hw")))}
+    assert (rows[("ada", "f_test")]["status"], float(rows[("ada", "f_test")]["score"])) == ("passed", 2.0)  # hidden test included
+    assert rows[("ada", "why")]["status"] == "not_attempted"  # the course's own text stub, left as released
+    assert (rows[("ada", "plot_task")]["status"], float(rows[("ada", "plot_task")]["max_score"])) == ("needs_manual_grade", 3.0)
+    assert (rows[("slow", "f_test")]["status"], rows[("slow", "f_test")]["message"]) == ("timeout", "CellTimeout: the cell ran longer than 2 s")
