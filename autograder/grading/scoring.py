@@ -68,6 +68,9 @@ def score_notebook(
         if item.kind == Kind.MANUAL:
             results.append(_score_manual(item.grade_id, item.points, cell.checksum_matches_release))
             continue
+        if item.kind == Kind.TASK:  # nbgrader's task: always a person's to grade (its work is any cell after it)
+            results.append(_score_manual(item.grade_id, item.points, unchanged=False))
+            continue
         end = run.cells.get(index)
         expected = expectations.for_cell(item.grade_id)
         if expected:

@@ -36,7 +36,7 @@ from typing import Callable
 
 import nbformat
 
-from autograder.course.cells import Kind
+from autograder.course.cells import Kind, task_work
 from autograder.wire.causes import Place, error_place
 
 #: The output kinds shown on a page; anything else (HTML, JavaScript, widgets) falls back to its text/plain.
@@ -141,6 +141,9 @@ def student_view(manifest, sanitized, run) -> dict:
                 entry["source"], entry["hidden_tests"], _ = released_test(cell.source)
         if cell.kind == Kind.MANUAL and cell.grade_id:
             answers[cell.grade_id] = {"source": cell.source, "sha256": answer_hash(cell.source), "cell_type": cell.cell_type}
+        if cell.kind == Kind.TASK and cell.grade_id:  # a hand-graded task: the student's cells after it
+            work = task_work(sanitized.cells[index + 1:])
+            answers[cell.grade_id] = {"source": work, "sha256": answer_hash(work), "cell_type": "markdown"}
         if cell.cell_type == "code":
             end = run.cells.get(index)
             entry["status"] = "not_run" if end is None else end.status.value
@@ -189,7 +192,12 @@ class Redactor:
         hidden, visible = set(), set()
         for manifest in manifests:
             for cell in manifest.cells:
-                if cell.kind == Kind.TEST:
+                if cell.kind == Kind.TEST and cell.released_source:  # as released, the course's own delimiters included
+                    released = cell.released_source
+                    secret = [line for line in cell.source.split("\n") if line not in set(released.split("\n"))]
+                    hidden.update(line.strip() for line in secret)
+                    visible.update(line.strip() for line in released.split("\n"))
+                elif cell.kind == Kind.TEST:
                     released, _, secret = released_test(cell.source)
                     hidden.update(line.strip() for line in secret)
                     visible.update(line.strip() for line in released.split("\n"))

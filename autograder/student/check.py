@@ -83,6 +83,8 @@ def _answers_before(sanitized: Sanitized, index: int) -> list:
 
 
 def _question(item: ManifestCell, index: int, sanitized: Sanitized, run: RunResult, places: Places) -> QuestionLine:
+    if item.kind == Kind.TASK.value:
+        return QuestionLine(item.grade_id, "hand_graded", item.points, "a task graded by hand (your cells after it)")
     if item.kind == Kind.MANUAL.value:
         answered = not sanitized.cells[index].checksum_matches_release
         return QuestionLine(item.grade_id, "hand_graded", item.points,
