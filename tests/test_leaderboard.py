@@ -579,7 +579,7 @@ def test_a_page_for_an_assignment_without_a_leaderboard_says_how_to_add_one(tmp_
     assert main(["leaderboard", "toy", "--course", str(root), "--output", str(tmp_path / "x.html")]) == 2
 
 
-def test_the_page_escapes_nothing_it_need_not_show_and_hides_hostile_ids(tmp_path):
+def test_student_ids_never_reach_the_page_so_hostile_ones_cannot_either(tmp_path):
     """Student ids never reach the page (pseudonyms only), so an id written as markup cannot either."""
     from autograder.results.gradebook import Gradebook, StoredResult, StoredSubmission
     from autograder.results.leaderboard import write_leaderboard
@@ -606,3 +606,13 @@ def test_the_page_escapes_nothing_it_need_not_show_and_hides_hostile_ids(tmp_pat
     assert "0.6100" not in before_text and "0.7100" not in before_text and "0.8100" not in before_text
     assert [s.best_public for s in before.standings] == [0.7, 0.6, 0.5]
     assert [s.private for s in after.standings] == [0.81, 0.71, 0.61] and [s.private_rank for s in after.standings] == [1, 2, 3]
+
+
+def test_only_a_course_with_a_leaderboard_table_reads_its_policy_for_it(toy_course):
+    from autograder.course.late import has_leaderboard
+
+    assert not has_leaderboard(toy_course, "toy")  # no file
+    (toy_course / "autograder.toml").write_text("[assignments.toy]\ndue = not a date\n")
+    assert not has_leaderboard(toy_course, "toy")  # not TOML: a batch without versions grades as before
+    (toy_course / "autograder.toml").write_text(BOARD + 'metric = "x.acc"\n')
+    assert has_leaderboard(toy_course, "toy") and not has_leaderboard(toy_course, "other")

@@ -443,6 +443,21 @@ def hand_in_cap(course_root: Path, assignment: str) -> tuple[int | None, ZoneInf
     return _max_per_day(path, f"[assignments.{assignment}]", entry), zone
 
 
+def has_leaderboard(course_root: Path, assignment: str) -> bool:
+    """Whether ``autograder.toml`` has an ``[assignments.<assignment>.leaderboard]`` table, reading nothing else, so
+    that a batch of a course without one never depends on the rest of the file (as without versions); a file
+    that is not TOML has none. `load_deadlines` then reads, and checks, the whole file."""
+    path = config_path(course_root)
+    if not path.is_file():
+        return False
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+    entry = (data.get("assignments") or {}).get(assignment) if isinstance(data.get("assignments"), dict) else None
+    return isinstance(entry, dict) and "leaderboard" in entry
+
+
 def _course_zone(course_root: Path) -> ZoneInfo | None:
     path = config_path(course_root)
     if not path.is_file():

@@ -394,11 +394,13 @@ def leaderboard_allotment(plan, runs: list, gradebook):
     or None without a leaderboard. Raises `CourseError` naming ``autograder.toml`` when its ``metric`` names no
     check_metric check of the assignment, or solutions/ lacks the per-item function."""
     from autograder.course import CourseError
-    from autograder.course.late import CONFIG_FILE, deadline_for
+    from autograder.course.late import CONFIG_FILE, deadline_for, has_leaderboard
     from autograder.grading.reference import metric_lookup
     from autograder.results.leaderboard import allot
 
     assignment = plan.assignment
+    if not has_leaderboard(assignment.course.root, assignment.name):
+        return None
     deadline = deadline_for(assignment)
     settings = deadline.leaderboard
     if settings is None:
