@@ -27,6 +27,7 @@ class GradingPlan:
     manifests: dict[str, NotebookManifest]
     expectations: dict[str, Expectations]
     limits: Limits
+    leaderboard: object | None = None  # this batch's `autograder.results.leaderboard.Allotment`, set by the batch
 
     def worker_pool(self, warm: bool = True) -> WarmPool:
         return WarmPool(heavy_imports(self.manifests.values()), self.assignment.course.root, warm)

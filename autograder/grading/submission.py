@@ -168,14 +168,24 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
             why, worker.hurt = worker.hurt, None
             worker.close()
             return grader_error_row(plan, submission, f"the grader's own environment stopped this run twice ({first}; then {why})")
+    metrics = metric_lookup(assignment)
+    evaluation = plan.leaderboard.evaluation(submission) if plan.leaderboard is not None else None
+    if evaluation is not None:  # the leaderboard's check is scored on the private part, both parts recorded
+        from autograder.grading.held_out import LeaderboardMetrics
+
+        metrics = LeaderboardMetrics(metrics, evaluation)
     questions: list[QuestionResult] = score_notebook(
-        manifest, sanitized, run, plan.expectations[submission.notebook], metric_lookup(assignment)
+        manifest, sanitized, run, plan.expectations[submission.notebook], metrics
     )
     stored.results = [StoredResult(q.question, q.score, q.max_score, q.status, q.message, q.checks) for q in questions]
     stored.status, stored.message = run_status(sanitized, run)
     stored.notes.extend(sanitized.notes)
     stored.notes.extend(flag for q in questions for flag in q.flags)
     stored.notes.extend(_time_flags(assignment, submission))
+    if evaluation is not None:
+        stored.leaderboard = evaluation.outcome()
+        if not evaluation.allowed:
+            stored.notes.append(evaluation.refusal)
     stored.student_view = student_view(manifest, sanitized, run)  # what feedback pages and manual grading show
     if stored.notes and stored.status == "ok":
         stored.message = "; ".join(stored.notes)

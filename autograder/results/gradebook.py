@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -172,6 +173,33 @@ class RubricItemRow(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class LeaderboardEntryRow(Base):
+    """One leaderboard evaluation (`autograder.results.leaderboard`): a graded version of a student's notebook,
+    its scores on the public and the private part of the held-out data, or why it was not evaluated.
+
+    Keyed by the version (its path, submission time and hash), not by the submission row: ``counts = "best"``
+    grades every version but keeps one submission row, and a regrade replaces rows but never spends a day's
+    evaluation twice."""
+
+    __tablename__ = "leaderboard_entries"
+    __table_args__ = (UniqueConstraint("assignment", "student_id", "notebook", "path", "submitted_at", "sha256",
+                                       name="one_entry_per_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment: Mapped[str] = mapped_column(String(200), index=True)
+    student_id: Mapped[str] = mapped_column(String(200))
+    notebook: Mapped[str] = mapped_column(String(300))
+    path: Mapped[str] = mapped_column(Text, default="")
+    submitted_at: Mapped[str] = mapped_column(String(64), default="")  # "" when unknown (a NULL would defeat the unique key)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    day: Mapped[str] = mapped_column(String(10), default="")  # the submission's date in the course's timezone
+    evaluated: Mapped[bool] = mapped_column(Boolean, default=True)
+    public: Mapped[float | None] = mapped_column(Float, nullable=True)
+    private: Mapped[float | None] = mapped_column(Float, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 def rubric_comment(items: list["RubricItemRow"], comment: str) -> str:
     """The comment a student reads: the applied items (with their points), then the grader's own words."""
     lines = [f"- {item.text} ({item.points:+g})" for item in items]
@@ -219,6 +247,7 @@ class StoredSubmission:
     submitted_at: str | None = None
     notes: list[str] | None = None
     student_view: dict | None = None  # `autograder.results.feedback.student_view`: {"cells": [...], "answers": {...}}
+    leaderboard: dict | None = None  # this version's leaderboard evaluation (`autograder.results.leaderboard.Evaluation.outcome`)
 
 
 def safe_submission(item: StoredSubmission) -> StoredSubmission:
@@ -237,6 +266,7 @@ def safe_submission(item: StoredSubmission) -> StoredSubmission:
         result.question, result.status, result.message = safe_text(result.question), safe_text(result.status), safe_text(result.message or "")
         result.checks = None if result.checks is None else safe_tree(result.checks)
     item.student_view = None if item.student_view is None else safe_tree(item.student_view)
+    item.leaderboard = None if item.leaderboard is None else safe_tree(item.leaderboard)
     return item
 
 
@@ -329,6 +359,28 @@ class Gradebook:
                 session.flush()  # the new row's id
                 view = _no_nul(json.loads(json.dumps(item.student_view, default=str)))
                 session.add(StudentViewRow(submission_id=row.id, answers=view.pop("answers", {}), notebook=view))
+
+    def record_leaderboard_entry(self, item: StoredSubmission) -> None:
+        """Keep the leaderboard evaluation a graded version carries (``item.leaderboard``), replacing an earlier
+        grading of the same version; nothing for a version without one."""
+        entry = item.leaderboard
+        if entry is None:
+            return
+        key = dict(assignment=item.assignment, student_id=item.student_id, notebook=item.notebook, path=str(entry.get("path") or ""),
+                   submitted_at=str(entry.get("submitted_at") or ""), sha256=str(entry.get("sha256") or ""))
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(LeaderboardEntryRow).where(*(getattr(LeaderboardEntryRow, k) == v for k, v in key.items())))
+            session.add(LeaderboardEntryRow(**key, day=str(entry.get("day") or ""), evaluated=bool(entry.get("evaluated")),
+                                            public=entry.get("public"), private=entry.get("private"),
+                                            note=_no_nul(str(entry.get("note") or ""))[:2000], graded_at=datetime.now(timezone.utc)))
+
+    def leaderboard_entries(self, assignment: str) -> list[LeaderboardEntryRow]:
+        """The assignment's leaderboard evaluations, oldest graded first, detached from the database."""
+        with Session(self.engine) as session:
+            found = session.scalars(select(LeaderboardEntryRow).where(LeaderboardEntryRow.assignment == assignment)
+                                    .order_by(LeaderboardEntryRow.graded_at, LeaderboardEntryRow.id)).all()
+            session.expunge_all()
+        return list(found)
 
     def graded_hashes(self, assignment: str) -> dict[tuple[str, str], str | None]:
         """(student_id, notebook) -> sha256 of the file graded last, for resuming a batch.
