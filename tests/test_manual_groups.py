@@ -202,3 +202,51 @@ def test_a_group_is_graded_by_keyboard_and_every_member_gets_the_grade(gradebook
     with capsys.disabled():
         print(f"\nkeyboard: 2 keys grade one answer ({one_seconds * 1000:.0f} ms from Ctrl+Enter to the next page) "
               f"and 2 keys a group of 3 waiting ({group_seconds * 1000:.0f} ms)")
+
+
+def measure(n: int, singles: int = 5) -> None:
+    """Keys and wall time (key press to the next page loaded, headless Chromium on this machine) to grade one
+    answer, and a group of ``n``: ``PYTHONPATH=. python tests/test_manual_groups.py N``."""
+    import statistics
+    import tempfile
+    from pathlib import Path
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    spellings = ("It is linear.", "it is LINEAR", "It is *linear*!", "It  is linear")
+    with tempfile.TemporaryDirectory() as folder, Gradebook(f"sqlite:///{Path(folder) / 'g.db'}") as book:
+        for i in range(n):
+            store_answer(book, f"s{i:04d}", spellings[i % len(spellings)])
+        for i in range(singles):
+            store_answer(book, f"z{i:02d}", f"A different answer, number {i}.")
+        server = Server(ManualGrading(book, "toy", grader="ada"), port=0).start()
+        try:
+            with chromium(1200, 900) as driver:
+                def keyed(*keys) -> float:
+                    old, started = driver.find_element("tag name", "html"), time.perf_counter()
+                    for key in keys:
+                        if key == "save":
+                            ActionChains(driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(Keys.CONTROL).perform()
+                        else:
+                            ActionChains(driver).send_keys(key).perform()
+                    WebDriverWait(driver, 30).until(staleness_of(old))
+                    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+                    return time.perf_counter() - started
+
+                driver.get(server.url + "group?notebook=toy.ipynb&question=explain")
+                assert driver.find_element("id", "group-size").text == f"{n} answers like this"
+                group = keyed("2", "save")
+                saved = sum(1 for (s, _, _) in book.manual_grades("toy") if s.startswith("s"))
+                driver.get(server.url + "question?notebook=toy.ipynb&question=explain&student=z00")
+                one = [keyed("1", "save") for _ in range(singles)]
+        finally:
+            server.stop()
+    print(f"one answer: 2 keys, median {statistics.median(one) * 1000:.0f} ms from the first key to the next answer "
+          f"loaded ({singles} answers); a group of {n}: 2 keys, {group * 1000:.0f} ms ({saved} grades saved)")
+
+
+if __name__ == "__main__":
+    import sys
+
+    measure(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
