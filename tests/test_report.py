@@ -3,12 +3,13 @@
 import pytest
 
 from autograder.results.gradebook import Gradebook, StoredResult, StoredSubmission
-from autograder.results.report import category, class_report, render_report, write_report
+from autograder.results.report import category, class_report, error_bars, render_report, write_report
 from browser import chromium, console_errors, full_page, ink, save
 
 
 def stored(student, results, status="ok"):
-    return StoredSubmission("toy", student, "toy.ipynb", "", None, status, "", [StoredResult(*r) for r in results])
+    return StoredSubmission("toy", student, "toy.ipynb", "", None, status, "",
+                            [r if isinstance(r, StoredResult) else StoredResult(*r) for r in results])
 
 
 @pytest.fixture
@@ -105,12 +106,20 @@ def test_the_report_has_item_analysis_a_student_table_linked_to_feedback_and_fla
 
 
 def test_the_page_fits_1400_pixels_without_a_console_error(gradebook, tmp_path):
+    """With every section filled: time and memory per question, sections, flags, a long student id."""
+    long = stored("a_student_with_a_rather_long_identifier_from_the_registrar", [
+        StoredResult("q1", 2.0, 2.0, "passed", duration_s=12.5, peak_memory_bytes=3 * 2**30),
+        StoredResult("q2", 1.0, 1.0, "passed", duration_s=0.01, peak_memory_bytes=2**20),
+        StoredResult("essay", 1.0, 2.0, "manually_graded")])
+    long.duration_s, long.peak_memory_bytes, long.notes = 14.0, 3 * 2**30, ["flagged for review: " + "x" * 300]
+    gradebook.store(long)
     page = tmp_path / "report.html"
-    write_report(gradebook, "toy", page)
+    write_report(gradebook, "toy", page, sections={"ann": "Section A (Tuesday)"}, feedback="feedback")
     with chromium(width=1400, height=900) as driver:
         driver.get(page.as_uri())
         assert console_errors(driver) == []
         assert driver.execute_script("return document.documentElement.scrollWidth") <= 1400
+        save(full_page(driver), "report-1400.png")
 
 
 def test_late_hand_ins_and_extensions_are_counted_by_the_courses_policy(gradebook, tmp_path):
@@ -194,3 +203,12 @@ def test_a_question_that_holds_300_mib_is_the_heaviest_of_its_run_and_of_the_rep
     assert by_question["explain"] is None  # a written answer runs no cell of its own
     assert all(r.duration_s is not None for r in light_row.results if r.question != "explain")
     assert report.heaviest[0].student_id == "heavy"
+
+
+def test_error_bars_stop_at_0_and_100_percent_where_no_score_lies_beyond(gradebook):
+    gradebook.store(stored("fay", [("q1", 2.0, 2.0, "passed"), ("q2", 1.0, 1.0, "passed"), ("essay", 0.0, 2.0, "not_attempted")]))
+    report = class_report(gradebook, "toy", deadline=None)
+    means, below, above = error_bars(report.questions)
+    assert all(0.0 <= m - b and m + a <= 100.0 for m, b, a in zip(means, below, above))
+    q1 = next(q for q in report.questions if q.question == "q1")
+    assert q1.mean_fraction * 100 + q1.spread / q1.max_score * 100 > 100 or q1.mean_fraction * 100 - q1.spread / q1.max_score * 100 < 0

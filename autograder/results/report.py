@@ -87,6 +87,11 @@ class QuestionStats:
         return self.question
 
     @property
+    def waiting(self) -> int:
+        """Answers still waiting for a hand grade: left out of the statistics below."""
+        return self.categories.get(AWAITING_HAND_GRADE, 0)
+
+    @property
     def mean(self) -> float | None:
         return statistics.fmean(self.scores) if self.scores else None
 
@@ -151,7 +156,7 @@ class ClassReport:
     def hardest(self) -> list[QuestionStats]:
         """Fully graded questions, lowest mean first: one still waiting for hand grades is not ranked (its mean
         would be that of the students who left it unanswered)."""
-        graded = [q for q in self.questions if q.mean_fraction is not None and not q.categories.get(AWAITING_HAND_GRADE)]
+        graded = [q for q in self.questions if q.mean_fraction is not None and not q.waiting]
         return sorted(graded, key=lambda q: (q.mean_fraction, q.question))[:5]
 
     @property
@@ -309,16 +314,21 @@ def plot_distribution(report: ClassReport) -> str:
     return _png(figure)
 
 
+def error_bars(questions: list[QuestionStats]) -> tuple[list[float], list[float], list[float]]:
+    """Per question with a mean: (mean %, length of the bar below, above): one standard deviation each way,
+    cut at 0 % and 100 %, where no score lies beyond."""
+    graded = [q for q in questions if q.mean_fraction is not None]
+    means = [100 * q.mean_fraction for q in graded]
+    spreads = [100 * (q.spread or 0.0) / q.max_score if q.max_score else 0.0 for q in graded]
+    return means, [min(sd, mean) for sd, mean in zip(spreads, means)], [min(sd, 100.0 - mean) for sd, mean in zip(spreads, means)]
+
+
 def plot_questions(report: ClassReport) -> str:
     graded = [q for q in report.questions if q.mean_fraction is not None]
     figure = _figure(7, 0.45 * max(len(graded), 2) + 1.2)
     axes = figure.add_subplot()
-    labels = [q.label for q in graded]
-    means = [100 * q.mean_fraction for q in graded]
-    spreads = [100 * (q.spread or 0.0) / q.max_score if q.max_score else 0.0 for q in graded]
-    # one standard deviation each way, cut at 0 % and 100 %: no score lies beyond them
-    below = [min(sd, mean) for sd, mean in zip(spreads, means)]
-    above = [min(sd, 100.0 - mean) for sd, mean in zip(spreads, means)]
+    labels = [f"{q.label} *" if q.waiting else q.label for q in graded]  # * : hand grades still waiting, as in the table
+    means, below, above = error_bars(graded)
     positions = range(len(graded))
     axes.barh(list(positions), means, xerr=[below, above], color="#54aeff", ecolor="#57606a", capsize=3)
     axes.set_yticks(list(positions), labels)
