@@ -145,12 +145,14 @@ def test_the_anonymous_group_page_names_no_student(gradebook):
 
 @pytest.mark.slow  # a real browser
 def test_a_group_is_graded_by_keyboard_and_every_member_gets_the_grade(gradebook, capsys):
-    """Two keys grade a whole group: a digit and Ctrl+Enter; then the next group with answers waiting shows.
-    Also measures the time from the key press to the next page, for one answer and for the group of 4."""
+    """Two keys grade a whole group: a rubric item's digit and Ctrl+Enter; then the next group with answers
+    waiting shows. Also times Ctrl+Enter to the next page loaded, for one answer and for the group."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
 
     gradebook.save_manual_grade("toy", "gus", "toy.ipynb", "explain", 1, "", grader="bo")  # graded differently: kept
+    names = gradebook.set_rubric_item("toy", "toy.ipynb", "explain", 2, "names linearity: $f(a+b)=f(a)+f(b)$")
+    gradebook.set_rubric_item("toy", "toy.ipynb", "explain", -0.5, "no reason why it matters")
     with chromium(1200, 900) as driver:
         server = Server(ManualGrading(gradebook, "toy", grader="ada"), port=0).start()
         try:
@@ -182,7 +184,8 @@ def test_a_group_is_graded_by_keyboard_and_every_member_gets_the_grade(gradebook
             assert driver.find_element("id", "help").is_displayed() and "every" in driver.find_element("id", "help").text
             save(full_page(driver), "manual-groups.png")
             keys = 0
-            press("2")
+            press("1")  # rubric item 1: +2, the score follows
+            assert driver.find_element("name", "score").get_attribute("value") == "2"
             group_seconds = save_and_wait()
             assert keys == 2
             assert "2 point(s) applied to 3 answer(s)" in driver.find_element("id", "done").text
@@ -190,18 +193,22 @@ def test_a_group_is_graded_by_keyboard_and_every_member_gets_the_grade(gradebook
             assert driver.find_element("id", "group-size").text == "1 answer like this"  # the next group waiting
             keys = 0
             driver.get(server.url + "question?notebook=toy.ipynb&question=explain&student=dan")
+            press("g")  # a rubric exists: digits toggle items, g types the score
             press("1")
             one_seconds = save_and_wait()
-            assert keys == 2 and console_errors(driver) == []
+            assert keys == 3 and console_errors(driver) == []
         finally:
             server.stop()
     grades = gradebook.manual_grades("toy")
     assert {s: grades[(s, "toy.ipynb", "explain")].score for s in ("ann", "ben", "cat", "gus", "dan")} == {
         "ann": 2, "ben": 2, "cat": 2, "gus": 1, "dan": 1}
     assert {grades[(s, "toy.ipynb", "explain")].grader for s in ("ann", "ben", "cat")} == {"ada"}
+    versions = gradebook.manual_grade_versions("toy")
+    assert all(versions[(s, "toy.ipynb", "explain")].rubric == [names.id] for s in ("ann", "ben", "cat"))
+    assert grades[("ann", "toy.ipynb", "explain")].comment.startswith("- names linearity")  # what the student reads
     with capsys.disabled():
-        print(f"\nkeyboard: 2 keys grade one answer ({one_seconds * 1000:.0f} ms from Ctrl+Enter to the next page) "
-              f"and 2 keys a group of 3 waiting ({group_seconds * 1000:.0f} ms)")
+        print(f"\nkeyboard: 3 keys grade one answer by a typed score (g, 1, Ctrl+Enter; {one_seconds * 1000:.0f} ms from "
+              f"Ctrl+Enter to the next page) and 2 keys a group of 3 waiting by a rubric item (1, Ctrl+Enter; {group_seconds * 1000:.0f} ms)")
 
 
 def measure(n: int, singles: int = 5) -> None:
