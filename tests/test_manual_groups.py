@@ -118,6 +118,9 @@ def test_a_member_whose_answer_changed_since_the_page_was_loaded_is_refused_and_
     assert [r.split(":")[0] for r in outcome.refused] == ["cat"] and "changed since the page was loaded" in outcome.refused[0]
     assert ("cat", "toy.ipynb", "explain") not in gradebook.manual_grades("toy")
     assert next(a for a in app.answers() if a.student_id == "cat").status == "needs_manual_grade"
+    outcome = app.save_group(form, ["cat::1", "nobody:" + "0" * 64 + ":0"])  # no hash; not an answer to this question
+    assert outcome.saved == [] and "did not say which version" in outcome.refused[0] and "no such answer" in outcome.refused[1]
+    assert ("cat", "toy.ipynb", "explain") not in gradebook.manual_grades("toy")
 
 
 def test_overwriting_a_member_another_grader_saved_since_the_page_was_loaded_is_refused_not_lost(gradebook):
@@ -257,3 +260,10 @@ if __name__ == "__main__":
     import sys
 
     measure(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
+
+
+def test_a_hostile_answer_and_a_forged_message_are_shown_as_text_on_the_group_page(tmp_path):
+    with Gradebook(f"sqlite:///{tmp_path / 'g.db'}") as book:
+        store_answer(book, "mallory", '<script>alert(1)</script> "><img src=x onerror=alert(2)> is linear')
+        page = ManualGrading(book, "toy").group_page("toy.ipynb", "explain", done="<b>all saved</b>")
+    assert "<script>alert" not in page and "<img src=x" not in page and "&lt;b&gt;all saved" in page

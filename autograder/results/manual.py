@@ -359,6 +359,9 @@ class ManualGrading:
             if answer is None:
                 outcome.refused.append(f"{ref or member}: no such answer any more")
                 continue
+            if not sha:  # the hash of the answer read is what keeps a changed answer waiting: never without it
+                outcome.refused.append(f"{answer.label}: the form did not say which version of the answer was read; reload the page")
+                continue
             if answer.status != WAITING:
                 if (answer.score, sorted(answer.rubric), answer.comment) == (score, rubric_ids, comment):
                     outcome.unchanged.append(answer.label)
