@@ -86,7 +86,7 @@ def test_one_grade_applied_to_a_group_is_stored_for_each_member_with_the_grader_
     assert sorted(outcome.saved) == ["ann", "ben", "cat", "gus"] and not (outcome.kept or outcome.refused)
     grades = gradebook.manual_grades("toy")
     for member in group.members:
-        grade = grades[("" + member.student_id, "toy.ipynb", "explain")]
+        grade = grades[(member.student_id, "toy.ipynb", "explain")]
         assert (grade.score, grade.grader, grade.comment, grade.answer_sha256) == (1.5, "ada", "linear, but why?", member.sha256)
     assert ("dan", "toy.ipynb", "explain") not in grades
     assert [h.version for h in gradebook.manual_grade_history("toy", "ann", "toy.ipynb", "explain")] == [1]
