@@ -206,3 +206,14 @@ def test_a_gradebook_written_before_the_memory_columns_opens_and_stores_them_in_
     stored = _old_and_new_rows(postgres_url)
     assert stored["old"].peak_memory_bytes is None and stored["new"].peak_memory_bytes == 3 * 2**32
     assert stored["new"].results[0].duration_s == 0.25
+
+
+def test_an_old_gradebook_opened_read_only_says_how_to_add_the_columns(tmp_path):
+    from autograder.errors import UserError
+
+    path = tmp_path / "old.db"
+    with Gradebook(f"sqlite:///{path}"):
+        pass
+    _drop_added_columns(f"sqlite:///{path}")
+    with pytest.raises(UserError, match=r"lacks the column submissions.peak_memory_bytes.*open it once with write access"):
+        Gradebook(f"sqlite:///file:{path}?mode=ro&uri=true")

@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from autograder.errors import UserError
@@ -196,7 +196,13 @@ def _add_missing_columns(metadata, connection, **_) -> None:
         column = metadata.tables[table].columns[name]
         kind = column.type.compile(dialect=connection.dialect)
         guard = "IF NOT EXISTS " if connection.dialect.name == "postgresql" else ""
-        connection.execute(text(f'ALTER TABLE {table} ADD COLUMN {guard}"{name}" {kind}'))
+        try:
+            connection.execute(text(f'ALTER TABLE {table} ADD COLUMN {guard}"{name}" {kind}'))
+        except DBAPIError as error:
+            raise UserError(f"the gradebook {connection.engine.url.render_as_string(hide_password=True)} was written by an "
+                            f"older version and lacks the column {table}.{name}, which this connection may not add "
+                            f"({type(error.orig).__name__}: {str(error.orig).strip().splitlines()[0][:200]}); open it once "
+                            "with write access (its owner), then again as before") from None
 
 
 def rubric_comment(items: list["RubricItemRow"], comment: str) -> str:
