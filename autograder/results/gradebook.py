@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     JSON,
     Boolean,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -25,9 +26,11 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    inspect,
     select,
+    text,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from autograder.errors import UserError
@@ -65,6 +68,7 @@ class SubmissionRow(Base):
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_score: Mapped[float] = mapped_column(Float, default=0.0)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # added later: see `_add_missing_columns`
     submitted_at: Mapped[str | None] = mapped_column(String(64), nullable=True)
     graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     notes: Mapped[list] = mapped_column(JSON, default=list)
@@ -87,6 +91,8 @@ class ResultRow(Base):
     status: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text, default="")
     checks: Mapped[list] = mapped_column(JSON, default=list)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)  # its cells' (added later, as below)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     submission: Mapped[SubmissionRow] = relationship(back_populates="results")
 
@@ -198,6 +204,31 @@ class LeaderboardEntryRow(Base):
     private: Mapped[float | None] = mapped_column(Float, nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
     graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+#: Columns added to tables after gradebooks were first written: (table, column). `create_all` makes missing
+#: tables, never missing columns, so a gradebook written before them gets them on open (all nullable: the
+#: rows graded before read None, "not measured").
+ADDED_COLUMNS = (("submissions", "peak_memory_bytes"), ("results", "duration_s"), ("results", "peak_memory_bytes"))
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _add_missing_columns(metadata, connection, **_) -> None:
+    """After `create_all` (every open of a gradebook): ``ALTER TABLE ... ADD COLUMN`` for each of
+    `ADDED_COLUMNS` the database lacks. Two graders opening one old PostgreSQL gradebook at once both may
+    try: ``IF NOT EXISTS`` there; SQLite has no such clause, and a writer there holds the whole file."""
+    present = {table: {c["name"] for c in inspect(connection).get_columns(table)} for table in {t for t, _ in ADDED_COLUMNS}}
+    for table, name in ADDED_COLUMNS:
+        if name in present[table]:
+            continue
+        column = metadata.tables[table].columns[name]
+        kind = column.type.compile(dialect=connection.dialect)
+        guard = "IF NOT EXISTS " if connection.dialect.name == "postgresql" else ""
+        try:
+            connection.execute(text(f'ALTER TABLE {table} ADD COLUMN {guard}"{name}" {kind}'))
+        except DBAPIError as error:
+            raise UserError(f"the gradebook {connection.engine.url.render_as_string(hide_password=True)} was written by an "
+                            f"older version and lacks the column {table}.{name}, which this connection may not add "
+                            f"({type(error.orig).__name__}: {str(error.orig).strip().splitlines()[0][:200]}); open it once "
+                            "with write access (its owner), then again as before") from None
 
 
 def rubric_comment(items: list["RubricItemRow"], comment: str) -> str:
@@ -231,6 +262,8 @@ class StoredResult:
     status: str
     message: str = ""
     checks: list | None = None
+    duration_s: float | None = None  # the question's cells (`autograder.grading.submission._usage_per_question`)
+    peak_memory_bytes: int | None = None
 
 
 @dataclass
@@ -246,6 +279,7 @@ class StoredSubmission:
     duration_s: float | None = None
     submitted_at: str | None = None
     notes: list[str] | None = None
+    peak_memory_bytes: int | None = None  # the most memory the run's cgroup was charged (`autograder.sandbox.launch.PeakMemory`)
     student_view: dict | None = None  # `autograder.results.feedback.student_view`: {"cells": [...], "answers": {...}}
     leaderboard: dict | None = None  # this version's leaderboard evaluation (`autograder.results.leaderboard.Evaluation.outcome`)
 
@@ -338,6 +372,7 @@ class Gradebook:
                 score=round(total, 9),
                 max_score=sum(r.max_score for r in item.results),
                 duration_s=item.duration_s,
+                peak_memory_bytes=item.peak_memory_bytes,
                 submitted_at=item.submitted_at,
                 graded_at=datetime.now(timezone.utc),
                 notes=_no_nul(list(item.notes or [])),
@@ -351,6 +386,8 @@ class Gradebook:
                     status=r.status,
                     message=_no_nul((r.message or "")[:4000]),
                     checks=_no_nul(json.loads(json.dumps(r.checks or [], default=str))),
+                    duration_s=r.duration_s,
+                    peak_memory_bytes=r.peak_memory_bytes,
                 )
                 for position, r in enumerate(item.results)
             ]
