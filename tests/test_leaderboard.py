@@ -218,12 +218,15 @@ def test_the_point_is_decided_on_the_private_part_and_both_parts_are_recorded():
     evaluation = board_evaluation()
     ok, message = evaluate_metric(metric_record(0.8), scores, LeaderboardMetrics(lookup, evaluation))
     assert not ok
-    assert "acc = 0 on the private part of the held-out data (public part: 1)" in message and "needs at least 0.8" in message
+    assert message == ("acc = 1 on the public part of the held-out data; the private part does not meet the bound "
+                       "(at least 0.8); the private score is shown on the leaderboard after the due date")
     assert (evaluation.public, evaluation.private) == (1.0, 0.0)
     scores = 1.0 - scores  # now the private part is right
     evaluation = board_evaluation()
-    ok, _ = evaluate_metric(metric_record(0.8), scores, LeaderboardMetrics(lookup, evaluation))
+    ok, message = evaluate_metric(metric_record(0.8), scores, LeaderboardMetrics(lookup, evaluation))
     assert ok and (evaluation.public, evaluation.private) == (0.0, 1.0)
+    assert "acc = 0 on the public part" in message and "meets the bound (at least 0.8)" in message
+    assert "acc = 1" not in message  # the private score itself waits for the leaderboard after the due date
 
 
 def test_a_version_over_the_cap_is_not_evaluated_and_its_check_says_why():
@@ -419,7 +422,24 @@ def test_the_extra_point_is_decided_on_the_private_part(graded):
         extra = next(r for r in rows[student].results if r.question == "extra_model_test")
         check = next(c for c in extra.checks if c["name"] == "extra.heldout_accuracy")
         assert check["passed"] == (counted.private >= 0.8)
-        assert f"{counted.private:.4g} on the private part of the held-out data (public part: {counted.public:.4g})" in check["message"]
+        assert check["message"].startswith(f"extra.heldout_accuracy = {counted.public:.4g} on the public part")
+        assert f"{counted.private:.4g}" not in check["message"] or f"{counted.private:.4g}" == f"{counted.public:.4g}"
+
+
+@pytest.mark.slow
+def test_a_students_feedback_page_names_their_pseudonym_and_not_their_private_score(graded, tmp_path):
+    from autograder.results.feedback import write_feedback
+    from autograder.results.gradebook import Gradebook
+
+    with Gradebook(graded.url) as gradebook:
+        pages = {p.student_id: p.path for p in write_feedback(graded.assignment, gradebook, tmp_path / "fb")}
+    secret = course_secret(graded.root)
+    for student, own in entries(graded).items():
+        text = pages[student].read_text(encoding="utf-8")
+        assert f"<code>{pseudonym(secret, student)}</code>" in text
+        for other in entries(graded):
+            if other != student:
+                assert pseudonym(secret, other) not in text
 
 
 @pytest.mark.slow

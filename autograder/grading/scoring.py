@@ -234,7 +234,15 @@ def evaluate_metric(want: CheckRecord, value, metrics: MetricLookup | None) -> t
     shown = f"{name} = {result:.4g}"
     if board is not None:
         board.record(public, result)
-        shown = f"{name} = {result:.4g} on the private part of the held-out data (public part: {public:.4g})"
+        # The private score is the leaderboard's to reveal after the due date: a message (feedback pages,
+        # exports, results.json) carries the public score and, through the verdict, one bit of the private one.
+        low, high = want.at_least, want.at_most
+        passed = (low is None or result >= low) and (high is None or result <= high)
+        bound = " and ".join(([f"at least {low:g}"] if low is not None else []) + ([f"at most {high:g}"] if high is not None else []))
+        verdict = (f"the private part {'meets' if passed else 'does not meet'} the bound ({bound})" if bound
+                   else "the private part decides")
+        return passed, (f"{name} = {public:.4g} on the public part of the held-out data; {verdict}; the private "
+                        "score is shown on the leaderboard after the due date")
     low, high = want.at_least, want.at_most
     if low is not None and not result >= low:
         return False, f"{shown}, needs at least {low:g}"

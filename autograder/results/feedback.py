@@ -59,6 +59,7 @@ def write_feedback(assignment, gradebook, output: Path, on_written: Callable[[Fe
     redact = hidden_code_redactor(assignment)
     titles = {name: question_titles(assignment.read_source(name)) for name in assignment.notebook_names}
     deadline = _deadline(assignment)
+    name_on_board = _leaderboard_names(assignment)
     template = environment().get_template("feedback.html.j2")
     output.mkdir(parents=True, exist_ok=True)
     pages = []
@@ -73,6 +74,7 @@ def write_feedback(assignment, gradebook, output: Path, on_written: Callable[[Fe
             assignment=assignment.name, student_id=total.student_id, score=total.score, max_score=total.max_score,
             adjusted=total.adjusted, penalty=total.penalty, notebooks=notebooks, css=Markup(code_css()), labels=STATUS_LABELS,
             withheld_hidden=WITHHELD_HIDDEN, withheld_after=WITHHELD_AFTER, withheld_size=WITHHELD_SIZE,
+            leaderboard_name=name_on_board(total.student_id) if name_on_board else None,
         )
         path = output / f"{safe_filename(total.student_id)}.html"
         path.write_text(html, encoding="utf-8")
@@ -81,6 +83,18 @@ def write_feedback(assignment, gradebook, output: Path, on_written: Callable[[Fe
         if on_written is not None:
             on_written(page)
     return pages
+
+
+def _leaderboard_names(assignment) -> Callable[[str], str] | None:
+    """Where the assignment has a leaderboard, each student's pseudonym on it (only their own page says which
+    row is theirs); None without one."""
+    from autograder.course.late import has_leaderboard
+    from autograder.results.leaderboard import course_secret, pseudonym
+
+    if not has_leaderboard(assignment.course.root, assignment.name):
+        return None
+    secret = course_secret(assignment.course.root)
+    return lambda student_id: pseudonym(secret, student_id)
 
 
 def _deadline(assignment):
