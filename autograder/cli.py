@@ -414,6 +414,12 @@ def _report(args) -> int:
     with console.status("computing the statistics and drawing the plots"), Gradebook(args.gradebook or course.gradebook_url, create=False) as gradebook:
         report = write_report(gradebook, assignment, args.output, sections=sections, feedback=args.feedback)
     summary = report.summary()
+    if args.json:
+        questions = [{"notebook": q.notebook, "question": q.question, "max_score": q.max_score, "mean": q.mean, "sd": q.spread,
+                      "full_marks": q.full_fraction, "categories": q.categories} for q in report.questions]
+        print(json.dumps({"assignment": assignment.name, "output": str(args.output), "max_score": report.max_score,
+                          "summary": summary, "questions": questions}, ensure_ascii=False))
+        return 0
     table = Table(title=f"{assignment.name}: {summary['students']} student(s), mean {summary['mean']:.3g} / {report.max_score:g}")
     for column in ("question", "points", "mean", "sd", "full marks"):
         table.add_column(column, justify="left" if column == "question" else "right")
@@ -566,7 +572,8 @@ EXAMPLES = {
     "check": ["autograder check deep_mlps.ipynb"],
     "submit": ["autograder submit deep_mlps.ipynb --student ada_lovelace --to /srv/submitted"],
     "feedback": ["autograder feedback deep_mlps --output out/feedback"],
-    "report": ["autograder report deep_mlps --output out/report.html --feedback feedback/"],
+    "report": ["autograder report deep_mlps --output out/report.html --feedback feedback/",
+               "autograder report deep_mlps --output out/report.html --json | jq .summary.mean"],
     "similarity": ["autograder similarity deep_mlps --output out/similarity.html --threshold 0.8"],
     "manual": ["autograder manual deep_mlps --grader ada"],
     "gradescope": ["autograder gradescope deep_mlps --output autograder.zip --timeout 120"],
@@ -727,6 +734,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", required=True, metavar="FILE.html")
     report.add_argument("--roster", help="Canvas's gradebook export (CSV): its Section column groups the students")
     report.add_argument("--feedback", metavar="DIR", help="where the feedback pages are, relative to the report (links in the student table)")
+    report.add_argument("--json", action="store_true", help="print the statistics as one JSON object (summary, one entry per "
+                        "question) on standard output instead of the table")
     report.set_defaults(run=_report)
 
     similarity = sub.add_parser("similarity", help="pairs of submissions whose answers are unusually alike, per question, side by side")

@@ -189,3 +189,19 @@ def test_an_exclusive_assignment_never_runs_two_submissions_at_once(toy_course, 
     assert main(grade + ["--json"]) == 0
     assert most[0] == 1, "an exclusive assignment ran two submissions at once"
     assert time.monotonic() - started >= 3 * 1.5
+
+
+def test_report_json_is_the_statistics_as_one_object(monkeypatch, capsys, tmp_path):
+    from autograder.results.gradebook import Gradebook
+    from autograder.results.report import QuestionStats
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    Gradebook(url).close()
+    question = QuestionStats("deep_mlps.ipynb", "net_test", 3.0, scores=[3.0, 1.0], categories={"full marks": 1, "wrong value": 1})
+    fake = type("Report", (), {"max_score": 3.0, "questions": [question], "summary": lambda self: {"students": 2, "mean": 2.0}})()
+    monkeypatch.setattr("autograder.results.report.write_report", lambda *args, **kwargs: fake)
+    assert main(["report", "deep_mlps", "--course", str(REPO), "--gradebook", url, "--output", str(tmp_path / "r.html"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"] == {"students": 2, "mean": 2.0}
+    assert report["questions"] == [{"notebook": "deep_mlps.ipynb", "question": "net_test", "max_score": 3.0, "mean": 2.0, "sd": 1.0,
+                                    "full_marks": 0.5, "categories": {"full marks": 1, "wrong value": 1}}]
