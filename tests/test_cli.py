@@ -205,3 +205,36 @@ def test_report_json_is_the_statistics_as_one_object(monkeypatch, capsys, tmp_pa
     assert report["summary"] == {"students": 2, "mean": 2.0}
     assert report["questions"] == [{"notebook": "deep_mlps.ipynb", "question": "net_test", "max_score": 3.0, "mean": 2.0, "sd": 1.0,
                                     "full_marks": 0.5, "categories": {"full marks": 1, "wrong value": 1}}]
+
+
+# --------------------------------------------------------------------------- a real PostgreSQL server
+
+try:
+    from test_postgres import postgres_server  # noqa: E402,F401 - the fixture: a server of our own
+except pytest.skip.Exception:  # no psycopg: these two tests skip, not the whole file
+    postgres_server = None
+
+
+@pytest.mark.skipif(postgres_server is None, reason="psycopg is not installed")
+def test_a_database_missing_on_a_running_server_is_one_line(request, capsys):
+    host, port = request.getfixturevalue("postgres_server")
+    url = f"postgresql+psycopg://postgres:pw@{host}:{port}/no_such_course"
+    assert main(["export", "deep_mlps", "--course", str(REPO), "--gradebook", url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"error: gradebook postgresql+psycopg://postgres:***@{host}:{port}/no_such_course: cannot connect (" in err
+    assert 'database "no_such_course" does not exist' in err and ":pw@" not in err
+
+
+@pytest.mark.skipif(postgres_server is None, reason="psycopg is not installed")
+def test_a_reader_leaves_an_empty_database_on_the_server_empty(request, capsys):
+    import psycopg
+
+    host, port = request.getfixturevalue("postgres_server")
+    with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", autocommit=True) as connection:
+        connection.execute('CREATE DATABASE "empty_course"')
+    url = f"postgresql+psycopg://postgres@{host}:{port}/empty_course"
+    assert main(["report", "deep_mlps", "--course", str(REPO), "--gradebook", url, "--output", "unused.html"]) == 2
+    assert "holds no grades (no submissions table)" in capsys.readouterr().err
+    with psycopg.connect(host=host, port=port, user="postgres", dbname="empty_course") as connection:
+        assert connection.execute("select count(*) from information_schema.tables where table_schema = 'public'").fetchone() == (0,)

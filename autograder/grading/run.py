@@ -69,7 +69,10 @@ def grade_assignment(
     ``limits`` holds a resolved device ("cpu" or "cuda"), except with ``scheduler``, where "auto" is left
     for each Dask worker to decide. ``workers`` defaults to one per core; ``gradebook_url`` to the
     course's ``gradebook.db``; ``force`` regrades unchanged files; ``roster`` (`autograder.course.roster`):
-    every student on it who handed in nothing gets a ``missing`` row (without it, only submitters get rows). Raises `autograder.course.CourseError`
+    every student on it who handed in nothing gets a ``missing`` row (without it, only submitters get rows). An
+    assignment with ``exclusive = true`` (`autograder.course.settings.runs_alone`) is graded on one thread, one
+    submission at a time, whatever ``workers`` says: its timing-sensitive tests never share the machine with
+    another run of the batch. Raises `autograder.course.CourseError`
     (a `UserError`) for a folder that is not one of submissions or a course that cannot be graded.
     """
     if workers is not None and workers < 1:
@@ -95,8 +98,9 @@ def grade_assignment(
             confinement = plan.limits.confinement().summary(plan.limits)  # --isolation bwrap without it: a UserError, here
             if on_start is not None:
                 where = f"the Dask cluster at {scheduler}" if scheduler else f"{workers} worker(s)"
-                if alone and not scheduler:
-                    where += f" (exclusive = true for {assignment.name} in autograder.toml: one run at a time)"
+                if alone:
+                    where += (f" (exclusive = true for {assignment.name} in autograder.toml: one run at a time)" if not scheduler else
+                              " (exclusive = true is not enforced on a cluster: each Dask worker runs its own runs side by side)")
                 on_start(BatchStart(assignment.name, len(submissions), len(selected.todo), selected.skipped, where, confinement, url,
                                     strangers))
             summary = grade_batch(plan, selected, gradebook, workers=workers, on_done=on_progress, scheduler=scheduler, pool=pool)
