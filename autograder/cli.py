@@ -110,11 +110,11 @@ def _grade(args) -> int:
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     progress = Progress(*columns, console=out, transient=False, disable=args.quiet or args.json)
     try:  # the bar starts with the batch: a folder or gradebook refused before it leaves no empty bar behind
-        started, graded = time.monotonic(), [0]
+        started, graded, bar_shown = time.monotonic(), [0], [False]
 
         def heading(start):
             progress.start()
-            progress.started = True
+            bar_shown[0] = True
             if not args.json:
                 console.print(f"[bold]{escape(start.assignment)}[/]: {start.found} notebook(s) in {escape(args.submissions)}, "
                               f"{start.todo} to grade, on {escape(start.where)}")
@@ -133,7 +133,7 @@ def _grade(args) -> int:
                                    gradebook_url=args.gradebook, force=args.force, scheduler=args.scheduler,
                                    on_start=heading, on_progress=advance, roster=_grade_roster(args))
     finally:
-        if getattr(progress, "started", False):
+        if bar_shown[0]:
             progress.stop()  # (stopping a bar never started prints an empty line)
     if summary.graded and not args.quiet and not args.json:
         table = Table(title=f"{assignment.name}: {len(summary.graded)} graded")
