@@ -238,3 +238,19 @@ def test_a_reader_leaves_an_empty_database_on_the_server_empty(request, capsys):
     assert "holds no grades (no submissions table)" in capsys.readouterr().err
     with psycopg.connect(host=host, port=port, user="postgres", dbname="empty_course") as connection:
         assert connection.execute("select count(*) from information_schema.tables where table_schema = 'public'").fetchone() == (0,)
+
+
+def test_grade_names_the_assignment_whose_notebook_was_handed_in(tmp_path, capsys):
+    import shutil
+
+    (tmp_path / "in" / "ann").mkdir(parents=True)
+    shutil.copy(REPO / "release" / "svm" / "svm.ipynb", tmp_path / "in" / "ann" / "deep_mlps.ipynb")
+    (tmp_path / "in" / "bob").mkdir()
+    shutil.copy(REPO / "release" / "svm" / "svm.ipynb", tmp_path / "in" / "bob" / "svm.ipynb")
+    assert main(["grade", "deep_mlps", str(tmp_path / "in"), "--course", str(REPO), "--json", "--device", "cpu", "--workers", "1",
+                 "--gradebook", f"sqlite:///{tmp_path / 'g.db'}"]) == 0
+    rows = {row["student_id"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows["ann"]["status"] == "invalid"
+    assert rows["ann"]["message"] == ("deep_mlps.ipynb: this is the notebook of assignment svm (svm.ipynb), not of deep_mlps: "
+                                      "hand in deep_mlps.ipynb")
+    assert rows["bob"]["status"] == "invalid" and "is the notebook of assignment svm, not deep_mlps" in rows["bob"]["message"]

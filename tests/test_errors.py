@@ -147,3 +147,24 @@ def test_a_notebook_of_another_assignment_is_an_invalid_row_saying_which():
         [row] = discover(Path(folder), Course.at(REPO).assignment("deep_mlps"))
     assert row.kind is ProblemKind.INVALID and row.path is None
     assert row.problem.endswith("ann/svm.ipynb is the notebook of assignment svm, not deep_mlps: hand in deep_mlps.ipynb for deep_mlps")
+
+
+def test_another_assignments_notebook_under_this_ones_name_is_refused_and_named():
+    """svm's notebook handed in as deep_mlps.ipynb shares only the setup cell's grade_id with deep_mlps: it is not
+    graded as a deep_mlps notebook full of NameErrors, and the assignment it belongs to is named."""
+    import json
+
+    import nbformat
+
+    from autograder.course import Course
+    from autograder.course.submissions import assignment_of_cells
+    from autograder.grading.sanitize import NotThisAssignment, sanitize
+    from autograder.prepare.manifest import assignment_manifest
+
+    course = Course.at(REPO)
+    deep_mlps = course.assignment("deep_mlps")
+    svm = nbformat.read(REPO / "release" / "svm" / "svm.ipynb", as_version=4)
+    with pytest.raises(NotThisAssignment, match="none of the answer or test cells of deep_mlps/deep_mlps.ipynb"):
+        sanitize(svm, assignment_manifest(deep_mlps, "deep_mlps.ipynb"))
+    assert assignment_of_cells(deep_mlps, json.loads(nbformat.writes(svm))) == ("svm", "svm.ipynb")
+    assert assignment_of_cells(deep_mlps, {"cells": []}) is None

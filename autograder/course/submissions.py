@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import stat
 import re
@@ -53,7 +54,7 @@ from enum import Enum
 from pathlib import Path, PosixPath
 from typing import Iterable
 
-from autograder.course import Assignment, CourseError
+from autograder.course import Assignment, CourseError, cells
 from autograder.course.late import UNREADABLE_TIMESTAMP  # noqa: F401 - what submitted_at starts with when timestamp.txt is unusable
 from autograder.course.late import Deadline, TimeError, deadline_for, format_time, parse_submission_time
 from autograder.course.roster import RosterStudent
@@ -429,6 +430,33 @@ def _assignment_of_notebook(assignment: Assignment, file_name: str) -> str | Non
     except CourseError:
         return None
     return next((other.name for other in others if file_name in other.notebook_names), None)
+
+
+def assignment_of_cells(assignment: Assignment, notebook: dict) -> tuple[str, str] | None:
+    """``(assignment, notebook name)`` of the course's other notebook that shares the most answer, test and
+    hand-graded cells (by nbgrader ``grade_id``) with ``notebook``, a handed-in notebook that shares none with
+    ``assignment``'s; None when no other notebook shares one. Read from source/, only when grading refused it."""
+    graded = (cells.Kind.ANSWER, cells.Kind.TEST, cells.Kind.MANUAL)
+
+    def ids_of(cell_list) -> set[str]:
+        return {cells.grade_id(cell) for cell in cell_list if isinstance(cell, dict) and cells.kind(cell) in graded} - {None}
+
+    handed_in = ids_of(notebook.get("cells", []) if isinstance(notebook, dict) else [])
+    best, shared_most = None, 0
+    try:
+        others = [a for a in assignment.course.assignments() if a.name != assignment.name]
+    except CourseError:
+        return None
+    for other in others:
+        for name in other.notebook_names:
+            try:
+                source = json.loads(other.source_notebook_path(name).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            shared = len(handed_in & ids_of(source.get("cells", []) if isinstance(source, dict) else []))
+            if shared > shared_most:
+                best, shared_most = (other.name, name), shared
+    return best
 
 
 def _lookalikes(folder: Path, assignment: Assignment, notebooks: list[str], nested: bool) -> list[str]:
