@@ -432,6 +432,23 @@ def _report(args) -> int:
     return 0
 
 
+def _leaderboard(args) -> int:
+    from autograder.results.gradebook import Gradebook
+    from autograder.results.leaderboard import parse_now, score_text, write_leaderboard
+
+    course = Course.at(args.course)
+    assignment = course.assignment(args.assignment)
+    now = parse_now(args.now) if args.now else None
+    with Gradebook(args.gradebook or course.gradebook_url, create=False) as gradebook:
+        board = write_leaderboard(gradebook, assignment, Path(args.output), now)
+    shown = "private scores revealed" if board.revealed else f"public scores only; private ones after {board.reveal_at.isoformat()}"
+    leader = board.standings[0] if board.standings else None
+    best = "" if leader is None else f", first: {leader.pseudonym} ({score_text(leader.private if board.revealed else leader.best_public)})"
+    console.print(f"{assignment.name}: {len(board.standings)} student(s) on the leaderboard ({shown}{best})", markup=False)
+    console.print(f"wrote {args.output}", markup=False)
+    return 0
+
+
 def _new(args) -> int:
     from autograder.prepare.scaffold import new_assignment
 
@@ -574,6 +591,8 @@ EXAMPLES = {
     "feedback": ["autograder feedback deep_mlps --output out/feedback"],
     "report": ["autograder report deep_mlps --output out/report.html --feedback feedback/",
                "autograder report deep_mlps --output out/report.html --json | jq .summary.mean"],
+    "leaderboard": ["autograder leaderboard feedforward_classifier --output out/leaderboard.html",
+                    "autograder leaderboard feedforward_classifier --output out/leaderboard.html --now 2026-12-02T09:00:00+01:00"],
     "similarity": ["autograder similarity deep_mlps --output out/similarity.html --threshold 0.8"],
     "manual": ["autograder manual deep_mlps --grader ada"],
     "gradescope": ["autograder gradescope deep_mlps --output autograder.zip --timeout 120"],
@@ -604,7 +623,7 @@ def _describe(sub) -> None:
 
 #: The commands that take defaults from ``[grade]`` in the course's autograder.toml (`autograder.course.settings`):
 #: ``grade`` all of them, ``verify`` its workers and limits, the readers of the gradebook its ``gradebook``.
-CONFIGURED_COMMANDS = ("grade", "verify", "export", "feedback", "report", "similarity", "manual")
+CONFIGURED_COMMANDS = ("grade", "verify", "export", "feedback", "report", "leaderboard", "similarity", "manual")
 
 
 def _with_course_defaults(parser: argparse.ArgumentParser, args, argv: list[str] | None):
@@ -737,6 +756,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print the statistics as one JSON object (summary, one entry per "
                         "question) on standard output instead of the table")
     report.set_defaults(run=_report)
+
+    leaderboard = sub.add_parser("leaderboard", help="the leaderboard page of a check_metric question: public scores, "
+                                 "then private ones after the due date")
+    leaderboard.add_argument("assignment", metavar="ASSIGNMENT")
+    _add_course_options(leaderboard, gradebook=True)
+    leaderboard.add_argument("--output", required=True, metavar="FILE.html")
+    leaderboard.add_argument("--now", metavar="ISO", help="the time the page is written for, e.g. 2026-12-02T09:00:00+01:00 "
+                             "(default: now); private scores appear from the latest due date on")
+    leaderboard.set_defaults(run=_leaderboard)
 
     similarity = sub.add_parser("similarity", help="pairs of submissions whose answers are unusually alike, per question, side by side")
     similarity.add_argument("assignment", metavar="ASSIGNMENT")

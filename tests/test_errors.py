@@ -83,7 +83,7 @@ def test_an_unreachable_server_is_one_line_naming_the_url_with_its_password_mask
 
 @pytest.mark.parametrize("command", [
     ["export", "deep_mlps"], ["report", "deep_mlps", "--output", "r.html"], ["feedback", "deep_mlps", "--output", "fb"],
-    ["similarity", "deep_mlps", "--output", "s.html"], ["manual", "deep_mlps"],
+    ["similarity", "deep_mlps", "--output", "s.html"], ["manual", "deep_mlps"], ["leaderboard", "deep_mlps", "--output", "l.html"],
 ])
 def test_a_command_that_reads_grades_never_creates_an_empty_gradebook(command, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
