@@ -595,7 +595,10 @@ def test_a_leaderboard_naming_no_metric_check_is_refused_before_grading(graded, 
 def test_a_page_for_an_assignment_without_a_leaderboard_says_how_to_add_one(tmp_path):
     from autograder.cli import main
 
+    from autograder.results.gradebook import Gradebook
+
     root = build_toy_course(tmp_path / "course")
+    Gradebook(f"sqlite:///{root / 'gradebook.db'}").close()  # a gradebook there: the refusal is the leaderboard's, not "no gradebook"
     assert main(["leaderboard", "toy", "--course", str(root), "--output", str(tmp_path / "x.html")]) == 2
 
 
