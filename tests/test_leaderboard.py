@@ -422,7 +422,7 @@ def test_the_extra_point_is_decided_on_the_private_part(graded):
         extra = next(r for r in rows[student].results if r.question == "extra_model_test")
         check = next(c for c in extra.checks if c["name"] == "extra.heldout_accuracy")
         assert check["passed"] == (counted.private >= 0.8)
-        assert check["message"].startswith(f"extra.heldout_accuracy = {counted.public:.4g} on the public part")
+        assert check["message"].startswith(f"heldout_accuracy = {counted.public:.4g} on the public part")
         assert f"{counted.private:.4g}" not in check["message"] or f"{counted.private:.4g}" == f"{counted.public:.4g}"
 
 
