@@ -493,8 +493,11 @@ def _manual(args) -> int:
     assignment = course.assignment(args.assignment)
     url = args.gradebook or course.gradebook_url
     with Gradebook(url, create=False) as gradebook:
+        config = course.nbgrader_config
         app = ManualGrading(gradebook, assignment.name, grader=args.grader, anonymous=args.anonymous,
-                           source_dir=assignment.source_dir)
+                           source_dir=assignment.source_dir,
+                           solution_delimiters=(config.value("ClearSolutions", "begin_solution_delimeter", "BEGIN SOLUTION"),
+                                                config.value("ClearSolutions", "end_solution_delimeter", "END SOLUTION")))
         waiting = sum(q["waiting"] for q in app.questions())
         try:
             server = Server(app, args.host, args.port)
