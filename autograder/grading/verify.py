@@ -371,7 +371,7 @@ def _mutation_testing(plan: GradingPlan, report: VerifyReport, mode: str, cap: i
         for mutant_id, future in futures.items():
             outcomes[mutant_id] = future.result()
         mutation_testing.write_cache(cache, {m.id: outcomes[m.id] for m in everything})
-        report.mutation_note = (f"{len(everything)} generated mutants, {len(missing)} run now (at most {seconds:g} s each), "
+        report.mutation_note = (f"{len(everything)} generated mutants, {len(missing)} run now (at most {seconds:.0f} s each), "
                                 f"results cached in {where}")
     report.mutation = mutation_testing.score_questions(everything, outcomes, marks)
     ids = {m.id for m in everything}
