@@ -132,6 +132,15 @@ def test_an_answer_cell_belongs_to_the_next_test_cell_and_manual_answers_are_lef
     assert {m.cell for m in mutants} == {"f", "g"} and {m.question for m in mutants} == {"fg_test"}
 
 
+def test_an_open_question_judged_by_check_metric_is_not_mutated():
+    # any model that reaches the bound is a right answer: a mutant that keeps the points is not a gap
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbgrader_cell("answer", "model = fit(lr=0.1, epochs=10)", "model"),
+        nbgrader_cell("test", "ag.check_metric('acc', model, 'heldout_accuracy', at_least=0.8)", "model_test", points=1),
+    ])
+    assert generate(notebook) == []
+
+
 def _fake(operator: str, number: int) -> GeneratedMutant:
     return GeneratedMutant(f"m-{number:010x}", "c", "q", operator, 1, "", "", "")
 

@@ -44,7 +44,7 @@ from autograder.course import cells
 from autograder.course.cells import Kind
 
 #: bump when generation or scoring changes: cached results of another version are not reused
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "1"  # the outcomes are keyed by mutant id, which fixes the mutant: no bump for new operators
 #: at most this many mutants per question (chosen as in the module docstring), so the full run fits CI
 DEFAULT_CAP = 25
 #: a question whose score is below this fails `verify`
@@ -446,7 +446,9 @@ def generate(notebook, cap: int = DEFAULT_CAP) -> list[GeneratedMutant]:
     """The mutants of every autograded answer cell of a source notebook, at most ``cap`` per question.
 
     A code answer cell belongs to the first test cell after it; answer cells after the last test cell,
-    hand-graded answers and cells without a test are not mutated (nothing could kill them).
+    hand-graded answers and cells without a test are not mutated (nothing could kill them), nor are the
+    answers of a question judged by ``check_metric`` (an open question: any answer that meets the bound is
+    right, so a mutant that keeps the points is a correct answer, not a gap in the tests).
     """
     pending: list[tuple[str, str]] = []
     by_question: dict[str, list[GeneratedMutant]] = {}
@@ -456,6 +458,9 @@ def generate(notebook, cap: int = DEFAULT_CAP) -> list[GeneratedMutant]:
             pending.append((cells.grade_id(cell), cell.source))
         elif kind is Kind.TEST:
             question = cells.grade_id(cell)
+            if _calls_check_metric(cell.source):
+                pending = []
+                continue
             for grade_id, source in pending:
                 by_question.setdefault(question, []).extend(mutants_of_cell(grade_id, question, source))
             pending = []
@@ -463,6 +468,14 @@ def generate(notebook, cap: int = DEFAULT_CAP) -> list[GeneratedMutant]:
     for question, mutants in by_question.items():
         chosen.extend(select(mutants, cap))
     return chosen
+
+
+def _calls_check_metric(test_source: str) -> bool:
+    try:
+        tree = ast.parse(test_source)
+    except SyntaxError:
+        return False
+    return any(isinstance(n, ast.Call) and (_dotted(n.func).rsplit(".", 1)[-1] == "check_metric") for n in ast.walk(tree))
 
 
 # ---------------------------------------------------------------------------------------------- marks, cache, scores

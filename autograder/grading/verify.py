@@ -22,6 +22,7 @@ import ast
 import concurrent.futures
 import copy
 import dataclasses
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,8 @@ from autograder.grading.submission import build_job, run_status
 MUTANT_TIMEOUT_FLOOR_SECONDS = 20.0
 #: ... or this multiple of the solution's own grading time, if longer
 MUTANT_TIMEOUT_FACTOR = 4.0
+#: while mutants run, what is known is written to the cache this often, so an interrupted run resumes
+CACHE_WRITE_SECONDS = 30.0
 
 
 @dataclass
@@ -368,8 +371,13 @@ def _mutation_testing(plan: GradingPlan, report: VerifyReport, mode: str, cap: i
         sources = {name: assignment.read_source(name) for name in generated}
         futures = {mutant.id: pool.submit(_run_generated_mutant, mutant_plan, name, _with_answer(sources[name], mutant.cell, mutant.source), mutant, warm)
                    for name, found in generated.items() for mutant in found if mutant.id not in outcomes}
-        for mutant_id, future in futures.items():
-            outcomes[mutant_id] = future.result()
+        last_write = time.monotonic()
+        for done, future in enumerate(concurrent.futures.as_completed(futures.values()), start=1):
+            result = future.result()
+            outcomes[result.id] = result
+            if time.monotonic() - last_write > CACHE_WRITE_SECONDS and done < len(futures):
+                mutation_testing.write_cache(cache, outcomes)  # an interrupted run resumes from here
+                last_write = time.monotonic()
         mutation_testing.write_cache(cache, {m.id: outcomes[m.id] for m in everything})
         report.mutation_note = (f"{len(everything)} generated mutants, {len(missing)} run now (at most {seconds:.0f} s each), "
                                 f"results cached in {where}")
