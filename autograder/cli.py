@@ -314,7 +314,7 @@ def _print_mutation(report, threshold: float) -> None:
     from autograder.wire.text import safe_text
 
     if report.mutation_note:
-        console.print(f"mutation testing: {report.mutation_note}", markup=False)
+        console.print(f"mutation testing: {report.mutation_note}", markup=False, soft_wrap=True)
     if report.mutation is None:
         return
     table = Table(title=f"generated mutants of {report.assignment} (killed / (mutants - equivalent), at least {threshold:.0%})")
@@ -330,7 +330,7 @@ def _print_mutation(report, threshold: float) -> None:
         console.print(f"{len(survivors)} surviving mutant(s): add a test that tells them apart, or mark one equivalent in "
                       f"tests/mutants/{report.assignment}.toml ([[equivalent]] id = \"...\" reason = \"...\")", markup=False)
         for mutant in survivors:
-            console.print(f"  {mutant.id} {mutant.question} [{mutant.operator}] {safe_text(mutant.diff)}", markup=False)
+            console.print(f"  {mutant.id} {mutant.question} [{mutant.operator}] {safe_text(mutant.diff)}", markup=False, soft_wrap=True)
 
 
 def _feedback(args) -> int:

@@ -18,7 +18,7 @@ from autograder.grading import mutation
 from autograder.grading.mutation import GeneratedMutant, generate, load_equivalent, mutants_of_cell, select
 from autograder.grading.verify import verify_assignment, visible_checks_without_expected
 from autograder.sandbox.limits import Limits
-from conftest import build_toy_course, nbgrader_cell
+from conftest import REPO, build_toy_course, nbgrader_cell
 
 
 def _changes(body: str, grade_id: str = "f") -> dict[str, set[str]]:
@@ -265,6 +265,20 @@ def test_verify_scores_generated_mutants_per_question_lists_survivors_and_caches
 
 
 @pytest.mark.slow
+def test_the_command_prints_the_table_and_each_survivor_on_one_line(toy, capsys):
+    from autograder.cli import main
+
+    assert main(["verify", "toy", "--course", str(toy), "--workers", "2", "--mutation", "--mutation-threshold", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "question" in out and "killed" in out and "equivalent" in out and "double_test" in out
+    survivor = next(line for line in out.splitlines() if "return 2 * np.asarray(x)" in line and "→" in line)
+    assert survivor.split()[0].startswith("m-") and "double_test [dtype] double:3:" in survivor
+    assert main(["verify", "toy", "--course", str(toy), "--workers", "2"]) == 1  # cached: 2 of 8 survive on double_test
+    assert "results from .autograder-cache/mutation/" in capsys.readouterr().out
+    assert main(["verify", "toy", "--course", str(toy), "--workers", "2", "--no-mutation"]) == 0
+
+
+@pytest.mark.slow
 def test_a_wrong_equivalent_mark_fails_verify(toy):
     killed = next(m for m in generate(nbformat.read(toy / "source" / "toy" / "toy.ipynb", as_version=4)) if m.question == "half_test")
     (toy / "tests" / "mutants").mkdir(parents=True)
@@ -293,3 +307,17 @@ def test_changing_a_test_invalidates_the_cached_results(toy):
     (toy / "solutions" / "toy.py").write_text((toy / "solutions" / "toy.py").read_text() + "\n# edited\n")
     assert mutation.cache_path(assignment, mutation.DEFAULT_CAP) not in (before, after_test)
     assert mutation.cache_path(assignment, 10) != mutation.cache_path(assignment, mutation.DEFAULT_CAP)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", Course.at(REPO).assignment_names())
+def test_the_bundled_course_kills_its_generated_mutants(name):
+    """The full run CI affords (`autograder verify --mutation`): at least 90% of the non-equivalent generated
+    mutants of every autograded question are killed (the hand-written banks: tests/test_course.py)."""
+    from autograder.sandbox.pool import default_workers
+
+    report = verify_assignment(Course.at(REPO).assignment(name), Limits(cell_timeout=120), workers=default_workers(),
+                               mutants=False, mutation="run")
+    assert report.mutation, report.mutation_note
+    assert not _failures(report), "\n".join(_failures(report)) + "\nsurvivors:\n" + "\n".join(
+        f"{m.id} {m.diff}" for row in report.mutation for m in row.survivors)
