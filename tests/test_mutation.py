@@ -81,6 +81,13 @@ def test_a_mistake_in_a_library_call_stays_a_library_call():
     assert not any("add_" in line or "abs_" in line for lines in changes.values() for line in lines)
 
 
+def test_changes_that_cannot_be_mistakes_are_not_generated():
+    changes = _changes("    return np.maximum(0.0, a) + LinearSVC(C=2, max_iter=1000, n_jobs=2).fit(x).predict(b)")
+    assert not any("np.maximum(a, 0.0)" in line for line in changes.get("swapped-arguments", ()))
+    assert not any("max_iter=1001" in line or "n_jobs=3" in line for line in changes.get("constant", ()))
+    assert "return np.maximum(0.0, a) + LinearSVC(C=3, max_iter=1000, n_jobs=2).fit(x).predict(b)" in changes["constant"]
+
+
 def test_only_the_solution_region_is_mutated():
     cell = ("def scaled(x, factor=2):\n    \"\"\"x * factor, 3 ways.\"\"\"\n    ### BEGIN SOLUTION\n    return x * factor\n"
             "    ### END SOLUTION\n\n\nLIMIT = 10 + 1\n")

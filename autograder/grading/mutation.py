@@ -114,6 +114,12 @@ _DROPPED_METHODS = {"copy", "clone", "detach", "contiguous", "item", "squeeze", 
 _UNWRAPPED_CALLS = {"abs", "sorted", "list", "tuple", "float", "int", "round", "sum", "np.abs", "np.sqrt", "np.exp",
                     "np.log", "np.asarray", "np.array", "torch.abs", "torch.sqrt", "torch.exp", "torch.log",
                     "torch.tensor", "torch.as_tensor", "math.sqrt", "math.exp", "math.log"}
+#: calls whose first two arguments commute: swapping them is no mistake
+_SYMMETRIC_CALLS = {"max", "min", "np.maximum", "np.minimum", "np.fmax", "np.fmin", "np.logaddexp", "np.add", "np.multiply",
+                    "np.hypot", "math.hypot", "torch.maximum", "torch.minimum", "torch.max", "torch.min", "torch.add", "torch.mul",
+                    "torch.logaddexp", "np.array_equal", "np.allclose", "np.isclose", "torch.equal", "torch.allclose"}
+#: keywords that say how long or where the work runs, not what it computes: their numbers are not mutated
+_SETTINGS_KEYWORDS = {"max_iter", "n_jobs", "num_workers", "verbose", "tol", "cache_size"}
 _OUT_OF_PLACE = {"add", "sub", "mul", "div", "clamp", "fill", "zero", "abs", "neg", "exp", "sqrt", "copy", "relu",
                  "sigmoid", "tanh", "pow", "t", "transpose", "unsqueeze", "squeeze", "resize", "uniform", "normal"}
 
@@ -162,6 +168,8 @@ def _op_boolean(node):
 
 
 def _op_constant(node):
+    if getattr(node, "_keyword", None) in _SETTINGS_KEYWORDS:
+        return []
     if isinstance(node, ast.Constant) and not isinstance(node.value, (str, bytes)) and node.value is not None:
         value = node.value
         if isinstance(value, bool):
@@ -239,7 +247,7 @@ def _op_dropped_term(node):
 
 
 def _op_swapped_arguments(node):
-    if isinstance(node, ast.Call) and len(node.args) >= 2 and not any(isinstance(a, ast.Starred) for a in node.args[:2]):
+    if isinstance(node, ast.Call) and len(node.args) >= 2 and _dotted(node.func) not in _SYMMETRIC_CALLS and not any(isinstance(a, ast.Starred) for a in node.args[:2]):
         first, second = node.args[0], node.args[1]
         if ast.dump(first) != ast.dump(second):
             return [ast.Call(_copy(node.func), [_copy(second), _copy(first)] + [_copy(a) for a in node.args[2:]],
@@ -382,6 +390,10 @@ def _candidates(grade_id: str, source: str) -> Iterator[tuple[str, int, int, str
     for parent in ast.walk(tree):
         for child in ast.iter_child_nodes(parent):
             parents[child] = parent
+    for parent in ast.walk(tree):
+        if isinstance(parent, ast.keyword):
+            for child in ast.walk(parent.value):
+                child._keyword = parent.arg  # what `_op_constant` leaves alone
     nodes = [n for n in ast.walk(tree) if hasattr(n, "lineno") and n.lineno in region and n.end_lineno in region]
     nodes.sort(key=lambda n: (n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)))
     for node in nodes:
