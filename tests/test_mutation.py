@@ -88,6 +88,15 @@ def test_changes_that_cannot_be_mistakes_are_not_generated():
     assert "return np.maximum(0.0, a) + LinearSVC(C=3, max_iter=1000, n_jobs=2).fit(x).predict(b)" in changes["constant"]
 
 
+def test_accepting_an_argument_as_an_array_is_mutated_only_by_a_cast_to_int():
+    changes = _changes("    a = np.asarray(a, dtype=np.float64)\n    x = np.asarray(x, dtype=float)\n    return np.asarray(a * x, dtype=float)")
+    lines = {line for found in changes.values() for line in found}
+    assert "x = np.asarray(x, dtype=int)" in lines
+    assert not lines & {"a = a", "x = x", "a = np.asarray(a)", "a = np.asarray(a, dtype=np.float32)", "x = np.asarray(x)"}
+    # what the function computes is converted too: that conversion is mutated like any other
+    assert {"return (a * x)", "return np.asarray(a * x)"} <= lines
+
+
 def test_only_the_solution_region_is_mutated():
     cell = ("def scaled(x, factor=2):\n    \"\"\"x * factor, 3 ways.\"\"\"\n    ### BEGIN SOLUTION\n    return x * factor\n"
             "    ### END SOLUTION\n\n\nLIMIT = 10 + 1\n")

@@ -120,6 +120,8 @@ _SYMMETRIC_CALLS = {"max", "min", "np.maximum", "np.minimum", "np.fmax", "np.fmi
                     "torch.logaddexp", "np.array_equal", "np.allclose", "np.isclose", "torch.equal", "torch.allclose"}
 #: keywords that say how long or where the work runs, not what it computes: their numbers are not mutated
 _SETTINGS_KEYWORDS = {"max_iter", "n_jobs", "num_workers", "verbose", "tol", "cache_size"}
+#: how a function accepts an argument as an array: ``np.asarray(x, dtype=float)`` of a parameter ``x``
+_COERCIONS = {"np.asarray", "np.array", "np.asanyarray", "np.ascontiguousarray", "torch.as_tensor", "torch.tensor", "torch.asarray"}
 _OUT_OF_PLACE = {"add", "sub", "mul", "div", "clamp", "fill", "zero", "abs", "neg", "exp", "sqrt", "copy", "relu",
                  "sigmoid", "tanh", "pow", "t", "transpose", "unsqueeze", "squeeze", "resize", "uniform", "normal"}
 
@@ -214,6 +216,10 @@ def _op_axis(node):
 
 
 def _op_dtype(node):
+    if isinstance(node, ast.keyword) and node.arg == "dtype" and getattr(node, "_coercion", False):
+        # an argument accepted as an array: only a cast that changes its values (float -> int) is a mistake
+        value = node.value
+        return [("value", ast.Name(_DTYPE_NAMES[value.id]))] if isinstance(value, ast.Name) and value.id == "float" else []
     if isinstance(node, ast.keyword) and node.arg == "dtype":
         value, new = node.value, None
         if isinstance(value, ast.Name) and value.id in _DTYPE_NAMES:
@@ -278,6 +284,8 @@ def _op_in_place(node):
 
 def _op_removed_call(node):
     """``x.copy()`` -> ``x``, ``np.abs(x)`` -> ``x``, and a statement that only calls something removed."""
+    if getattr(node, "_coercion", False):
+        return []
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _DROPPED_METHODS \
             and _dotted(node.func.value).split(".")[0] not in {"np", "torch", "math", "pd", "nn", "F"}:
         return [_copy(node.func.value)]
@@ -390,6 +398,7 @@ def _candidates(grade_id: str, source: str) -> Iterator[tuple[str, int, int, str
     for parent in ast.walk(tree):
         for child in ast.iter_child_nodes(parent):
             parents[child] = parent
+    _mark_coercions(tree)
     for parent in ast.walk(tree):
         if isinstance(parent, ast.keyword):
             for child in ast.walk(parent.value):
@@ -408,6 +417,25 @@ def _candidates(grade_id: str, source: str) -> Iterator[tuple[str, int, int, str
                     continue
                 for target, new_text in _edits(text, node, replacement):
                     yield name, target.lineno, target.col_offset, new_text, text.splice(target, new_text)
+
+
+def _mark_coercions(tree: ast.AST) -> None:
+    """Mark ``np.asarray(param, ...)``-style calls on a parameter of the enclosing function (and their
+    ``dtype=``): how an argument is accepted, not what is computed. Removing one, dropping its dtype or
+    switching float64 and float32 gives the same values for every input the question promises (arrays of
+    numbers), so only a cast to int is generated there (see `_op_dtype`, `_op_removed_call`)."""
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        arguments = function.args
+        parameters = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Call) and _dotted(node.func) in _COERCIONS and node.args \
+                    and isinstance(node.args[0], ast.Name) and node.args[0].id in parameters:
+                node._coercion = True
+                for keyword in node.keywords:
+                    if keyword.arg == "dtype":
+                        keyword._coercion = True
 
 
 def _mutant_id(grade_id: str, operator: str, line: int, column: int, replacement: str) -> str:
