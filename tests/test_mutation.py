@@ -223,14 +223,20 @@ def _write_notebook(root: Path, edit) -> None:
     release_assignment(Course.at(root).assignment("toy"))
 
 
+DOUBLE_IN_STEPS = "def double(x):\n    ### BEGIN SOLUTION\n    y = np.asarray(x, dtype=float)\n    y = y * 2\n    return y\n    ### END SOLUTION"
+
+
 def _with_expected_half(cell) -> None:
-    if cell.metadata.get("nbgrader", {}).get("grade_id") == "half_test":
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    if grade_id == "half_test":
         cell.source = "ag.check_close('half', answer_half, expected=0.5)"
+    elif grade_id == "double":
+        cell.source = DOUBLE_IN_STEPS  # y = y * 2 -> y *= 2 on the array it just made: no difference
 
 
 @pytest.fixture
 def toy(tmp_path) -> Path:
-    """The toy course, its visible checks all stating their expected values."""
+    """The toy course, its visible checks all stating their expected values; double in two steps."""
     root = build_toy_course(tmp_path / "course")
     _write_notebook(root, _with_expected_half)
     return root
@@ -256,21 +262,19 @@ def test_verify_scores_generated_mutants_per_question_lists_survivors_and_caches
     rows = {row.question: row for row in report.mutation}
     assert set(rows) == {"double_test", "mean_rows_test", "half_test"}
     assert rows["half_test"].killed == rows["half_test"].generated == 1  # 0.5 -> 1.0
-    # dropping dtype=float changes nothing the tests (or the question) can see: these survive
-    survivors = {m.after.strip() for row in report.mutation for m in row.survivors}
-    assert "return 2 * np.asarray(x)" in survivors
-    assert "return np.asarray(a).mean(axis=1)" in survivors
-    # what cannot survive: a wrong axis, a wrong constant
-    assert not survivors & {"return np.asarray(a, dtype=float).mean(axis=0)", "return 3 * np.asarray(x, dtype=float)"}
-    assert rows["double_test"].killed == rows["double_test"].generated - 1
+    # updating the array double has just made in place changes nothing anyone can see: it survives
+    survivors = [m for row in report.mutation for m in row.survivors]
+    assert [(m.question, m.after.strip()) for m in survivors] == [("double_test", "y *= 2")]
+    # what cannot survive: a wrong axis, a wrong constant, a cast to int
+    assert rows["mean_rows_test"].killed == rows["mean_rows_test"].generated > 0
+    assert rows["double_test"].killed == rows["double_test"].generated - 1 >= 5
     low = [f for f in report.findings if f.what.startswith("mutation score at least 90%")]
-    assert len(low) == 1 and not low[0].ok and "double_test" in low[0].detail and "mean_rows_test" in low[0].detail
+    assert len(low) == 1 and not low[0].ok and "double_test" in low[0].detail and "mean_rows_test" not in low[0].detail
     cache = list((toy / ".autograder-cache" / "mutation").glob("toy-*.json"))
     assert len(cache) == 1 and len(json.loads(cache[0].read_text())["outcomes"]) == sum(r.generated for r in rows.values())
 
     # marking the survivors equivalent (with reasons) needs no new run: the outcomes come from the cache
-    marks = "".join(f'[[equivalent]]\nid = "{m.id}"\nreason = "float input: the cast changes nothing"\n\n'
-                    for row in report.mutation for m in row.survivors)
+    marks = "".join(f'[[equivalent]]\nid = "{m.id}"\nreason = "y is the array double just made"\n\n' for m in survivors)
     (toy / "tests" / "mutants").mkdir(parents=True)
     (toy / "tests" / "mutants" / "toy.toml").write_text(marks)
     monkeypatch.setattr("autograder.grading.verify._run_generated_mutant", lambda *a: pytest.fail("ran a cached mutant"))
@@ -287,9 +291,9 @@ def test_the_command_prints_the_table_and_each_survivor_on_one_line(toy, capsys)
     assert main(["verify", "toy", "--course", str(toy), "--workers", "2", "--mutation", "--mutation-threshold", "0.5"]) == 0
     out = capsys.readouterr().out
     assert "question" in out and "killed" in out and "equivalent" in out and "double_test" in out
-    survivor = next(line for line in out.splitlines() if "return 2 * np.asarray(x)" in line and "→" in line)
-    assert survivor.split()[0].startswith("m-") and "double_test [dtype] double:3:" in survivor
-    assert main(["verify", "toy", "--course", str(toy), "--workers", "2"]) == 1  # cached: 2 of 8 survive on double_test
+    survivor = next(line for line in out.splitlines() if "→" in line)
+    assert survivor.split()[0].startswith("m-") and survivor.endswith("double_test [in-place] double:4: y = y * 2  →  y *= 2")
+    assert main(["verify", "toy", "--course", str(toy), "--workers", "2"]) == 1  # cached: 1 survivor, double_test below 90%
     assert "results from .autograder-cache/mutation/" in capsys.readouterr().out
     assert main(["verify", "toy", "--course", str(toy), "--workers", "2", "--no-mutation"]) == 0
 
