@@ -343,7 +343,9 @@ def _verify(args) -> int:
     course = Course.at(args.course)
     failed = False
     for assignment in course.assignments(args.assignments):
-        report = verify_assignment(assignment, _limits(args), workers=args.workers or default_workers(), mutants=not args.no_mutants)
+        mutation = {None: "cached", True: "run", False: "off"}[args.mutation]
+        report = verify_assignment(assignment, _limits(args), workers=args.workers or default_workers(), mutants=not args.no_mutants,
+                                   mutation=mutation, mutation_cap=args.mutation_cap, mutation_threshold=args.mutation_threshold)
         table = Table(title=f"verify {assignment.name}", show_lines=False)
         table.add_column("", width=2)
         table.add_column("what is proved", overflow="fold")
@@ -351,12 +353,38 @@ def _verify(args) -> int:
         for finding in report.findings:
             table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", escape(safe_text(finding.what)), escape(safe_text(finding.detail)))
         console.print(table)
+        _print_mutation(report, args.mutation_threshold)
         failed = failed or not report.ok
     if failed:
         error_console.print("[red]verify failed[/]: fix the tests, solutions/ or the mutants named above before releasing.")
         return 1
     console.print("[green]verify passed[/]")
     return 0
+
+
+def _print_mutation(report, threshold: float) -> None:
+    from rich.table import Table
+
+    from autograder.wire.text import safe_text
+
+    if report.mutation_note:
+        console.print(f"mutation testing: {report.mutation_note}", markup=False, soft_wrap=True)
+    if report.mutation is None:
+        return
+    table = Table(title=f"generated mutants of {report.assignment} (killed / (mutants - equivalent), at least {threshold:.0%})")
+    for column in ("question", "mutants", "killed", "equivalent", "score"):
+        table.add_column(column, justify="left" if column == "question" else "right")
+    for row in report.mutation:
+        score = "-" if row.score is None else f"{row.score:.0%}"
+        colour = "green" if row.score is None or row.score >= threshold else "red"
+        table.add_row(escape(row.question), str(row.generated), str(row.killed), str(row.equivalent), f"[{colour}]{score}[/]")
+    console.print(table)
+    survivors = [mutant for row in report.mutation for mutant in row.survivors]
+    if survivors:
+        console.print(f"{len(survivors)} surviving mutant(s): add a test that tells them apart, or mark one equivalent in "
+                      f"tests/mutants/{report.assignment}.toml ([[equivalent]] id = \"...\" reason = \"...\")", markup=False)
+        for mutant in survivors:
+            console.print(f"  {mutant.id} {mutant.question} [{mutant.operator}] {safe_text(mutant.diff)}", markup=False, soft_wrap=True)
 
 
 def _feedback(args) -> int:
@@ -694,6 +722,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--workers", type=_positive_workers, default=None, help="parallel runs (default: the number of cores)")
     add_limit_options(verify)
     verify.add_argument("--no-mutants", action="store_true", help="skip the bank of wrong answers")
+    verify.add_argument("--mutation", action=argparse.BooleanOptionalAction, default=None,
+                        help="--mutation: run the generated mutants whose results are not cached (the full run, for CI); "
+                             "--no-mutation: skip them; default: report cached results only")
+    from autograder.grading import mutation
+
+    verify.add_argument("--mutation-cap", type=int, default=mutation.DEFAULT_CAP, metavar="N",
+                        help=f"generated mutants per question (default: {mutation.DEFAULT_CAP})")
+    verify.add_argument("--mutation-threshold", type=float, default=mutation.DEFAULT_THRESHOLD, metavar="F",
+                        help=f"least mutation score of every question, killed / non-equivalent (default: {mutation.DEFAULT_THRESHOLD:g})")
     verify.set_defaults(run=_verify)
 
     grade = sub.add_parser("grade", help="grade a directory of submissions into the gradebook")
