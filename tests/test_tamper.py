@@ -237,3 +237,64 @@ def test_the_bundled_samples_are_never_flagged(tmp_path):
     assert len(summary.graded) == 3
     assert {s.student_id: flags({s.student_id: s}, s.student_id) for s in summary.graded} == {s: [] for s in
                                                                                                ("ada_lovelace", "grace_hopper", "katherine_johnson")}
+
+
+# -------------------------------------------------------------------- the assert rewriting, in-process
+
+
+class _NoGuard:
+    def original(self, module, name):
+        return None
+
+
+def _run_test_cell(notebook_code: str, test_code: str) -> list[str]:
+    """Run ``test_code`` rewritten as the runner rewrites it, after ``notebook_code`` compiled as a notebook cell."""
+    import ast
+
+    from autograder.sandbox.inside.asserts import HELPER_NAME, Assertions
+
+    noted: list[str] = []
+    namespace = {"__name__": "__main__", HELPER_NAME: Assertions(_NoGuard(), noted.append)}
+    exec(compile(notebook_code, "<ipython-input-1-0>", "exec"), namespace)
+    tree = Assertions(_NoGuard()).rewrite(ast.parse(test_code))
+    exec(compile(tree, "<test cell 1>", "exec"), namespace)
+    return noted
+
+
+HONEST_ASSERTS = [
+    "assert np.float32(2.0) == 2 and np.int64(3) == 3",
+    "assert torch.tensor([1.5, 2.5]).sum().item() == 4.0",
+    "assert [0.5, 0.25] == [0.5, 0.25] and (1, 'a') == (1, 'a') and {'k': [1]} == {'k': [1]}",
+    "assert np.allclose(np.array([0.1 + 0.2]), [0.3]) and math.isclose(0.1 + 0.2, 0.3)",
+    "assert (np.arange(3) == [0, 1, 2]).all() and torch.equal(torch.ones(2), torch.ones(2))",
+    "assert 'b' in 'abc' and 4 not in [1, 2] and 1 < 2 <= 2 < 3 and not (3 < 2)",
+    "assert isinstance(3, int) and isinstance(np.float64(1), float) and type(3) == int",
+    "assert np.ones((2, 3)).shape == (2, 3) and len([1, 2]) == 2 and None is None",
+    "assert pd.Series([1, 2]).equals(pd.Series([1, 2])) and (pd.Series([1, 2]) == [1, 2]).all()",
+    "assert re.match('a+', 'aaa')",
+]
+
+
+@pytest.mark.parametrize("test_code", HONEST_ASSERTS)
+def test_rewritten_asserts_pass_right_answers_in_ordinary_styles(test_code):
+    setup = "import math, re\nimport numpy as np\nimport pandas as pd\nimport torch"
+    assert _run_test_cell(setup, test_code) == []
+
+
+LIARS = {
+    "class Yes(int):\n    __eq__ = lambda self, other: True\nvalue = Yes(0)": "assert value == 3",
+    "class Yes(float):\n    __lt__ = lambda self, other: True\nvalue = Yes(9.0)": "assert value < 1",
+    "class Yes(str):\n    __eq__ = lambda self, other: True\nvalue = Yes('no')": "assert value == 'yes'",
+    "class Yes(list):\n    __eq__ = lambda self, other: True\nvalue = Yes([0])": "assert value == [1]",
+    "import numpy as np\nclass Yes(np.ndarray):\n    __eq__ = lambda self, other: np.ones(self.shape, bool)\nvalue = np.zeros(2).view(Yes)":
+        "assert (value == [1.0, 1.0]).all()",
+    "class Yes:\n    __bool__ = lambda self: True\nvalue = Yes()": "assert value",
+    "class Yes:\n    __eq__ = lambda self, other: True\nvalue = Yes()": "assert value == 3",
+    "class Yes:\n    __class__ = property(lambda self: int)\nvalue = Yes()": "assert isinstance(value, int)",
+}
+
+
+@pytest.mark.parametrize("notebook_code", sorted(LIARS))
+def test_rewritten_asserts_fail_a_value_that_lies_about_itself(notebook_code):
+    with pytest.raises(AssertionError):
+        _run_test_cell(notebook_code, LIARS[notebook_code])
