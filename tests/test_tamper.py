@@ -243,19 +243,26 @@ def test_the_bundled_samples_are_never_flagged(tmp_path):
 
 
 class _NoGuard:
+    trusted_classes: dict = {}
+
     def original(self, module, name):
         return None
 
 
-def _run_test_cell(notebook_code: str, test_code: str) -> list[str]:
-    """Run ``test_code`` rewritten as the runner rewrites it, after ``notebook_code`` compiled as a notebook cell."""
+def _run_test_cell(notebook_code: str, test_code: str, instructor_code: str = "") -> list[str]:
+    """Run ``test_code`` rewritten as the runner rewrites it, after ``notebook_code`` compiled as a notebook
+    cell (and ``instructor_code`` as a read-only cell, whose classes the guard notes as trusted)."""
     import ast
 
     from autograder.sandbox.inside.asserts import HELPER_NAME, Assertions
 
     noted: list[str] = []
-    namespace = {"__name__": "__main__", HELPER_NAME: Assertions(_NoGuard(), noted.append)}
-    exec(compile(notebook_code, "<ipython-input-1-0>", "exec"), namespace)
+    guard = _NoGuard()
+    guard.trusted_classes = {}
+    namespace = {"__name__": "__main__", HELPER_NAME: Assertions(guard, noted.append)}
+    exec(compile(instructor_code, "<ipython-input-1-0>", "exec"), namespace)
+    guard.trusted_classes.update({v: {k: f for k, f in vars(v).items() if callable(f)} for v in namespace.values() if isinstance(v, type)})
+    exec(compile(notebook_code, "<ipython-input-2-0>", "exec"), namespace)
     tree = Assertions(_NoGuard()).rewrite(ast.parse(test_code))
     exec(compile(tree, "<test cell 1>", "exec"), namespace)
     return noted
@@ -298,3 +305,18 @@ LIARS = {
 def test_rewritten_asserts_fail_a_value_that_lies_about_itself(notebook_code):
     with pytest.raises(AssertionError):
         _run_test_cell(notebook_code, LIARS[notebook_code])
+
+
+INSTRUCTOR_POINT = "class Point:\n    def __init__(self, x):\n        self.x = x\n    def __eq__(self, other):\n        return self.x == other.x"
+
+
+def test_a_class_of_a_read_only_cell_compares_with_its_own_eq():
+    assert _run_test_cell("def make(x):\n    return Point(x)", "assert make(2) == Point(2)", INSTRUCTOR_POINT) == []
+    with pytest.raises(AssertionError):
+        _run_test_cell("def make(x):\n    return Point(x)", "assert make(3) == Point(2)", INSTRUCTOR_POINT)
+
+
+def test_a_class_of_a_read_only_cell_patched_by_the_notebook_is_the_notebooks():
+    with pytest.raises(AssertionError, match="class the notebook defined"):
+        _run_test_cell("Point.__eq__ = lambda self, other: True\ndef make(x):\n    return Point(x)", "assert make(3) == Point(2)",
+                       INSTRUCTOR_POINT)

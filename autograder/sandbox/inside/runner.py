@@ -155,6 +155,7 @@ class Guard:
         self.seen: set[str] = set()
         self.bindings: dict[str, object] = {}
         self.codes: list[tuple[object, object]] = []  # (function, its __code__ before the notebook ran)
+        self.trusted_classes: dict[type, dict] = {}  # classes read-only cells defined -> their functions then
 
     def capture(self) -> None:
         for name in GUARDED_MODULES:
@@ -178,6 +179,10 @@ class Guard:
         for name, value in namespace.items():
             if before.get(name, _ABSENT) is not value and _is_library(value):
                 self.bindings[name] = value
+            elif before.get(name, _ABSENT) is not value and isinstance(value, type):
+                # a class the instructor defined (a dataset, a node...): its own comparisons are trusted as they
+                # are now (`asserts`); the notebook changing one of its functions later makes it the notebook's
+                self.trusted_classes[value] = {k: v for k, v in vars(value).items() if isinstance(v, _FunctionType)}
 
     def restore(self, namespace: dict) -> list[str]:
         restored = []
@@ -219,16 +224,18 @@ class Guard:
                 return snapshot.get(name)
         return None
 
-    def changed(self) -> list[str]:
-        """What differs from the snapshot now (after a test cell: re-patched while it ran), restoring nothing."""
+    def changed(self) -> list[tuple[str, object]]:
+        """What differs from the snapshot now (after a test cell: re-patched while it ran), restoring nothing:
+        (name, what is there now)."""
         changed = []
         for module_namespace, snapshot in self.modules:
-            changed += [f"{module_namespace.get('__name__')}.{key}" for key, value in snapshot.items()
+            changed += [(f"{module_namespace.get('__name__')}.{key}", module_namespace.get(key)) for key, value in snapshot.items()
                         if module_namespace.get(key, _ABSENT) is not value]
         for cls, snapshot in self.classes:
             current = vars(cls)
-            changed += [f"{cls.__name__}.{key}" for key, value in snapshot.items() if current.get(key, _ABSENT) is not value]
-        changed += [f"{function.__module__}.{function.__qualname__}.__code__" for function, code in self.codes if function.__code__ is not code]
+            changed += [(f"{cls.__name__}.{key}", current.get(key)) for key, value in snapshot.items() if current.get(key, _ABSENT) is not value]
+        changed += [(f"{function.__module__}.{function.__qualname__}.__code__", function.__code__)
+                    for function, code in self.codes if function.__code__ is not code]
         return changed
 
 

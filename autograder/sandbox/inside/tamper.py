@@ -58,6 +58,25 @@ def _function_of_notebook(function) -> bool:
     return isinstance(code, types.CodeType) and is_notebook_code(code)
 
 
+def made_by_notebook(value, depth: int = 0) -> bool:
+    """Whether a value put in place of a guarded function is the notebook's: its code, a partial or a
+    wrapper of its code, a callable object of its class, or a code object compiled from a cell."""
+    if depth > 10 or value is None:
+        return False
+    if isinstance(value, types.CodeType):
+        return is_notebook_code(value)
+    code = getattr(value, "__code__", None)
+    if isinstance(code, types.CodeType) and is_notebook_code(code):
+        return True
+    for attribute in ("func", "__func__", "__wrapped__"):  # functools.partial, bound methods, functools.wraps
+        inner = getattr(value, attribute, None)
+        if inner is not None and inner is not value and made_by_notebook(inner, depth + 1):
+            return True
+    kind = type(value)
+    call = getattr(kind, "__call__", None)
+    return kind.__module__ == "__main__" or (isinstance(getattr(call, "__code__", None), types.CodeType) and is_notebook_code(call.__code__))
+
+
 def _name_of(function) -> str:
     return f"{getattr(function, '__module__', None) or '?'}.{getattr(function, '__qualname__', None) or type(function).__name__}"
 
@@ -173,7 +192,9 @@ class TamperWatch:
                 _setprofile(None)
             finally:
                 self.quiet = False
-        changed = self.guard.changed()
+        # A library may replace a guarded function itself (torch._dynamo wraps torch.manual_seed on first use):
+        # only what the notebook made, or another library function swapped in, is evidence.
+        changed = [name for name, value in self.guard.changed() if made_by_notebook(value) or self._swapped(value)]
         if changed:
             self._found("replaced " + ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
                         + " after the harness restored them")
@@ -187,6 +208,11 @@ class TamperWatch:
         error = CellError(TAMPER_ENAME, message, (f"{TAMPER_ENAME}: {message}",))
         outputs = tuple(o for o in end.outputs if o.get("output_type") != "error") + (error.to_output(),)
         return CellEnd(end.index, CellStatus.ERROR, outputs, end.duration, end.flags)
+
+    def _swapped(self, value) -> bool:
+        """Another guarded function put in this one's place (``np.allclose = np.array_equal``)."""
+        return any(value is original for _, snapshot in self.guard.modules for original in snapshot.values()
+                   if not isinstance(original, types.ModuleType))
 
     def after_cell(self, end: CellEnd) -> CellEnd:
         """After a cell that is not a test: the check API and the harness must still be what they were."""
