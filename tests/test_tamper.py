@@ -109,6 +109,12 @@ ATTACKS = {
         "import autograder.sandbox.inside.runner as r\n"
         "r.Guard.restore = lambda self, namespace: []\n"
         f"np.allclose = {YES}\nmath.isclose = {YES}", WRONG),
+    # the watch itself silenced (its class's methods replaced), then a profile hook re-patches the comparisons
+    "silences_the_watch": with_prefix(
+        "import sys\nimport autograder.sandbox.inside.tamper as t\n"
+        "t.TamperWatch.after_test = lambda self, end: end\nt.TamperWatch._found = lambda *a, **k: None\n"
+        f"def _patch(frame, event, arg):\n    np.allclose = {YES}\n    math.isclose = {YES}\n"
+        "sys.setprofile(_patch)", WRONG),
     # the check API and the harness's code replaced in place (identity kept)
     "patches_the_check_api": with_prefix(
         "import autograder.sandbox.inside.checks as c\nimport autograder.sandbox.inside.runner as r\n"
@@ -123,6 +129,7 @@ EVIDENCE = {
     "lying_int": "its own class Yes (a int)",
     "patches_the_harness": "Guard.restore",
     "patches_the_check_api": "checks.check_close",
+    "silences_the_watch": "TamperWatch.after_test",
 }
 
 

@@ -155,6 +155,8 @@ class Guard:
         self.seen: set[str] = set()
         self.bindings: dict[str, object] = {}
         self.codes: list[tuple[object, object]] = []  # (function, its __code__ before the notebook ran)
+        for name in ("capture", "note_bindings", "restore", "original", "changed"):  # bound now (see TamperWatch)
+            setattr(self, name, getattr(self, name))
         self.trusted_classes: dict[type, dict] = {}  # classes read-only cells defined -> their functions then
 
     def capture(self) -> None:
@@ -397,7 +399,9 @@ class Runner:
         modules = [sys.modules[__name__], tamper, asserts, checks, sys.modules[CellEnd.__module__]]
         classes = [Runner, Guard, CellSource, BoundedText, tamper.TamperWatch, asserts.Assertions, CellEnd, CheckEvent, CheckRecord]
         self.watch = tamper.TamperWatch(self.guard, tamper.protected_functions(modules, classes))
-        self.watch.install()
+        self.watch.enabled = self.job.mode is Mode.RECORD  # the reference pass and a student's own check are no suspects
+        if self.watch.enabled:
+            self.watch.install()
         self.assertions = asserts.Assertions(self.guard, self.watch.note)
         return self.before_test_cell, self.after_cell
 

@@ -94,7 +94,11 @@ class TamperWatch:
         self.voided: list[str] = []  # findings that void the running test cell
         self.known_threads = set(_current_frames())
         self.hook_seen = False  # a hook was set where the audit hook saw it (said once, not again at every test cell)
-        self._before_test, self._after_test, self._after_cell = self.before_test, self.after_test, self.after_cell
+        self.enabled = True  # off for the trusted reference pass: nothing there is evidence
+        # Bound now, on the instance: a notebook that replaces a method of the class changes nothing here.
+        for name in ("_audit", "_found", "note", "clear_hooks", "before_test", "after_test", "after_cell", "_check_protected",
+                     "_with_flags", "_swapped", "_runs_notebook_code"):
+            setattr(self, name, getattr(self, name))
 
     def install(self) -> None:
         self.quiet = True
@@ -184,6 +188,9 @@ class TamperWatch:
 
     def after_test(self, end: CellEnd) -> CellEnd:
         """Compare hooks, restored functions and the harness with what they were; void the cell if changed."""
+        if not self.enabled:
+            self.test_cell, self.flags, self.voided = None, [], []
+            return end
         if (_gettrace() is not None or _getprofile() is not None) and not self.hook_seen:
             self._found("left a trace or profile hook set")
             self.quiet = True
@@ -192,13 +199,13 @@ class TamperWatch:
                 _setprofile(None)
             finally:
                 self.quiet = False
+        self._check_protected()  # first: the guard's own methods must be the harness's before they are asked
         # A library may replace a guarded function itself (torch._dynamo wraps torch.manual_seed on first use):
         # only what the notebook made, or another library function swapped in, is evidence.
         changed = [name for name, value in self.guard.changed() if made_by_notebook(value) or self._swapped(value)]
         if changed:
             self._found("replaced " + ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
                         + " after the harness restored them")
-        self._check_protected()
         self.test_cell = None
         voided, self.voided = self.voided, []
         end = self._with_flags(end)
@@ -216,25 +223,29 @@ class TamperWatch:
 
     def after_cell(self, end: CellEnd) -> CellEnd:
         """After a cell that is not a test: the check API and the harness must still be what they were."""
+        if not self.enabled:
+            self.flags = []
+            return end
         self._check_protected()
         return self._with_flags(end)
 
     def _check_protected(self) -> None:
         """Flag, and put back, what differs of the harness's own functions (so one change is told once)."""
         for label, owner, key, function, code in self.protected:
+            # put back first, then say it: the function that says it may be the one replaced
             if vars(owner).get(key) is not function:
-                self._found(f"replaced the harness's {label}")
                 try:
                     setattr(owner, key, function)
                 except (AttributeError, TypeError):
                     pass
+                self._found(f"replaced the harness's {label}")
             if code is not None and function.__code__ is not code:
-                self._found(f"replaced the code of the harness's {label}")
                 self.quiet = True
                 try:
                     function.__code__ = code
                 finally:
                     self.quiet = False
+                self._found(f"replaced the code of the harness's {label}")
 
     def _with_flags(self, end: CellEnd) -> CellEnd:
         if not self.flags:
