@@ -372,6 +372,23 @@ def _report(args) -> int:
     return 0
 
 
+def _leaderboard(args) -> int:
+    from autograder.results.gradebook import Gradebook
+    from autograder.results.leaderboard import parse_now, score_text, write_leaderboard
+
+    course = Course.at(args.course)
+    assignment = course.assignment(args.assignment)
+    now = parse_now(args.now) if args.now else None
+    with Gradebook(args.gradebook or course.gradebook_url) as gradebook:
+        board = write_leaderboard(gradebook, assignment, Path(args.output), now)
+    shown = "private scores revealed" if board.revealed else f"public scores only; private ones after {board.reveal_at.isoformat()}"
+    leader = board.standings[0] if board.standings else None
+    best = "" if leader is None else f", first: {leader.pseudonym} ({score_text(leader.private if board.revealed else leader.best_public)})"
+    console.print(f"{assignment.name}: {len(board.standings)} student(s) on the leaderboard ({shown}{best})", markup=False)
+    console.print(f"wrote {args.output}", markup=False)
+    return 0
+
+
 def _new(args) -> int:
     from autograder.prepare.scaffold import new_assignment
 
@@ -556,6 +573,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--roster", help="Canvas's gradebook export (CSV): its Section column groups the students")
     report.add_argument("--feedback", metavar="DIR", help="where the feedback pages are, relative to the report (links in the student table)")
     report.set_defaults(run=_report)
+
+    leaderboard = sub.add_parser("leaderboard", help="the leaderboard page of a check_metric question: public scores, "
+                                 "then private ones after the due date")
+    leaderboard.add_argument("assignment", metavar="ASSIGNMENT")
+    _add_course_options(leaderboard, gradebook=True)
+    leaderboard.add_argument("--output", required=True, metavar="FILE.html")
+    leaderboard.add_argument("--now", metavar="ISO", help="the time the page is written for, e.g. 2026-12-02T09:00:00+01:00 "
+                             "(default: now); private scores appear from the latest due date on")
+    leaderboard.set_defaults(run=_leaderboard)
 
     similarity = sub.add_parser("similarity", help="pairs of submissions whose answers are unusually alike, per question, side by side")
     similarity.add_argument("assignment", metavar="ASSIGNMENT")

@@ -17,13 +17,55 @@ def test_a_passing_visible_check_says_so(capsys):
     assert "✓ double" in capsys.readouterr().out
 
 
-def test_a_failing_visible_check_explains_itself_with_the_seed():
+def test_a_failing_visible_check_explains_itself_and_keeps_the_seed_for_the_instructor():
+    records = []
+    ag._install("local", records.append)
     ag.set_seed(7)
     with pytest.raises(AssertionError) as failure:
         ag.check_close("double", np.array([2.0, 5.0]), expected=[2.0, 4.0])
     message = str(failure.value)
-    assert "check 'double' failed [seed 7]" in message
+    assert message.startswith("check 'double' failed: ") and "[seed" not in message
     assert "1 / 2 element(s) mismatched" in message
+    assert records[0].seed == 7
+
+
+HINT = "multiply by 2, do not add 2"
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ag.check_close("double", 5.0, expected=4.0, hint=HINT),
+    lambda: ag.check_equal("double", 5, expected=4, hint=HINT),
+    lambda: ag.check_true("double", False, "not doubled", hint=HINT),
+])
+def test_a_failing_check_shows_its_hint_after_the_message(make):
+    with pytest.raises(AssertionError) as failure:
+        make()
+    first, second = str(failure.value).split("\n")
+    assert first.startswith("check 'double' failed: ")
+    assert second == f"  hint: {HINT}"
+
+
+def test_a_passing_check_never_shows_its_hint(capsys):
+    ag.check_close("double", 4.0, expected=4.0, hint=HINT)
+    ag.check_equal("same", 1, expected=1, hint=HINT)
+    assert "hint" not in capsys.readouterr().out
+
+
+def test_the_hint_travels_in_the_record_across_the_wire():
+    from autograder.wire.protocol import CheckRecord
+
+    records = []
+    ag._install("reference", lambda record: records.append(record.to_json()))
+    ag.check_close("double", 4.0, hint=HINT)
+    ag.check_metric("accuracy", 0.9, "held_out_accuracy", at_least=0.8, hint="train longer")
+    ag.check_equal("plain", 1, expected=1)
+    assert [CheckRecord.from_json(r).hint for r in records] == [HINT, "train longer", ""]
+    assert "hint" not in records[2], "a check without a hint sends none"
+
+
+def test_a_hint_that_is_not_text_is_refused_with_the_check_named():
+    with pytest.raises(TypeError, match="check 'double': hint= must be a string"):
+        ag.check_close("double", 4.0, expected=4.0, hint=["a list"])
 
 
 def test_a_check_without_expected_value_defers_to_grading(capsys):

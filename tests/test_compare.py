@@ -163,8 +163,88 @@ def test_dataframes_compare_columns_index_and_values():
     assert "columns differ" in verdict(frame, renamed).message
     changed = frame.copy()
     changed.loc[0, "a"] = 2.0
-    assert verdict(frame, changed).message.startswith("at ['a']: ")
+    assert verdict(frame, changed).message.startswith("row 0, column 'a': ")
     assert "index differs" in verdict(frame, frame.set_axis([5, 6])).message
+
+
+PEOPLE = pd.DataFrame({"age": [30, 41, 25], "name": ["ann", "bob", "cy"]}, index=["alice", "bob", "carol"])
+
+
+def test_one_wrong_cell_of_a_dataframe_is_named_by_row_label_and_column():
+    wrong = PEOPLE.copy()
+    wrong.loc["bob", "age"] = 40
+    assert verdict(PEOPLE, wrong).message == "row 'bob', column 'age': expected 41, got 40"
+
+
+def test_a_wrong_string_cell_is_named_by_its_labels_too():
+    wrong = PEOPLE.copy()
+    wrong.loc["carol", "name"] = "cyd"
+    assert verdict(PEOPLE, wrong).message == "row 'carol', column 'name': expected 'cy', got 'cyd'"
+
+
+def test_several_wrong_cells_say_how_many_and_where_by_label_never_by_position():
+    wrong = PEOPLE.astype({"age": float})
+    wrong["age"] = [30.0, 45.0, 20.0]
+    message = verdict(PEOPLE.astype({"age": float}), wrong).message
+    assert message.startswith("column 'age': values are not close: 2 / 3 element(s) mismatched")
+    assert "first mismatch at row 'bob': expected 41, got 45" in message
+    assert "greatest absolute difference: 5 at row 'carol'" in message
+    assert "index (" not in message
+
+
+def test_a_nested_dataframe_keeps_its_path_in_front():
+    wrong = PEOPLE.copy()
+    wrong.loc["alice", "age"] = 31
+    assert verdict({"people": PEOPLE}, {"people": wrong}).message == "at ['people']: row 'alice', column 'age': expected 30, got 31"
+
+
+def test_missing_and_unexpected_columns_are_named():
+    message = verdict(PEOPLE, PEOPLE.rename(columns={"age": "Age"})).message
+    assert message == "DataFrame columns differ: missing column(s) ['age']; unexpected column(s) ['Age']"
+
+
+def test_columns_in_another_order_say_where_the_order_first_differs():
+    message = verdict(PEOPLE, PEOPLE[["name", "age"]]).message
+    assert message == "DataFrame columns differ: the same column labels in another order: at position 0 expected 'age', got 'name'"
+
+
+def test_missing_rows_are_named_by_label():
+    message = verdict(PEOPLE, PEOPLE.drop("carol")).message
+    assert message == "DataFrame index differs: missing row label(s) ['carol'] (2 row(s), expected 3)"
+
+
+def test_a_lost_index_shows_the_labels_expected_and_the_positions_got():
+    message = verdict(PEOPLE, PEOPLE.reset_index(drop=True)).message
+    assert message == "DataFrame index differs: missing row label(s) ['alice', 'bob', 'carol']; unexpected row label(s) [0, 1, 2]"
+
+
+def test_rows_in_another_order_fail_and_say_so():
+    message = verdict(PEOPLE, PEOPLE.loc[["bob", "alice", "carol"]]).message
+    assert message == "DataFrame index differs: the same row labels in another order: at position 0 expected 'alice', got 'bob'"
+
+
+def test_a_label_1_and_a_label_one_as_text_are_different_rows():
+    message = verdict(pd.DataFrame({"a": [1]}, index=[1]), pd.DataFrame({"a": [1]}, index=["1"])).message
+    assert message == "DataFrame index differs: missing row label(s) [1]; unexpected row label(s) ['1']"
+
+
+def test_series_values_are_reported_by_label():
+    expected = pd.Series([1.0, 2.0, 3.0], index=["x", "y", "z"], name="s")
+    wrong = expected.copy()
+    wrong["y"] = 2.5
+    assert verdict(expected, wrong).message.startswith("row 'y': expected 2, got 2.5 (difference 0.5")
+
+
+def test_a_multiindex_row_is_named_by_its_tuple():
+    expected = pd.DataFrame({"v": [1, 2]}, index=pd.MultiIndex.from_tuples([("a", 1), ("b", 2)]))
+    wrong = expected.copy()
+    wrong.iloc[1, 0] = 5
+    assert verdict(expected, wrong).message == "row ('b', 2), column 'v': expected 2, got 5"
+
+
+def test_a_column_of_the_wrong_kind_is_named():
+    wrong = PEOPLE.astype({"age": str})
+    assert verdict(PEOPLE, wrong).message == "column 'age': dtype differs: expected int64, got str"
 
 
 def test_series_compare_names():

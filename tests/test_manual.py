@@ -500,5 +500,5 @@ def test_graders_racing_on_one_answer_in_sqlite_lose_no_update(course):
 
 
 @pytest.mark.slow  # grades the batch; starts PostgreSQL
-def test_graders_racing_on_one_answer_in_postgresql_lose_no_update(course, postgres_url):
+def test_graders_racing_on_one_answer_in_postgresql_lose_no_update(course, postgres_url):  # noqa: F811 - the fixture imported above
     _race(postgres_url, *course)

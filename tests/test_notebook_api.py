@@ -105,3 +105,54 @@ def test_an_unanswered_stub_run_by_hand_is_one_line_in_ipython(capsys):
         _not_attempted(None, *sys.exc_info())
     out = capsys.readouterr().out
     assert "`count_parameters` still raises NotImplementedError" in out and out.count("\n") == 1
+
+
+def test_a_failing_check_shows_its_hint_on_the_next_line_and_a_passing_one_never(capsys):
+    from autograder.sandbox.inside.notebook import run_tests
+
+    tests = [("q", "q_test", "ag.check_equal('q.one', answer, expected=1, hint='count from one')")]
+    (wrong,) = run_tests(tests, namespace(answer=0), ag.collecting)
+    assert str(wrong) == "✗ q.one: expected 1, got 0\n  hint: count from one"
+    (right,) = run_tests(tests, namespace(answer=1), ag.collecting)
+    assert str(right) == "✓ q.one"
+
+
+THROUGH_DOUBLE = {"double": "def double(x):\n    return 3 * np.asarray(x, dtype=float)",
+                  "mean_rows": "def mean_rows(a):\n    return double(np.asarray(a, dtype=float).mean(axis=1))[:2]"}
+
+
+def through_double(toy_course, answers):
+    """A student folder whose notebook holds ``answers``, and the namespace that running it leaves."""
+    folder = toy_course / "work-causes"
+    folder.mkdir(exist_ok=True)
+    nbformat.write(student_version(toy_course, answers), folder / "toy.ipynb")
+    scope = namespace(answer_half=0.5)
+    for source in answers.values():
+        exec(source, scope)
+    return folder, scope
+
+
+def test_check_all_says_once_that_a_question_failed_through_another_answer(toy_course, capsys):
+    """mean_rows calls the student's own (wrong) double: its line says so, and to fix double first."""
+    folder, scope = through_double(toy_course, THROUGH_DOUBLE)
+    assert ag.check_all(directory=folder, namespace=scope) is False
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("✗ double.small") and out[1].startswith("✗ mean_rows.shape")
+    assert out[3] == ("→ mean_rows: this used your `double` (question double), which fails its own check: fix that first")
+    assert out[-1] == "0 passed, 2 to fix; hidden tests run only when graded"
+
+
+def test_check_of_one_question_runs_the_questions_it_used_quietly_and_names_the_failing_one(toy_course, capsys):
+    folder, scope = through_double(toy_course, THROUGH_DOUBLE)
+    assert ag.check("mean_rows", directory=folder, namespace=scope) is False
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("✗ mean_rows.shape") and not any("double.small" in line for line in out)
+    assert out[1:] == ["→ mean_rows: this used your `double` (question double), which fails its own check: fix that first"]
+
+
+def test_check_of_one_question_names_no_cause_when_what_it_used_passes(toy_course, capsys):
+    answers = dict(THROUGH_DOUBLE, double="def double(x):\n    return 2 * np.asarray(x, dtype=float)")
+    folder, scope = through_double(toy_course, answers)
+    assert ag.check("mean_rows", directory=folder, namespace=scope) is False
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("✗ mean_rows.shape")

@@ -161,3 +161,59 @@ def test_regrading_into_postgresql_skips_unchanged_files_and_duplicates_nothing(
     with Gradebook(postgres_url) as gradebook:
         regraded = {s.student_id: s.graded_at for s in gradebook.submissions("toy")}
     assert all(regraded[student] > graded_at[student] for student in graded_at), "--force regrades every row in place"
+
+
+def _drop_added_columns(url: str) -> None:
+    """Make ``url``'s gradebook look like one written before `ADDED_COLUMNS` existed."""
+    from sqlalchemy import create_engine, text
+
+    from autograder.results.gradebook import ADDED_COLUMNS
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for table, column in ADDED_COLUMNS:
+            connection.execute(text(f'ALTER TABLE {table} DROP COLUMN "{column}"'))
+    engine.dispose()
+
+
+def _old_and_new_rows(url: str):
+    from autograder.results.gradebook import StoredResult, StoredSubmission
+
+    def row(student, memory=None, seconds=None):
+        return StoredSubmission("toy", student, "toy.ipynb", "", "0" * 64, "ok", "",
+                                [StoredResult("half_test", 1.0, 1.0, "passed", duration_s=seconds, peak_memory_bytes=memory)],
+                                duration_s=1.5, peak_memory_bytes=memory)
+
+    with Gradebook(url) as gradebook:
+        gradebook.store(row("old"))
+    _drop_added_columns(url)
+    with Gradebook(url) as gradebook:  # opening adds the columns back, empty
+        gradebook.store(row("new", memory=3 * 2**32, seconds=0.25))  # over 4 GiB: a 64-bit column
+        stored = {s.student_id: s for s in gradebook.submissions("toy")}
+    with Gradebook(url) as gradebook:  # and opening again changes nothing
+        assert {s.student_id for s in gradebook.submissions("toy")} == {"old", "new"}
+    return stored
+
+
+def test_a_gradebook_written_before_the_memory_columns_opens_and_stores_them_in_sqlite(tmp_path):
+    stored = _old_and_new_rows(f"sqlite:///{tmp_path / 'old.db'}")
+    assert (stored["old"].peak_memory_bytes, stored["old"].results[0].duration_s) == (None, None)
+    assert (stored["new"].peak_memory_bytes, stored["new"].results[0].peak_memory_bytes) == (3 * 2**32, 3 * 2**32)
+    assert stored["new"].results[0].duration_s == 0.25 and stored["new"].duration_s == 1.5
+
+
+def test_a_gradebook_written_before_the_memory_columns_opens_and_stores_them_in_postgresql(postgres_url):
+    stored = _old_and_new_rows(postgres_url)
+    assert stored["old"].peak_memory_bytes is None and stored["new"].peak_memory_bytes == 3 * 2**32
+    assert stored["new"].results[0].duration_s == 0.25
+
+
+def test_an_old_gradebook_opened_read_only_says_how_to_add_the_columns(tmp_path):
+    from autograder.errors import UserError
+
+    path = tmp_path / "old.db"
+    with Gradebook(f"sqlite:///{path}"):
+        pass
+    _drop_added_columns(f"sqlite:///{path}")
+    with pytest.raises(UserError, match=r"lacks the column submissions.peak_memory_bytes.*open it once with write access"):
+        Gradebook(f"sqlite:///file:{path}?mode=ro&uri=true")

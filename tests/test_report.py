@@ -3,12 +3,13 @@
 import pytest
 
 from autograder.results.gradebook import Gradebook, StoredResult, StoredSubmission
-from autograder.results.report import category, class_report, write_report
+from autograder.results.report import category, class_report, error_bars, render_report, write_report
 from browser import chromium, console_errors, full_page, ink, save
 
 
 def stored(student, results, status="ok"):
-    return StoredSubmission("toy", student, "toy.ipynb", "", None, status, "", [StoredResult(*r) for r in results])
+    return StoredSubmission("toy", student, "toy.ipynb", "", None, status, "",
+                            [r if isinstance(r, StoredResult) else StoredResult(*r) for r in results])
 
 
 @pytest.fixture
@@ -105,9 +106,109 @@ def test_the_report_has_item_analysis_a_student_table_linked_to_feedback_and_fla
 
 
 def test_the_page_fits_1400_pixels_without_a_console_error(gradebook, tmp_path):
+    """With every section filled: time and memory per question, sections, flags, a long student id."""
+    long = stored("a_student_with_a_rather_long_identifier_from_the_registrar", [
+        StoredResult("q1", 2.0, 2.0, "passed", duration_s=12.5, peak_memory_bytes=3 * 2**30),
+        StoredResult("q2", 1.0, 1.0, "passed", duration_s=0.01, peak_memory_bytes=2**20),
+        StoredResult("essay", 1.0, 2.0, "manually_graded")])
+    long.duration_s, long.peak_memory_bytes, long.notes = 14.0, 3 * 2**30, ["flagged for review: " + "x" * 300]
+    gradebook.store(long)
     page = tmp_path / "report.html"
-    write_report(gradebook, "toy", page)
+    write_report(gradebook, "toy", page, sections={"ann": "Section A (Tuesday)"}, feedback="feedback")
     with chromium(width=1400, height=900) as driver:
         driver.get(page.as_uri())
         assert console_errors(driver) == []
         assert driver.execute_script("return document.documentElement.scrollWidth") <= 1400
+        save(full_page(driver), "report-1400.png")
+
+
+def test_late_hand_ins_and_extensions_are_counted_by_the_courses_policy(gradebook, tmp_path):
+    from datetime import datetime, timezone
+
+    from autograder.course.late import Deadline, Extension, LatePolicy
+
+    due = datetime(2026, 12, 1, 23, 59, tzinfo=timezone.utc)
+    deadline = Deadline("toy", due, LatePolicy("per_day", 10), extensions={
+        "ann": Extension("ann", datetime(2026, 12, 5, tzinfo=timezone.utc), "test"),
+        "ben": Extension("ben", datetime(2026, 12, 5, tzinfo=timezone.utc), "test")})
+    for student, when in (("ann", "2026-12-03T10:00:00+00:00"),  # late, but within her extension
+                          ("ben", "2026-12-06T10:00:00+00:00"),  # late even after his
+                          ("cat", "2026-12-02T10:00:00+00:00"),  # one day late
+                          ("dan", "2026-12-01T10:00:00+00:00")):
+        row = next(s for s in gradebook.submissions("toy", manual=False) if s.student_id == student)
+        gradebook.store(StoredSubmission("toy", student, "toy.ipynb", "", None, row.status, "",
+                                         [StoredResult(r.question, r.score, r.max_score, r.status) for r in row.results], submitted_at=when))
+    report = class_report(gradebook, "toy", deadline=deadline)
+    assert (report.late_submitted, report.late, report.extended) == (2, 2, 2)
+    assert [s.student_id for s in report.students if s.extended] == ["ann", "ben"]
+    assert report.waiting_students == 2  # ann and cat have an essay waiting
+    page = tmp_path / "report.html"
+    page.write_text(render_report(report))
+    html = page.read_text()
+    assert 'id="late-count">2<' in html and 'id="extension-count">2<' in html and 'id="waiting-count">2<' in html
+
+
+def test_time_and_memory_are_shown_per_student_and_per_question_the_heaviest_named(tmp_path):
+    mib = 2**20
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as book:
+        for student, seconds, memory in (("ann", 0.5, 40 * mib), ("ben", 2.0, 900 * mib), ("cat", None, None)):
+            results = [StoredResult("q1", 1.0, 1.0, "passed", duration_s=seconds, peak_memory_bytes=memory),
+                       StoredResult("q2", 1.0, 1.0, "passed", duration_s=0.1 if seconds else None, peak_memory_bytes=20 * mib if memory else None)]
+            book.store(StoredSubmission("toy", student, "toy.ipynb", "", None, "ok", "", results, duration_s=seconds and seconds + 1,
+                                        peak_memory_bytes=memory))
+        report = class_report(book, "toy", deadline=None)
+        page = tmp_path / "report.html"
+        write_report(book, "toy", page)
+    assert [s.student_id for s in report.heaviest] == ["ben", "ann"] and report.memory()["max"] == 900 * mib
+    q1, q2 = report.usage()
+    assert (q1["question"], q1["slowest"], q1["heaviest"], q1["memory"]["max"]) == ("q1", "ben", "ben", 900 * mib)
+    assert q2["memory"]["median"] == 20 * mib
+    html = page.read_text()
+    assert 'id="usage"' in html and "ben 900 MiB" in html and "900 MiB" in html.split('id="students"')[1]
+
+
+def test_a_report_of_runs_without_memory_says_it_was_not_measured(gradebook, tmp_path):
+    page = tmp_path / "report.html"
+    write_report(gradebook, "toy", page)
+    assert "not measured" in page.read_text().split('id="memory"')[1][:200]
+
+
+@pytest.mark.slow  # grades two notebooks
+def test_a_question_that_holds_300_mib_is_the_heaviest_of_its_run_and_of_the_report(toy_course, tmp_path):
+    """Measured, not declared: the run's cgroup peak, read at each cell's end (`autograder.sandbox.launch.PeakMemory`)."""
+    from autograder.course import Course
+    from autograder.course.submissions import discover
+    from autograder.grading.batch import grade_batch
+    from autograder.grading.plan import build_plan
+    from autograder.sandbox.confine import Confinement
+    from autograder.sandbox.limits import Limits
+    from conftest import CORRECT, hand_in, student_version
+
+    if "memory" not in Confinement.detect().cgroup_roots:
+        pytest.skip("no memory cgroup may be created here: peak memory is not measured")
+    submissions = tmp_path / "submitted"
+    hand_in(submissions, "light", student_version(toy_course, CORRECT))
+    heavy = "import numpy as np\n_kept = np.ones(300 * 2**20 // 8)\nanswer_half = 0.5"
+    hand_in(submissions, "heavy", student_version(toy_course, dict(CORRECT, half=heavy)))
+    assignment = Course.at(toy_course).assignment("toy")
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as book:
+        grade_batch(build_plan(assignment, Limits(cell_timeout=20)), discover(submissions, assignment), book, workers=1)
+        rows = {s.student_id: s for s in book.submissions("toy")}
+        report = class_report(book, "toy", deadline=None)
+    mib = 2**20
+    heavy_row, light_row = rows["heavy"], rows["light"]
+    by_question = {r.question: r.peak_memory_bytes for r in heavy_row.results}
+    assert by_question["half_test"] >= 300 * mib > by_question["double_test"]  # the cells before it did not hold it
+    assert heavy_row.peak_memory_bytes >= 300 * mib > light_row.peak_memory_bytes
+    assert by_question["explain"] is None  # a written answer runs no cell of its own
+    assert all(r.duration_s is not None for r in light_row.results if r.question != "explain")
+    assert report.heaviest[0].student_id == "heavy"
+
+
+def test_error_bars_stop_at_0_and_100_percent_where_no_score_lies_beyond(gradebook):
+    gradebook.store(stored("fay", [("q1", 2.0, 2.0, "passed"), ("q2", 1.0, 1.0, "passed"), ("essay", 0.0, 2.0, "not_attempted")]))
+    report = class_report(gradebook, "toy", deadline=None)
+    means, below, above = error_bars(report.questions)
+    assert all(0.0 <= m - b and m + a <= 100.0 for m, b, a in zip(means, below, above))
+    q1 = next(q for q in report.questions if q.question == "q1")
+    assert q1.mean_fraction * 100 + q1.spread / q1.max_score * 100 > 100 or q1.mean_fraction * 100 - q1.spread / q1.max_score * 100 < 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,8 @@ from autograder.errors import UserError
 
 if TYPE_CHECKING:
     import nbformat
+
+    from autograder.course.nbgrader_config import NbgraderConfig
 
 
 class CourseError(UserError):
@@ -81,6 +84,16 @@ class Course:
                 "Run the command from the course directory or pass --course DIR."
             )
         return cls(root)
+
+    @functools.cached_property
+    def nbgrader_config(self) -> "NbgraderConfig":
+        """The course's ``nbgrader_config.py`` as nbgrader reads it (`autograder.course.nbgrader_config`);
+        read once per command, its ignored settings warned about once."""
+        from autograder.course.nbgrader_config import load, warn_ignored
+
+        config = load(self.root)
+        warn_ignored(config)
+        return config
 
     @property
     def gradebook_url(self) -> str:

@@ -80,3 +80,28 @@ def question_titles(notebook: NotebookNode) -> dict[str, str]:
         if identifier and kind(cell) in (Kind.TEST, Kind.MANUAL, Kind.TASK) and current:
             titles[identifier] = current
     return titles
+
+
+#: What a task's hand-graded work reads when the student wrote no cell after the task.
+NO_TASK_WORK = "(no cells after the task: look for the work in the student's other cells)"
+
+
+def task_work(following) -> str:
+    """The work a student shows for an nbgrader task: their cells after the task cell, up to the next
+    nbgrader cell, as one Markdown text (code cells fenced), which is what a grader reads and what a hand
+    grade of the task is keyed by. ``following``: the cells after the task, each with ``cell_type``,
+    ``source`` and ``grade_id`` (None for a cell that is not nbgrader's)."""
+    parts = []
+    for cell in following:
+        if cell.grade_id is not None:
+            break
+        text = cell.source.strip("\n")
+        if not text.strip():
+            continue
+        if cell.cell_type == "code":
+            fence = "```"
+            while fence in text:
+                fence += "`"
+            text = f"{fence}python\n{text}\n{fence}"
+        parts.append(text)
+    return "\n\n".join(parts) or NO_TASK_WORK

@@ -48,6 +48,14 @@ The same table says which handed-in version counts (``autograder submit`` keeps 
     counts = "last_before_due"          # last (default) | last_before_due | best
     max_per_day = 3                     # optional: submit refuses a 4th hand-in on the same day
 
+A ``check_metric`` question can have a leaderboard (`autograder.results.leaderboard`, docs/authoring.md)::
+
+    [assignments.feedforward_classifier.leaderboard]
+    metric = "extra.heldout_accuracy"   # the check_metric check whose held-out data is split
+    public_fraction = 0.3               # optional (default 0.3): the share of the held-out items scored in public
+    evaluations_per_day = 3             # optional (default: no cap): evaluations per student per day (course timezone)
+    split_seed = 7                      # optional: another fixed split of the held-out items
+
 `penalty_for` is the function the exports and the feedback pages call.
 """
 
@@ -119,6 +127,20 @@ class Extension:
     origin: str  # e.g. "autograder.toml [assignments.toy.extensions] alice" or "extensions.csv line 3"
 
 
+#: The share of the held-out items whose score the leaderboard shows before the due date, unless set.
+DEFAULT_PUBLIC_FRACTION = 0.3
+
+
+@dataclass(frozen=True)
+class LeaderboardSettings:
+    """``[assignments.<a>.leaderboard]``: which check_metric check has a leaderboard, and how it is split and capped."""
+
+    metric: str  # the check's name ("extra.heldout_accuracy"), not the metric function's
+    public_fraction: float = DEFAULT_PUBLIC_FRACTION
+    evaluations_per_day: int | None = None  # None: no cap
+    split_seed: int | None = None  # None: a seed derived from the assignment's and the check's names
+
+
 @dataclass(frozen=True, eq=False)
 class Deadline:
     """An assignment's hand-in policy: the due date, the late policy, extensions, and which version counts."""
@@ -132,6 +154,12 @@ class Deadline:
     counts: str = "last"  # COUNTS
     max_per_day: int | None = None
     roster_students: frozenset[str] | None = None  # the roster's ids, when the course has one
+    leaderboard: LeaderboardSettings | None = None
+
+    def latest_due(self) -> datetime | None:
+        """The last due date of anyone (extensions included): when every student has handed in."""
+        dues = [self.due] + [e.due for e in self.extensions.values()] if self.due is not None else []
+        return max(dues) if dues else None
 
     def due_for(self, student_id: str | None) -> tuple[datetime | None, Extension | None]:
         """The student's own due date, and the extension that set it (None: the assignment's due date)."""
@@ -205,19 +233,21 @@ def load_deadlines(course_root: Path, known_assignments: list[str] | None = None
             raise CourseError(f"{path}: {where} names no assignment of the course (assignments: {', '.join(known_assignments) or 'none'})")
         if not isinstance(entry, dict):
             raise CourseError(f"{path}: {where} must be a table with due = ...")
-        _only_keys(path, where, entry, {"due", "late", "extensions", "counts", "max_per_day"})
+        _only_keys(path, where, entry, {"due", "late", "extensions", "counts", "max_per_day", "leaderboard"})
         counts = entry.get("counts", "last")
         if counts not in COUNTS:
             raise CourseError(f"{path}: {where} counts = {counts!r}; use one of {', '.join(repr(c) for c in COUNTS)}")
         max_per_day = _max_per_day(path, where, entry)
         # a due date is needed by everything but a plain version policy (counts = "last" | "best", max_per_day)
-        needs_due = "late" in entry or "extensions" in entry or counts == "last_before_due" or not ({"counts", "max_per_day"} & set(entry))
+        needs_due = "late" in entry or "extensions" in entry or "leaderboard" in entry or counts == "last_before_due" \
+            or not ({"counts", "max_per_day"} & set(entry))
         if "due" not in entry and needs_due:
             raise CourseError(f"{path}: {where} has no 'due' date, e.g. due = 2026-12-01T23:59:00+01:00")
         due = _due(path, where, entry["due"], zone) if "due" in entry else None
         policy = (_policy(path, f"{where} late", entry["late"]) if "late" in entry else default) if due is not None else LatePolicy()
         extensions = _table_extensions(path, f"[assignments.{name}.extensions]", entry.get("extensions", {}), due, zone)
-        deadlines[name] = Deadline(name, due, policy, zone, extensions, groups, counts, max_per_day, roster_students)
+        board = _leaderboard(path, f"[assignments.{name}.leaderboard]", entry["leaderboard"]) if "leaderboard" in entry else None
+        deadlines[name] = Deadline(name, due, policy, zone, extensions, groups, counts, max_per_day, roster_students, board)
     if "extensions" in data:
         _csv_extensions(path, data["extensions"], deadlines, zone, known_assignments)
     return deadlines
@@ -230,6 +260,25 @@ def _max_per_day(path: Path, where: str, entry: dict) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise CourseError(f"{path}: {where} max_per_day = {value!r}; it must be a whole number of hand-ins per day, 1 or more")
     return value
+
+
+def _leaderboard(path: Path, where: str, table) -> LeaderboardSettings:
+    if not isinstance(table, dict):
+        raise CourseError(f"{path}: {where} must be a table with metric = \"<the check_metric check's name>\"")
+    _only_keys(path, where, table, {"metric", "public_fraction", "evaluations_per_day", "split_seed"})
+    metric = table.get("metric")
+    if not isinstance(metric, str) or not metric.strip():
+        raise CourseError(f"{path}: {where} needs metric = \"<the name of a check_metric check>\", e.g. metric = \"extra.heldout_accuracy\"")
+    fraction = table.get("public_fraction", DEFAULT_PUBLIC_FRACTION)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise CourseError(f"{path}: {where} public_fraction = {fraction!r}; it must be a number between 0 and 1 (exclusive), e.g. 0.3")
+    cap = table.get("evaluations_per_day")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        raise CourseError(f"{path}: {where} evaluations_per_day = {cap!r}; it must be a whole number, 1 or more (leave it out for no cap)")
+    seed = table.get("split_seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise CourseError(f"{path}: {where} split_seed = {seed!r}; it must be a whole number, 0 or more")
+    return LeaderboardSettings(metric.strip(), float(fraction), cap, seed)
 
 
 def _moved(base: datetime | None, text: str, where: str) -> datetime:
@@ -392,6 +441,21 @@ def hand_in_cap(course_root: Path, assignment: str) -> tuple[int | None, ZoneInf
     if not isinstance(entry, dict):
         return None, zone
     return _max_per_day(path, f"[assignments.{assignment}]", entry), zone
+
+
+def has_leaderboard(course_root: Path, assignment: str) -> bool:
+    """Whether ``autograder.toml`` has an ``[assignments.<assignment>.leaderboard]`` table, reading nothing else, so
+    that a batch of a course without one never depends on the rest of the file (as without versions); a file
+    that is not TOML has none. `load_deadlines` then reads, and checks, the whole file."""
+    path = config_path(course_root)
+    if not path.is_file():
+        return False
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+    entry = (data.get("assignments") or {}).get(assignment) if isinstance(data.get("assignments"), dict) else None
+    return isinstance(entry, dict) and "leaderboard" in entry
 
 
 def _course_zone(course_root: Path) -> ZoneInfo | None:

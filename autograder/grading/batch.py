@@ -86,6 +86,7 @@ def grade_batch(
     started = time.monotonic()
     selected = submissions if isinstance(submissions, Pending) else pending(plan.assignment.name, submissions, gradebook, force)
     todo, best = _expand_versions(plan, selected.todo)
+    plan.leaderboard = _leaderboard(plan, todo, gradebook, scheduler)
     summary = BatchSummary(skipped=selected.skipped)
     with lifeline.guard():  # a grader killed mid-batch leaves no warm worker or run behind
         if scheduler:
@@ -96,6 +97,8 @@ def grade_batch(
             finished = _grade_locally(plan, todo, workers or default_workers(), warm, pool)
         with contextlib.closing(finished):
             for stored in finished:
+                if stored.leaderboard is not None and stored.status not in RETRIED:
+                    gradebook.record_leaderboard_entry(stored)  # every graded version, before "best" keeps one
                 stored = best.settle(stored) if best else stored
                 if stored is None:
                     continue  # a version of a "best" submission whose other versions are still running
@@ -106,6 +109,18 @@ def grade_batch(
                 stored.student_view = None  # it is in the gradebook now; the summary keeps scores, not every cell's output
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _leaderboard(plan: GradingPlan, todo: list[Submission], gradebook: Gradebook, scheduler: str | None):
+    """Which versions a leaderboard evaluates (`autograder.grading.held_out.leaderboard_allotment`); None without one."""
+    from autograder.grading.held_out import leaderboard_allotment
+
+    allotment = leaderboard_allotment(plan, todo, gradebook)
+    if allotment is not None and scheduler:
+        from autograder.errors import UserError
+
+        raise UserError(f"{plan.assignment.name} has a leaderboard, which is graded on this machine only: grade without --scheduler")
+    return allotment
 
 
 class _BestOf:

@@ -154,6 +154,10 @@ def build_package(assignment: Assignment, output: Path, limits=None, visibility:
         entries.append((f"{COURSE_DIR}/solutions/{solutions.name}", solutions, 0o644))
     if (course.root / "autograder.toml").is_file():
         entries.append((f"{COURSE_DIR}/autograder.toml", course.root / "autograder.toml", 0o644))
+    nbgrader_config = course.nbgrader_config  # what the kept manifests were built with (header, stubs, timeout)
+    for path in (nbgrader_config.path, nbgrader_config.header, nbgrader_config.footer):
+        if path is not None and path.resolve().is_relative_to(course.root.resolve()):
+            entries.append((f"{COURSE_DIR}/{path.resolve().relative_to(course.root.resolve()).as_posix()}", path, 0o644))
     for kept in sorted((course.cache_dir / "manifests").glob(f"{assignment.name}--*.json")):
         entries.append((f"{COURSE_DIR}/.autograder/manifests/{kept.name}", kept, 0o644))
     entries.append((f"{PACKAGE_DIR}/pyproject.toml", project / "pyproject.toml", 0o644))

@@ -17,6 +17,11 @@ process group (the child with it) and the next evaluation starts a new server. W
 memory, too long, a crash) costs that one check, with a message that says which limit was hit; the batch
 goes on. Forking from a server that already imported torch makes an evaluation cost a fork, not an
 interpreter start (about 5 CPU s here).
+
+**Leaderboard** (``[assignments.<a>.leaderboard]``, `autograder.results.leaderboard`): the same child calls
+``<metric>_per_sample(model)`` instead, one number per held-out item (the metric is their mean), and
+returns two means: over the *public* part of the items and over the *private* part (`split_indices`: a
+fixed, seeded split). Both come from one evaluation; only the two numbers leave the child.
 """
 
 from __future__ import annotations
@@ -70,8 +75,42 @@ def _location(function) -> tuple[str, str, str]:
     return module.__name__, str(Path(path).resolve()), qualname
 
 
+def split_indices(count: int, public_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out items' indices in the public part and in the private part, each sorted.
+
+    ``round(count * public_fraction)`` items (at least one, and at least one left private) drawn without
+    replacement by NumPy's PCG64 seeded with ``seed``: the same split in every process, for every student."""
+    if count < 2:
+        raise MetricError(f"a leaderboard needs at least 2 held-out items to split into a public and a private part; the metric gave {count}")
+    public_count = min(max(round(count * public_fraction), 1), count - 1)
+    order = np.random.default_rng(seed).permutation(count)
+    return np.sort(order[:public_count]), np.sort(order[public_count:])
+
+
+def split_scores(per_sample, public_fraction: float, seed: int) -> tuple[float, float]:
+    """(public, private): the mean of ``per_sample`` (one score per held-out item) over each part of the split."""
+    scores = np.asarray(per_sample, dtype=np.float64)
+    if scores.ndim != 1:
+        raise MetricError(f"the per-item metric must give one number per held-out item (a 1-D array); it gave shape {scores.shape}")
+    if not np.all(np.isfinite(scores)):
+        raise MetricError("the per-item metric gave a value that is not a finite number")
+    public, private = split_indices(len(scores), public_fraction, seed)
+    return float(scores[public].mean()), float(scores[private].mean())
+
+
+def evaluate_model_split(function, decoded: dict, public_fraction: float, seed: int, *, memory: int | None = None,
+                         seconds: float | None = None) -> tuple[float, float]:
+    """(public, private) means of ``function(model)`` (one score per held-out item), computed as `evaluate_model`."""
+    result = _evaluate_job(function, decoded, memory, seconds, {"public_fraction": float(public_fraction), "seed": int(seed)})
+    return float(result["public"]), float(result["value"])
+
+
 def evaluate_model(function, decoded: dict, *, memory: int | None = None, seconds: float | None = None) -> float:
     """``function(model)`` for the student's model, computed in a confined child process."""
+    return float(_evaluate_job(function, decoded, memory, seconds)["value"])
+
+
+def _evaluate_job(function, decoded: dict, memory: int | None, seconds: float | None, split: dict | None = None) -> dict:
     memory = HELD_OUT_MEMORY if memory is None else memory
     seconds = HELD_OUT_SECONDS if seconds is None else seconds
     spec = architecture(decoded)  # raises ModelError before anything is written or started
@@ -82,7 +121,8 @@ def evaluate_model(function, decoded: dict, *, memory: int | None = None, second
         for position, (key, value) in enumerate(decoded["state_dict"].items()):
             np.save(directory / f"{position}.npy", np.ascontiguousarray(value.data), allow_pickle=False)
             weights[str(key)] = f"{position}.npy"
-        job = {"spec": spec, "weights": weights, "function": qualname, "memory": int(memory), "seconds": int(math.ceil(seconds))}
+        job = {"spec": spec, "weights": weights, "function": qualname, "memory": int(memory), "seconds": int(math.ceil(seconds)),
+               "split": split}
         (directory / "job.json").write_text(json.dumps(job))
         return _evaluate(directory, module_name, module_file, memory, seconds)
     finally:
@@ -204,7 +244,7 @@ def _server(module_name: str, module_file: str) -> _Server:
     return server
 
 
-def _evaluate(directory: Path, module_name: str, module_file: str, memory: int, seconds: float) -> float:
+def _evaluate(directory: Path, module_name: str, module_file: str, memory: int, seconds: float) -> dict:
     too_long = HeldOutError(f"the model could not be evaluated on held-out data: it took longer than {seconds:g} s")
     too_big = HeldOutError(f"the model could not be evaluated on held-out data: it needed more than {_gib(memory)}")
     server = _server(module_name, module_file)
@@ -223,7 +263,7 @@ def _evaluate(directory: Path, module_name: str, module_file: str, memory: int, 
     if result_path.is_file():
         result = json.loads(result_path.read_text())
         if "value" in result:
-            return float(result["value"])
+            return result
         if result.get("memory"):
             raise too_big
         if result.get("model_error"):
@@ -310,7 +350,11 @@ def _child(module, directory: Path) -> None:
             function = getattr(function, part)
         state = {key: np.load(directory / name, allow_pickle=False) for key, name in job["weights"].items()}
         model = build(job["spec"], state)
-        value = float(function(model))
+        split = job.get("split")
+        if split:
+            public, value = split_scores(function(model), split["public_fraction"], split["seed"])
+        else:
+            public, value = None, float(function(model))
     except ModelError as error:
         finish({"model_error": True, "error": str(error)})
     except BaseException as error:  # noqa: BLE001 - everything is reported to the grader as data
@@ -319,4 +363,62 @@ def _child(module, directory: Path) -> None:
         else:
             finish({"error": f"{type(error).__name__}: {error}"[:500]})
     else:
-        finish({"value": value})
+        finish({"value": value} if public is None else {"value": value, "public": public})
+
+
+# ------------------------------------------------------------------------------ a leaderboard's metric lookup
+
+
+class LeaderboardMetrics:
+    """A metric lookup (name -> function of solutions/) that also carries one version's leaderboard
+    `Evaluation` (`autograder.results.leaderboard`): `autograder.grading.scoring.evaluate_metric` scores the
+    leaderboard's check on the private part and records both parts in it."""
+
+    def __init__(self, lookup, evaluation):
+        self.lookup = lookup
+        self.leaderboard = evaluation
+
+    def __call__(self, name: str):
+        if self.lookup is None:
+            raise KeyError(name)
+        return self.lookup(name)
+
+
+def per_sample_name(metric: str) -> str:
+    """The function of solutions/ a leaderboard calls for ``metric``: one score per held-out item."""
+    return f"{metric}_per_sample"
+
+
+def leaderboard_allotment(plan, runs: list, gradebook):
+    """The batch's leaderboard decisions (`autograder.results.leaderboard.allot`) for the versions in ``runs``,
+    or None without a leaderboard. Raises `CourseError` naming ``autograder.toml`` when its ``metric`` names no
+    check_metric check of the assignment, or solutions/ lacks the per-item function."""
+    from autograder.course import CourseError
+    from autograder.course.late import CONFIG_FILE, deadline_for, has_leaderboard
+    from autograder.grading.reference import metric_lookup
+    from autograder.results.leaderboard import allot
+
+    assignment = plan.assignment
+    if not has_leaderboard(assignment.course.root, assignment.name):
+        return None
+    deadline = deadline_for(assignment)
+    settings = deadline.leaderboard
+    if settings is None:
+        return None
+    where = f"{assignment.course.root / CONFIG_FILE}: [assignments.{assignment.name}.leaderboard]"
+    records = [r for found in plan.expectations.values() for cell in found.checks.values() for r in cell]
+    metric_checks = sorted(r.name for r in records if r.is_metric)
+    found = [r for r in records if r.name == settings.metric and r.is_metric]
+    if not found:
+        raise CourseError(f"{where} metric = {settings.metric!r} names no check_metric check of {assignment.name} "
+                          f"(its check_metric checks: {', '.join(metric_checks) or 'none'})")
+    wanted = per_sample_name(found[0].metric or "")
+    lookup = metric_lookup(assignment)
+    try:
+        if lookup is None:
+            raise AttributeError(wanted)
+        lookup(wanted)
+    except (AttributeError, KeyError):
+        raise CourseError(f"{where} needs solutions/{assignment.name}.py to define {wanted}(model): one score per held-out "
+                          f"item, whose mean is {found[0].metric}(model)") from None
+    return allot(assignment.name, deadline, runs, gradebook.leaderboard_entries(assignment.name))

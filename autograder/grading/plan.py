@@ -1,10 +1,12 @@
 """The grading plan: everything the trusted side needs to grade one assignment, computed once per batch
-(the kept manifests, the reference's expected values, the limits), and the GPUs runs take turns on.
+(the kept manifests, the reference's expected values, the limits, with the course's nbgrader_config.py
+timeout), and the GPUs runs take turns on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import threading
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ class GradingPlan:
     manifests: dict[str, NotebookManifest]
     expectations: dict[str, Expectations]
     limits: Limits
+    leaderboard: object | None = None  # this batch's `autograder.results.leaderboard.Allotment`, set by the batch
 
     def worker_pool(self, warm: bool = True) -> WarmPool:
         return WarmPool(heavy_imports(self.manifests.values()), self.assignment.course.root, warm)
@@ -68,7 +71,19 @@ class GpuSlots:
             slots.put(index)
 
 
+def course_limits(assignment: Assignment, limits: Limits) -> Limits:
+    """``limits`` with what the course's nbgrader_config.py sets that nbgrader would apply when grading: its
+    per-cell timeout (``Execute.timeout``), where ``--timeout`` was left at its default (an explicit option
+    wins; `autograder.course.nbgrader_config`)."""
+    timeout = assignment.course.nbgrader_config.cell_timeout
+    default = next(item.default for item in dataclasses.fields(Limits) if item.name == "cell_timeout")
+    if timeout is None or limits.cell_timeout != default:
+        return limits
+    return dataclasses.replace(limits, cell_timeout=timeout)
+
+
 def build_plan(assignment: Assignment, limits: Limits, use_cache: bool = True) -> GradingPlan:
+    limits = course_limits(assignment, limits)
     manifests, expectations = {}, {}
     for name in assignment.notebook_names:
         manifest = assignment_manifest(assignment, name)

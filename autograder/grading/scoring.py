@@ -75,6 +75,9 @@ def score_notebook(
         if item.kind == Kind.MANUAL:
             results.append(_score_manual(item.grade_id, item.points, cell.checksum_matches_release))
             continue
+        if item.kind == Kind.TASK:  # nbgrader's task: always a person's to grade (its work is any cell after it)
+            results.append(_score_manual(item.grade_id, item.points, unchanged=False))
+            continue
         end = run.cells.get(index)
         expected = expectations.for_cell(item.grade_id)
         if end is not None and end.error is not None and end.error.ename == TAMPER_ENAME:
@@ -182,6 +185,8 @@ def _score_checks(grade_id: str, points: float, expected: list[CheckRecord], rec
                              f"{str(got.value.get('type'))[:80]} as its condition, not a bool; the check fails")
         if outcome.passed:
             passed += weight
+        elif want.hint:  # the instructor's advice, from the reference's record only
+            outcome = dataclasses.replace(outcome, hint=want.hint)
         outcomes.append(outcome)
     score = _clamp(points * passed / total, points) if total > 0 else 0.0
     failures = [o for o in outcomes if not o.passed]
@@ -216,34 +221,67 @@ def evaluate_metric(want: CheckRecord, value, metrics: MetricLookup | None) -> t
 
     A model is never rebuilt here: its architecture is validated and capped on the weights' shapes, and the
     metric runs on it in a confined child process (`autograder.grading.held_out`), whose memory or time
-    limit costs only this check."""
-    from autograder.grading.held_out import HeldOutError, MetricError, evaluate_model
+    limit costs only this check.
+
+    With a leaderboard for this check (``metrics`` is a `held_out.LeaderboardMetrics` naming it), the
+    function is ``<metric>_per_sample`` and the bounds apply to the *private* part of the held-out items;
+    both parts are recorded in the version's `Evaluation`. A version past the day's evaluations is not
+    evaluated at all: the check fails, saying why."""
+    from autograder.grading.held_out import HeldOutError, MetricError, evaluate_model, evaluate_model_split, per_sample_name
     from autograder.grading.models import ModelError
 
     name = want.metric or ""
+    board = getattr(metrics, "leaderboard", None)
+    if board is not None and board.check != want.name:
+        board = None
+    if board is not None and not board.allowed:
+        return False, board.refusal
     if metrics is None:
         return False, f"the metric {name!r} is not available to the grader"
+    wanted = per_sample_name(name) if board is not None else name
     try:
-        function = metrics(name)
+        function = metrics(wanted)
     except (AttributeError, KeyError):
-        return False, f"the course defines no metric {name!r} in solutions/"
+        return False, f"the course defines no metric {wanted!r} in solutions/"
+    public = None
     try:
-        if isinstance(value, dict) and "$module" in value:
-            result = float(evaluate_model(function, value))
+        is_model = isinstance(value, dict) and "$module" in value
+        if board is not None:
+            public, result = (evaluate_model_split(function, value, board.public_fraction, board.seed) if is_model else
+                              _split_in_process(function, value, board.public_fraction, board.seed))
         else:
-            result = float(function(value))
+            result = float(evaluate_model(function, value)) if is_model else float(function(value))
     except (ModelError, HeldOutError) as error:
         return False, str(error)
     except MetricError as error:
         return False, f"{name} could not evaluate the value: {error}"
     except Exception as error:  # the student's value broke the metric: a failed check, not a grader crash
         return False, f"{name} could not evaluate the value: {type(error).__name__}: {error}"
+    shown = f"{name} = {result:.4g}"
+    if board is not None:
+        board.record(public, result)
+        # The private score is the leaderboard's to reveal after the due date: a message (feedback pages,
+        # exports, results.json) carries the public score and, through the verdict, one bit of the private one.
+        low, high = want.at_least, want.at_most
+        passed = (low is None or result >= low) and (high is None or result <= high)
+        bound = " and ".join(([f"at least {low:g}"] if low is not None else []) + ([f"at most {high:g}"] if high is not None else []))
+        verdict = (f"the private part {'meets' if passed else 'does not meet'} the bound ({bound})" if bound
+                   else "the private part decides")
+        return passed, (f"{name} = {public:.4g} on the public part of the held-out data; {verdict}; the private "
+                        "score is shown on the leaderboard after the due date")
     low, high = want.at_least, want.at_most
     if low is not None and not result >= low:
-        return False, f"{name} = {result:.4g}, needs at least {low:g}"
+        return False, f"{shown}, needs at least {low:g}"
     if high is not None and not result <= high:
-        return False, f"{name} = {result:.4g}, needs at most {high:g}"
-    return True, f"{name} = {result:.4g}"
+        return False, f"{shown}, needs at most {high:g}"
+    return True, shown
+
+
+def _split_in_process(function, value, public_fraction: float, seed: int) -> tuple[float, float]:
+    """A leaderboard metric on a plain value (not a model): computed here, as `evaluate_metric` does without one."""
+    from autograder.grading.held_out import split_scores
+
+    return split_scores(function(value), public_fraction, seed)
 
 
 def _verdict(want: CheckRecord, got: CheckRecord, metrics: MetricLookup | None = None) -> tuple[bool, str]:

@@ -168,19 +168,47 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
             why, worker.hurt = worker.hurt, None
             worker.close()
             return grader_error_row(plan, submission, f"the grader's own environment stopped this run twice ({first}; then {why})")
+    metrics = metric_lookup(assignment)
+    evaluation = plan.leaderboard.evaluation(submission) if plan.leaderboard is not None else None
+    if evaluation is not None:  # the leaderboard's check is scored on the private part, both parts recorded
+        from autograder.grading.held_out import LeaderboardMetrics
+
+        metrics = LeaderboardMetrics(metrics, evaluation)
     questions: list[QuestionResult] = score_notebook(
-        manifest, sanitized, run, plan.expectations[submission.notebook], metric_lookup(assignment)
+        manifest, sanitized, run, plan.expectations[submission.notebook], metrics
     )
     stored.results = [StoredResult(q.question, q.score, q.max_score, q.status, q.message, q.checks) for q in questions]
     stored.status, stored.message = run_status(sanitized, run)
     stored.notes.extend(sanitized.notes)
     stored.notes.extend(flag for q in questions for flag in q.flags)
     stored.notes.extend(_time_flags(assignment, submission))
+    if evaluation is not None:
+        stored.leaderboard = evaluation.outcome()
+        if not evaluation.allowed:
+            stored.notes.append(evaluation.refusal)
     stored.student_view = student_view(manifest, sanitized, run)  # what feedback pages and manual grading show
     if stored.notes and stored.status == "ok":
         stored.message = "; ".join(stored.notes)
     stored.duration_s = round(time.monotonic() - started, 3)
+    stored.peak_memory_bytes = run.peak_memory_bytes
+    _usage_per_question(stored.results, sanitized, run)
     return stored
+
+
+def _usage_per_question(results: list[StoredResult], sanitized: Sanitized, run: RunResult) -> None:
+    """Each question's time and memory: those of its own cell and of the cells since the previous question's
+    (its answer cells, a test cell's setup); time summed, memory the most charged while one of them ran
+    (`autograder.sandbox.launch.PeakMemory`, which includes what earlier cells left). None where none ran."""
+    by_question, since = {}, []
+    for index, cell in enumerate(sanitized.cells):
+        since.append(index)
+        if cell.grade_id and cell.kind in (Kind.TEST, Kind.MANUAL):
+            by_question[cell.grade_id], since = since, []
+    for result in results:
+        ran = [run.cells[i] for i in by_question.get(result.question, []) if i in run.cells and run.cells[i].duration is not None]
+        peaks = [run.cell_memory[i] for i in by_question.get(result.question, []) if i in run.cell_memory]
+        result.duration_s = round(sum(end.duration for end in ran), 6) if ran else None
+        result.peak_memory_bytes = max(peaks) if peaks else None
 
 
 def _time_flags(assignment, submission: Submission) -> list[str]:

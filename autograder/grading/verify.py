@@ -131,7 +131,7 @@ def _check_literals(plan: GradingPlan, notebook_name: str, report: VerifyReport)
 
 def _visible_tests_pass(assignment: Assignment, source: nbformat.NotebookNode, limits: Limits, pool) -> list[str]:
     """Run the solution with the released (visible) tests, checks deciding in-process as for a student."""
-    released = release_notebook(source)
+    released = release_notebook(source, config=assignment.course.nbgrader_config)
     job_cells = []
     for index, (source_cell, released_cell) in enumerate(zip(source.cells, released.cells)):
         if source_cell.cell_type != "code":
@@ -175,7 +175,8 @@ def verify_assignment(assignment: Assignment, limits: Limits, workers: int = 2, 
                 source = assignment.read_source(name)
                 _check_literals(plan, name, report)
                 jobs[(name, "solution")] = pool.submit(_grade_notebook, plan, name, source, "solution", directory, warm)
-                jobs[(name, "release")] = pool.submit(_grade_notebook, plan, name, release_notebook(source), "release", directory, warm)
+                jobs[(name, "release")] = pool.submit(_grade_notebook, plan, name, release_notebook(source, config=assignment.course.nbgrader_config),
+                                                     "release", directory, warm)
                 jobs[(name, "visible")] = pool.submit(_visible_tests_pass, assignment, source, limits, warm)
                 for number, mutant in enumerate(bank):
                     if mutant.notebook not in (None, name):

@@ -7,8 +7,12 @@ generate_assignment keeps the source cells in its gradebook: a grading run does 
 pipeline (nor pay a second of importing nbgrader for it). For each nbgrader cell, in source order:
 
 * test and read-only cells: the full source, hidden tests included (restored into every submission);
+* task cells (nbgrader's hand-graded tasks): the released text, without the mark scheme (restored likewise);
 * answer cells: the released stub (put back when a student deleted the cell) and its checksum;
-* graded cells: points.
+* graded and task cells: points.
+
+The notebook is the source with the course's header and footer (`release.instructor_notebook`), released with
+the course's ``nbgrader_config.py``; both are part of what a kept manifest is keyed by.
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ from typing import TYPE_CHECKING
 from nbformat import NotebookNode
 
 import autograder
-from autograder.course import cells
+from autograder.course import cells, nbgrader_config
 from autograder.course.cells import Kind
 from autograder.prepare import release
-from autograder.prepare.release import release_notebook
+from autograder.prepare.release import instructor_notebook, release_notebook
 
 if TYPE_CHECKING:
     from autograder.course import Assignment
+    from autograder.course.nbgrader_config import NbgraderConfig
 
 
 @dataclass
@@ -50,7 +55,8 @@ class ManifestCell:
 
     @property
     def graded(self) -> bool:
-        return self.kind in (Kind.TEST, Kind.MANUAL)
+        """A question with points: autograded tests, a hand-graded answer, or a hand-graded task."""
+        return self.kind in (Kind.TEST, Kind.MANUAL, Kind.TASK)
 
 
 @dataclass
@@ -85,10 +91,13 @@ class NotebookManifest:
         return manifest
 
 
-def build_manifest(assignment: str, notebook_name: str, source: NotebookNode, where: str) -> NotebookManifest:
-    """The manifest of a solution notebook: what the grader keeps from source/."""
-    released = release_notebook(source, where)
-    return manifest_from_cells(assignment, notebook_name, dict(released.metadata), zip(source.cells, released.cells))
+def build_manifest(assignment: str, notebook_name: str, source: NotebookNode, where: str,
+                   config: NbgraderConfig | None = None) -> NotebookManifest:
+    """The manifest of a solution notebook: what the grader keeps from source/ (with the course's
+    header, footer and nbgrader_config.py; None: nbgrader's defaults)."""
+    full = instructor_notebook(source, config)
+    released = release_notebook(full, where, config)
+    return manifest_from_cells(assignment, notebook_name, dict(released.metadata), zip(full.cells, released.cells))
 
 
 def manifest_from_cells(assignment: str, notebook_name: str, metadata: dict, pairs) -> NotebookManifest:
@@ -105,7 +114,7 @@ def manifest_from_cells(assignment: str, notebook_name: str, metadata: dict, pai
         if kind is Kind.PLAIN or grade_id is None:
             manifest.plain_cells.append((anchor, source_cell.cell_type, source_cell.source))
             continue
-        keeps_instructor_source = kind in (Kind.TEST, Kind.LOCKED, Kind.TASK)
+        keeps_instructor_source = kind in (Kind.TEST, Kind.LOCKED)  # a task's mark scheme never reaches a student
         manifest.cells.append(
             ManifestCell(
                 grade_id=grade_id,
@@ -113,7 +122,7 @@ def manifest_from_cells(assignment: str, notebook_name: str, metadata: dict, pai
                 cell_type=source_cell.cell_type,
                 source=source_cell.source if keeps_instructor_source else released_cell.source,
                 solution_source=source_cell.source,
-                points=cells.points(source_cell) if kind in (Kind.TEST, Kind.MANUAL) else 0.0,
+                points=cells.points(source_cell) if kind in (Kind.TEST, Kind.MANUAL, Kind.TASK) else 0.0,
                 checksum=cells.nbgrader(released_cell).get("checksum"),
                 metadata=dict(released_cell.metadata),
                 released_source=released_cell.source,
@@ -132,7 +141,8 @@ def assignment_manifest(assignment: Assignment, notebook_name: str) -> NotebookM
         return NotebookManifest.from_json(json.loads(cache.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not kept yet, or unreadable: build it again
-    manifest = build_manifest(assignment.name, notebook_name, assignment.read_source(notebook_name), str(path))
+    manifest = build_manifest(assignment.name, notebook_name, assignment.read_source(notebook_name), str(path),
+                              assignment.course.nbgrader_config)
     _write(cache, manifest)
     return manifest
 
@@ -157,6 +167,7 @@ def _write(cache: Path, manifest: NotebookManifest) -> None:
 def _manifest_cache(assignment: Assignment, notebook_name: str, source: bytes) -> Path:
     digest = hashlib.sha256(source)
     digest.update(f"{assignment.name}/{notebook_name}".encode())
+    digest.update(assignment.course.nbgrader_config.fingerprint())
     digest.update(_deriving_code())
     return assignment.course.cache_dir / "manifests" / f"{assignment.name}--{notebook_name}--{digest.hexdigest()[:20]}.json"
 
@@ -169,6 +180,6 @@ def _deriving_code() -> bytes:
         digest.update(importlib.metadata.version("nbgrader").encode())
     except importlib.metadata.PackageNotFoundError:
         pass
-    for module in (sys.modules[__name__], release, cells):  # the modules themselves, wherever they live
+    for module in (sys.modules[__name__], release, cells, nbgrader_config):  # the modules themselves, wherever they live
         digest.update(Path(module.__file__).read_bytes())
     return digest.digest()

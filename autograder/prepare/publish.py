@@ -14,7 +14,7 @@ from pathlib import Path
 
 from autograder.course import Assignment
 from autograder.prepare.manifest import keep_manifest, manifest_from_cells
-from autograder.prepare.release import release_notebook, render
+from autograder.prepare.release import instructor_notebook, release_notebook, render
 
 
 @dataclass
@@ -29,9 +29,10 @@ def release_assignment(assignment: Assignment, check: bool = False) -> ReleaseRe
     report = ReleaseReport(assignment.name)
     target = assignment.release_dir
     expected_files: dict[Path, str | Path] = {}
+    config = assignment.course.nbgrader_config
     for name in assignment.notebook_names:
-        source = assignment.read_source(name)
-        released = release_notebook(source, str(assignment.source_notebook_path(name)))
+        source = instructor_notebook(assignment.read_source(name), config)
+        released = release_notebook(source, str(assignment.source_notebook_path(name)), config)
         expected_files[target / name] = render(released)
         if not check:  # what grading keeps of source/ (see autograder.prepare.manifest), made here once rather than per batch
             keep_manifest(assignment, manifest_from_cells(assignment.name, name, dict(released.metadata), zip(source.cells, released.cells)))

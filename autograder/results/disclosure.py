@@ -12,6 +12,9 @@ grading's views.
   test's source read back through `linecache`). Those outputs are withheld, and the page says why; the
   cell's code and whether it ran, raised or timed out are still shown. A student sees the outputs of
   their own notebook by running it in Jupyter or with the visible tests.
+* where each error was raised (``error_at``: the cell and line of the innermost and outermost frames in the
+  notebook's own cells), kept even where outputs are withheld: it names the student's own cells, and no line
+  of a test cell that has hidden tests;
 * every question's score, status and message, and each check's message (what differed, with the seed).
   Check messages are decided on the trusted side; the one part that comes from the student's process
   (the error a check's code raised) is redacted: any line of hidden test source found in a message is
@@ -33,7 +36,8 @@ from typing import Callable
 
 import nbformat
 
-from autograder.course.cells import Kind
+from autograder.course.cells import Kind, task_work
+from autograder.wire.causes import Place, error_place
 
 #: The output kinds shown on a page; anything else (HTML, JavaScript, widgets) falls back to its text/plain.
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
@@ -122,6 +126,7 @@ def student_view(manifest, sanitized, run) -> dict:
     ``run.cells`` maps a cell's index to how it ended (`autograder.wire.protocol.CellEnd`).
     """
     cells, answers = [], {}
+    errors: dict[int, tuple[str, ...]] = {}
     hidden_started = None
     budget = MAX_VIEW
     known = manifest.by_id()
@@ -136,6 +141,9 @@ def student_view(manifest, sanitized, run) -> dict:
                 entry["source"], entry["hidden_tests"], _ = released_test(cell.source)
         if cell.kind == Kind.MANUAL and cell.grade_id:
             answers[cell.grade_id] = {"source": cell.source, "sha256": answer_hash(cell.source), "cell_type": cell.cell_type}
+        if cell.kind == Kind.TASK and cell.grade_id:  # a hand-graded task: the student's cells after it
+            work = task_work(sanitized.cells[index + 1:])
+            answers[cell.grade_id] = {"source": work, "sha256": answer_hash(work), "cell_type": "markdown"}
         if cell.cell_type == "code":
             end = run.cells.get(index)
             entry["status"] = "not_run" if end is None else end.status.value
@@ -150,8 +158,24 @@ def student_view(manifest, sanitized, run) -> dict:
                 entry["withheld"], outputs = WITHHELD_SIZE, []
             budget -= size
             entry["outputs"] = outputs
+            if end is not None and end.error is not None:
+                errors[index] = end.error.traceback
         cells.append(entry)
+    for index, traceback in errors.items():  # where each error was raised, kept even when the outputs are withheld
+        place = error_place(traceback, cells)
+        if place is not None:
+            cells[index]["error_at"] = [_place_json(frame, cells) for frame in place]
     return {"version": 1, "cells": cells, "answers": answers}
+
+
+def _place_json(place: Place, cells: list[dict]) -> dict:
+    """A frame as the view keeps it; a line of a test cell that has hidden tests is not kept (it counts the
+    hidden region's lines), nor is one past the cell's source."""
+    cell = cells[place.cell]
+    line: int | None = place.line
+    if cell.get("hidden_tests") or not 0 < place.line <= len(str(cell.get("source", "")).split("\n")):
+        line = None
+    return {"cell": place.cell, "line": line, "function": place.function[:100]}
 
 
 # ------------------------------------------------------------------------------------ redaction
@@ -168,7 +192,12 @@ class Redactor:
         hidden, visible = set(), set()
         for manifest in manifests:
             for cell in manifest.cells:
-                if cell.kind == Kind.TEST:
+                if cell.kind == Kind.TEST and cell.released_source:  # as released, the course's own delimiters included
+                    released = cell.released_source
+                    secret = [line for line in cell.source.split("\n") if line not in set(released.split("\n"))]
+                    hidden.update(line.strip() for line in secret)
+                    visible.update(line.strip() for line in released.split("\n"))
+                elif cell.kind == Kind.TEST:
                     released, _, secret = released_test(cell.source)
                     hidden.update(line.strip() for line in secret)
                     visible.update(line.strip() for line in released.split("\n"))

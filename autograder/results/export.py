@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from autograder.errors import UserError
+from autograder.results.disclosure import without_seed
 from autograder.results.gradebook import Gradebook
 from autograder.results.totals import StudentTotal, no_deadline
 from autograder.course.late import Deadline, format_time, penalty_for_row, submission_time
@@ -127,8 +128,9 @@ def gradescope_results(total: StudentTotal, visibility: str = "visible", redact:
             name = f"{submission.notebook}: {result.question}" if several else result.question
             if result.score is None:
                 output = "graded by hand; not graded yet (counts 0 until it is)"
-            else:
-                output = redact(result.message)
+            else:  # what differed, then the instructor's hint of each failed check; the seed is the instructor's
+                hints = [f"hint ({c['name']}): {c['hint']}" for c in result.checks or [] if isinstance(c, dict) and c.get("hint") and not c.get("passed")]
+                output = "\n".join([without_seed(redact(result.message)), *hints])
             tests.append({
                 "name": name,
                 "score": round(result.score or 0.0, 6),

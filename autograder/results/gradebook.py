@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    Boolean,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -24,9 +26,11 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    inspect,
     select,
+    text,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from autograder.errors import UserError
@@ -64,6 +68,7 @@ class SubmissionRow(Base):
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_score: Mapped[float] = mapped_column(Float, default=0.0)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # added later: see `_add_missing_columns`
     submitted_at: Mapped[str | None] = mapped_column(String(64), nullable=True)
     graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     notes: Mapped[list] = mapped_column(JSON, default=list)
@@ -86,6 +91,8 @@ class ResultRow(Base):
     status: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text, default="")
     checks: Mapped[list] = mapped_column(JSON, default=list)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)  # its cells' (added later, as below)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     submission: Mapped[SubmissionRow] = relationship(back_populates="results")
 
@@ -172,6 +179,58 @@ class RubricItemRow(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class LeaderboardEntryRow(Base):
+    """One leaderboard evaluation (`autograder.results.leaderboard`): a graded version of a student's notebook,
+    its scores on the public and the private part of the held-out data, or why it was not evaluated.
+
+    Keyed by the version (its path, submission time and hash), not by the submission row: ``counts = "best"``
+    grades every version but keeps one submission row, and a regrade replaces rows but never spends a day's
+    evaluation twice."""
+
+    __tablename__ = "leaderboard_entries"
+    __table_args__ = (UniqueConstraint("assignment", "student_id", "notebook", "path", "submitted_at", "sha256",
+                                       name="one_entry_per_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment: Mapped[str] = mapped_column(String(200), index=True)
+    student_id: Mapped[str] = mapped_column(String(200))
+    notebook: Mapped[str] = mapped_column(String(300))
+    path: Mapped[str] = mapped_column(Text, default="")
+    submitted_at: Mapped[str] = mapped_column(String(64), default="")  # "" when unknown (a NULL would defeat the unique key)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    day: Mapped[str] = mapped_column(String(10), default="")  # the submission's date in the course's timezone
+    evaluated: Mapped[bool] = mapped_column(Boolean, default=True)
+    public: Mapped[float | None] = mapped_column(Float, nullable=True)
+    private: Mapped[float | None] = mapped_column(Float, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+#: Columns added to tables after gradebooks were first written: (table, column). `create_all` makes missing
+#: tables, never missing columns, so a gradebook written before them gets them on open (all nullable: the
+#: rows graded before read None, "not measured").
+ADDED_COLUMNS = (("submissions", "peak_memory_bytes"), ("results", "duration_s"), ("results", "peak_memory_bytes"))
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _add_missing_columns(metadata, connection, **_) -> None:
+    """After `create_all` (every open of a gradebook): ``ALTER TABLE ... ADD COLUMN`` for each of
+    `ADDED_COLUMNS` the database lacks. Two graders opening one old PostgreSQL gradebook at once both may
+    try: ``IF NOT EXISTS`` there; SQLite has no such clause, and a writer there holds the whole file."""
+    present = {table: {c["name"] for c in inspect(connection).get_columns(table)} for table in {t for t, _ in ADDED_COLUMNS}}
+    for table, name in ADDED_COLUMNS:
+        if name in present[table]:
+            continue
+        column = metadata.tables[table].columns[name]
+        kind = column.type.compile(dialect=connection.dialect)
+        guard = "IF NOT EXISTS " if connection.dialect.name == "postgresql" else ""
+        try:
+            connection.execute(text(f'ALTER TABLE {table} ADD COLUMN {guard}"{name}" {kind}'))
+        except DBAPIError as error:
+            raise UserError(f"the gradebook {connection.engine.url.render_as_string(hide_password=True)} was written by an "
+                            f"older version and lacks the column {table}.{name}, which this connection may not add "
+                            f"({type(error.orig).__name__}: {str(error.orig).strip().splitlines()[0][:200]}); open it once "
+                            "with write access (its owner), then again as before") from None
+
+
 def rubric_comment(items: list["RubricItemRow"], comment: str) -> str:
     """The comment a student reads: the applied items (with their points), then the grader's own words."""
     lines = [f"- {item.text} ({item.points:+g})" for item in items]
@@ -203,6 +262,8 @@ class StoredResult:
     status: str
     message: str = ""
     checks: list | None = None
+    duration_s: float | None = None  # the question's cells (`autograder.grading.submission._usage_per_question`)
+    peak_memory_bytes: int | None = None
 
 
 @dataclass
@@ -218,7 +279,9 @@ class StoredSubmission:
     duration_s: float | None = None
     submitted_at: str | None = None
     notes: list[str] | None = None
+    peak_memory_bytes: int | None = None  # the most memory the run's cgroup was charged (`autograder.sandbox.launch.PeakMemory`)
     student_view: dict | None = None  # `autograder.results.feedback.student_view`: {"cells": [...], "answers": {...}}
+    leaderboard: dict | None = None  # this version's leaderboard evaluation (`autograder.results.leaderboard.Evaluation.outcome`)
 
 
 def safe_submission(item: StoredSubmission) -> StoredSubmission:
@@ -237,6 +300,7 @@ def safe_submission(item: StoredSubmission) -> StoredSubmission:
         result.question, result.status, result.message = safe_text(result.question), safe_text(result.status), safe_text(result.message or "")
         result.checks = None if result.checks is None else safe_tree(result.checks)
     item.student_view = None if item.student_view is None else safe_tree(item.student_view)
+    item.leaderboard = None if item.leaderboard is None else safe_tree(item.leaderboard)
     return item
 
 
@@ -308,6 +372,7 @@ class Gradebook:
                 score=round(total, 9),
                 max_score=sum(r.max_score for r in item.results),
                 duration_s=item.duration_s,
+                peak_memory_bytes=item.peak_memory_bytes,
                 submitted_at=item.submitted_at,
                 graded_at=datetime.now(timezone.utc),
                 notes=_no_nul(list(item.notes or [])),
@@ -321,6 +386,8 @@ class Gradebook:
                     status=r.status,
                     message=_no_nul((r.message or "")[:4000]),
                     checks=_no_nul(json.loads(json.dumps(r.checks or [], default=str))),
+                    duration_s=r.duration_s,
+                    peak_memory_bytes=r.peak_memory_bytes,
                 )
                 for position, r in enumerate(item.results)
             ]
@@ -329,6 +396,28 @@ class Gradebook:
                 session.flush()  # the new row's id
                 view = _no_nul(json.loads(json.dumps(item.student_view, default=str)))
                 session.add(StudentViewRow(submission_id=row.id, answers=view.pop("answers", {}), notebook=view))
+
+    def record_leaderboard_entry(self, item: StoredSubmission) -> None:
+        """Keep the leaderboard evaluation a graded version carries (``item.leaderboard``), replacing an earlier
+        grading of the same version; nothing for a version without one."""
+        entry = item.leaderboard
+        if entry is None:
+            return
+        key = dict(assignment=item.assignment, student_id=item.student_id, notebook=item.notebook, path=str(entry.get("path") or ""),
+                   submitted_at=str(entry.get("submitted_at") or ""), sha256=str(entry.get("sha256") or ""))
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(LeaderboardEntryRow).where(*(getattr(LeaderboardEntryRow, k) == v for k, v in key.items())))
+            session.add(LeaderboardEntryRow(**key, day=str(entry.get("day") or ""), evaluated=bool(entry.get("evaluated")),
+                                            public=entry.get("public"), private=entry.get("private"),
+                                            note=_no_nul(str(entry.get("note") or ""))[:2000], graded_at=datetime.now(timezone.utc)))
+
+    def leaderboard_entries(self, assignment: str) -> list[LeaderboardEntryRow]:
+        """The assignment's leaderboard evaluations, oldest graded first, detached from the database."""
+        with Session(self.engine) as session:
+            found = session.scalars(select(LeaderboardEntryRow).where(LeaderboardEntryRow.assignment == assignment)
+                                    .order_by(LeaderboardEntryRow.graded_at, LeaderboardEntryRow.id)).all()
+            session.expunge_all()
+        return list(found)
 
     def graded_hashes(self, assignment: str) -> dict[tuple[str, str], str | None]:
         """(student_id, notebook) -> sha256 of the file graded last, for resuming a batch.

@@ -7,10 +7,14 @@
   (Markdown and LaTeX rendered, raw HTML escaped), its points, a score, a comment, who graded it and when;
   previous / next within the filter, and "next ungraded". Saving redirects to the next answer waiting for a
   grade in this question, then in the other questions (a pass over 200 answers never scrolls);
-* ``/student?student=S``: every written answer of one student, each with its own form.
+* ``/student?student=S``: every written answer of one student, each with its own form;
+* ``/group?notebook=N&question=Q[&group=G]``: answer groups (Gradescope's idea): the question's answers whose
+  normalised text is the same (`normalised_answer`), largest group first ("12 answers like this"), ONE group at
+  a time; one grade (score, rubric items, comment) is applied to every member (`ManualGrading.save_group`).
 
 Keyboard (documented on the page, ``?`` toggles the help): digits set the score, ``c`` focuses the comment,
-Ctrl+Enter saves, ``j``/``k`` next/previous, ``n`` next ungraded, Esc leaves a field. The script is the
+Ctrl+Enter saves, ``j``/``k`` next/previous, ``n`` next ungraded, ``a`` the question's answer groups, Esc leaves
+a field; on a group's page ``x`` also overwrites the members graded differently. The script is the
 page's own, allowed by a per-server nonce in the Content-Security-Policy; nothing else runs.
 
 Several graders at once, on one gradebook (SQLite or PostgreSQL): each form carries the version of the
@@ -40,10 +44,13 @@ request, GET included, without that cookie is refused (403).
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import secrets
 import socket
 import threading
+import unicodedata
+from collections import Counter
 from pathlib import Path
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -89,6 +96,75 @@ class Answer:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.notebook, self.question, self.student_id)
+
+
+#: What a written answer loses before it is compared with the others of its group: sentence punctuation,
+#: quotes and Markdown emphasis. Operators, brackets and digits stay (``a+b`` and ``a-b`` are different answers).
+_DROPPED_IN_TEXT = str.maketrans("", "", ".,;:!?'\"`*_~\u2018\u2019\u201c\u201d")
+
+
+def normalised_answer(source: str, cell_type: str = "markdown") -> str:
+    """The form of an answer that its group shares. Code: one canonical layout (`ast`, as
+    `autograder.results.similarity.canonical`: comments and layout dropped; code that does not parse is only
+    stripped of its whitespace). Text: Unicode NFKC, case folded, sentence punctuation and Markdown emphasis
+    dropped (`_DROPPED_IN_TEXT`), runs of whitespace as one space."""
+    if cell_type == "code":
+        from autograder.results.similarity import canonical
+
+        return " ".join(canonical(source).split())
+    return " ".join(unicodedata.normalize("NFKC", source).casefold().translate(_DROPPED_IN_TEXT).split())
+
+
+@dataclass
+class AnswerGroup:
+    """Answers to one question whose normalised text is the same."""
+
+    key: str  # the first 16 hex digits of the normalised text's sha256 (how URLs name the group)
+    members: list[Answer]
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for a in self.members if a.status == WAITING)
+
+    @property
+    def shown(self) -> Answer:
+        """The member the page shows: the most common exact text, its first student."""
+        common = Counter(a.source for a in self.members).most_common(1)[0][0]
+        return next(a for a in self.members if a.source == common)
+
+    @property
+    def variants(self) -> int:
+        """How many different exact texts the group holds."""
+        return len({a.source for a in self.members})
+
+    @property
+    def grades(self) -> list[tuple[float, int]]:
+        """(score, members) of the graded members, most common first."""
+        return Counter(a.score for a in self.members if a.status != WAITING and a.score is not None).most_common()
+
+
+@dataclass
+class GroupSave:
+    """What applying one grade to a group did, member by member (their labels)."""
+
+    saved: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # already had exactly this grade
+    kept: list[str] = field(default_factory=list)  # graded differently and not confirmed: left as they were
+    refused: list[str] = field(default_factory=list)  # "label: why" (another grader saved meanwhile, the answer changed)
+
+    def summary(self, score: str) -> str:
+        parts = [f"{score} applied to {len(self.saved)} answer(s)"]
+        if self.unchanged:
+            parts.append(f"{len(self.unchanged)} already had it")
+        if self.kept:
+            parts.append(f"{len(self.kept)} graded differently kept ({', '.join(self.kept)}; tick them to overwrite)")
+        if self.refused:
+            parts.append(f"{len(self.refused)} refused ({'; '.join(self.refused)})")
+        return "; ".join(parts)
 
 
 def default_grader() -> str:
@@ -247,6 +323,60 @@ class ManualGrading:
             grader=(form.get("grader", "").strip() or self.grader), version=version,
             rubric=[int(i) for i in (rubric or []) if str(i).isdigit()])
 
+    def groups(self, notebook: str, question: str, answers: list[Answer] | None = None) -> list[AnswerGroup]:
+        """The answers to one question in groups of the same normalised text (`normalised_answer`): the
+        largest first, then those with the most answers waiting, then by their first student."""
+        found: dict[str, list[Answer]] = {}
+        for answer in (answers if answers is not None else self.answers()):
+            if (answer.notebook, answer.question) == (notebook, question):
+                text = normalised_answer(answer.source, answer.cell_type)
+                found.setdefault(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16], []).append(answer)
+        groups = [AnswerGroup(key, members) for key, members in found.items()]
+        return sorted(groups, key=lambda g: (-g.size, -g.waiting, g.members[0].key))
+
+    def save_group(self, form: dict[str, str], members: list[str], rubric: list[str] | None = None,
+                   overwrite: list[str] | None = None) -> GroupSave:
+        """Apply one grade to the members of a group, each saved as its own grade (`save` semantics: its own
+        version, the grader's name, the hash of the answer the page showed, so a member whose answer changed
+        since is refused and waits for a new grade).
+
+        ``members``: ``"ref:sha256:version"`` of each member as the page showed it. A member already graded
+        differently (another score, other rubric items or another comment) keeps its grade unless its ref is in
+        ``overwrite`` (the grader ticked it); one already graded exactly so is left alone."""
+        self._check_form_token(form)
+        try:
+            score = float(form.get("score", "").strip())
+        except ValueError:
+            raise BadGrade(f"the score {form.get('score', '')!r} is not a number; type the points given to the group") from None
+        rubric_ids = sorted(int(i) for i in (rubric or []) if str(i).isdigit())
+        comment, overwrite = form.get("comment", "").strip(), set(overwrite or [])
+        current = {a.ref: a for a in self.answers() if (a.notebook, a.question) == (form.get("notebook"), form.get("question"))}
+        outcome = GroupSave()
+        for member in members:
+            ref, _, rest = member.rpartition(":")
+            ref, _, sha = ref.rpartition(":")
+            answer = current.get(ref)
+            if answer is None:
+                outcome.refused.append(f"{ref or member}: no such answer any more")
+                continue
+            if not sha:  # the hash of the answer read is what keeps a changed answer waiting: never without it
+                outcome.refused.append(f"{answer.label}: the form did not say which version of the answer was read; reload the page")
+                continue
+            if answer.status != WAITING:
+                if (answer.score, sorted(answer.rubric), answer.comment) == (score, rubric_ids, comment):
+                    outcome.unchanged.append(answer.label)
+                    continue
+                if ref not in overwrite:
+                    outcome.kept.append(answer.label)
+                    continue
+            try:
+                self.save(dict(form, student=answer.student_id, sha256=sha, version=rest), [str(i) for i in rubric_ids])
+            except (GradeConflict, StaleAnswer) as error:
+                outcome.refused.append(f"{answer.label}: {error}")
+                continue
+            outcome.saved.append(answer.label)
+        return outcome
+
     # ------------------------------------------------------------------------------------- pages
 
     def render(self, name: str, **context) -> str:
@@ -284,6 +414,27 @@ class ManualGrading:
                            next=listed[at + 1] if at + 1 < len(listed) else None,
                            next_waiting=following if following is not None and following.key != current.key else None,
                            waiting=sum(1 for x in answers if x.status == WAITING),
+                           grader=grader or self.grader)
+
+    def group_page(self, notebook: str, question: str, key: str = "", grader: str = "", done: str = "") -> str | None:
+        """One answer group of a question (``key``; else the largest with answers waiting, else the largest)."""
+        groups = self.groups(notebook, question)
+        if not groups:
+            return None
+        group = next((g for g in groups if g.key == key), None)
+        if group is None:
+            group = next((g for g in groups if g.waiting), groups[0])
+        at = groups.index(group)
+        later = [g for g in groups[at + 1:] + groups[:at] if g.waiting]
+        shown = group.shown
+        return self.render("manual_group.html.j2", notebook=notebook, question=question, group=group, groups=groups,
+                           position=at + 1, a=shown, max_score=shown.max_score, done=done,
+                           rubric=self.gradebook.rubric(self.assignment, notebook, question),
+                           model=self.model_answer(notebook, question),
+                           previous=groups[at - 1] if at > 0 else None, next=groups[at + 1] if at + 1 < len(groups) else None,
+                           next_waiting=later[0] if later else None,
+                           graded_apart=[m for m in group.members if m.status != WAITING],
+                           waiting=sum(g.waiting for g in groups), answers=sum(g.size for g in groups),
                            grader=grader or self.grader)
 
     def student_page(self, student: str, grader: str = "") -> str | None:
@@ -440,6 +591,13 @@ def _handler(app: ManualGrading, gate: Gate):
                     return self._error(HTTPStatus.NOT_FOUND, f"no answer to {query.get('question', '')!r} in "
                                                              f"{query.get('notebook', '')!r} is graded by hand")
                 return self._send(HTTPStatus.OK, page)
+            if url.path == "/group":
+                page = app.group_page(query.get("notebook", ""), query.get("question", ""), query.get("group", ""),
+                                      self._grader(), query.get("done", ""))
+                if page is None:
+                    return self._error(HTTPStatus.NOT_FOUND, f"no answer to {query.get('question', '')!r} in "
+                                                             f"{query.get('notebook', '')!r} is graded by hand")
+                return self._send(HTTPStatus.OK, page)
             if url.path == "/student":
                 page = app.student_page(query.get("student", ""), self._grader())
                 if page is None:
@@ -454,11 +612,13 @@ def _handler(app: ManualGrading, gate: Gate):
             if not self._admitted():
                 return
             path = urlsplit(self.path).path
-            if path not in ("/grade", "/rubric"):
+            if path not in ("/grade", "/rubric", "/group"):
                 return self._error(HTTPStatus.NOT_FOUND, f"no form posts to {self.path}")
             length = min(int(self.headers.get("Content-Length") or 0), 1_000_000)
             lists = parse_qs(self.rfile.read(length).decode("utf-8", "replace"), keep_blank_values=True)
             form = {k: v[0] for k, v in lists.items()}
+            if path == "/group":
+                return self._save_group(form, lists)
             if path == "/rubric":
                 try:
                     app.save_rubric_item(form)
@@ -501,6 +661,29 @@ def _handler(app: ManualGrading, gate: Gate):
             grader = (form.get("grader", "").strip() or app.grader)[:200]
             self._send(HTTPStatus.SEE_OTHER, "", headers={
                 "Location": target, "Set-Cookie": f"{GRADER_COOKIE}={quote(grader)}; SameSite=Strict; Path=/"})
+
+        def _save_group(self, form: dict[str, str], lists: dict[str, list[str]]):
+            try:
+                outcome = app.save_group(form, lists.get("member", []), lists.get("rubric", []), lists.get("overwrite", []))
+            except PermissionError as error:
+                return self._error(HTTPStatus.FORBIDDEN, str(error))
+            except KeyError as error:
+                return self._error(HTTPStatus.NOT_FOUND, str(error.args[0]) if error.args else "no such answer")
+            except ValueError as error:
+                return self._error(HTTPStatus.BAD_REQUEST, str(error))
+            notebook, question = form.get("notebook", ""), form.get("question", "")
+            done = outcome.summary(f"{form.get('score', '').strip()} point(s)")
+            groups = app.groups(notebook, question)
+            here = next((i for i, g in enumerate(groups) if g.key == form.get("group")), -1)
+            # the grader goes on to the next group with answers waiting; a group where a save was refused
+            # stays on screen, so the refusal is read
+            stay = here >= 0 and outcome.refused
+            following = None if stay else next((g for g in groups[here + 1:] + groups[:here + 1] if g.waiting), None)
+            query = {"notebook": notebook, "question": question, "done": done,
+                     "group": following.key if following is not None else form.get("group", "")}
+            grader = (form.get("grader", "").strip() or app.grader)[:200]
+            self._send(HTTPStatus.SEE_OTHER, "", headers={
+                "Location": "/group?" + urlencode(query), "Set-Cookie": f"{GRADER_COOKIE}={quote(grader)}; SameSite=Strict; Path=/"})
 
     return Handler
 

@@ -95,6 +95,11 @@ def _markdown():
     return parser
 
 
+def markdown_inline_html(text: str) -> str:
+    """One line of Markdown (with ``$`` math) as inline HTML, no paragraph around it; raw HTML escaped."""
+    return _markdown().renderInline(text or "")
+
+
 def code_html(source: str) -> str:
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
@@ -126,6 +131,7 @@ def environment():
     from markupsafe import Markup
 
     env.filters["markdown"] = lambda text: Markup(markdown_html(text))
+    env.filters["markdown_inline"] = lambda text: Markup(markdown_inline_html(text))
     env.filters["code"] = lambda text: Markup(code_html(text))
     env.filters["points"] = points_text
     return env

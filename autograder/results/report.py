@@ -79,10 +79,17 @@ class QuestionStats:
     max_score: float
     scores: list[float] = field(default_factory=list)  # graded answers only
     categories: dict[str, int] = field(default_factory=dict)
+    seconds: list[tuple[float, str]] = field(default_factory=list)  # (its cells' time, student), where measured
+    memory: list[tuple[int, str]] = field(default_factory=list)  # (peak bytes while its cells ran, student)
 
     @property
     def label(self) -> str:
         return self.question
+
+    @property
+    def waiting(self) -> int:
+        """Answers still waiting for a hand grade: left out of the statistics below."""
+        return self.categories.get(AWAITING_HAND_GRADE, 0)
 
     @property
     def mean(self) -> float | None:
@@ -121,6 +128,9 @@ class StudentLine:
     seconds: float | None  # grading time, all notebooks together
     section: str = ""
     page: str = ""  # the feedback page's file name
+    memory: int | None = None  # the most memory one of their notebooks' runs was charged (bytes), where measured
+    extended: bool = False  # their due date was moved by an extension
+    waiting: int = 0  # their answers waiting for a hand grade
 
 
 @dataclass
@@ -134,12 +144,19 @@ class ClassReport:
     statuses: dict[str, int] = field(default_factory=dict)  # submission status -> notebooks
     items: object = None  # `autograder.results.item_analysis.ItemAnalysis`
     students: list[StudentLine] = field(default_factory=list)
+    late_submitted: int = 0  # students who handed in after their own due date (penalised or not)
+    extended: int = 0  # students whose due date an extension moved
+
+    @property
+    def waiting_students(self) -> int:
+        """Students with an answer still waiting for a hand grade (their totals count it zero)."""
+        return sum(1 for s in self.students if s.waiting)
 
     @property
     def hardest(self) -> list[QuestionStats]:
         """Fully graded questions, lowest mean first: one still waiting for hand grades is not ranked (its mean
         would be that of the students who left it unanswered)."""
-        graded = [q for q in self.questions if q.mean_fraction is not None and not q.categories.get(AWAITING_HAND_GRADE)]
+        graded = [q for q in self.questions if q.mean_fraction is not None and not q.waiting]
         return sorted(graded, key=lambda q: (q.mean_fraction, q.question))[:5]
 
     @property
@@ -165,6 +182,25 @@ class ClassReport:
     def slowest(self) -> list[StudentLine]:
         return sorted((s for s in self.students if s.seconds is not None), key=lambda s: -s.seconds)[:5]
 
+    def memory(self) -> dict[str, float | None]:
+        """Peak memory per student (bytes; the heaviest of their notebooks' runs): median, 90th percentile, maximum."""
+        return _spread(sorted(s.memory for s in self.students if s.memory is not None))
+
+    @property
+    def heaviest(self) -> list[StudentLine]:
+        return sorted((s for s in self.students if s.memory is not None), key=lambda s: -s.memory)[:5]
+
+    def usage(self) -> list[dict]:
+        """Per question: the median and the largest time and peak memory of its cells, and whose they were."""
+        rows = []
+        for q in self.questions:
+            if not q.seconds and not q.memory:
+                continue
+            seconds, memory = sorted(q.seconds), sorted(q.memory)
+            rows.append({"question": q.label, "seconds": _spread([t for t, _ in seconds]), "slowest": seconds[-1][1] if seconds else "",
+                         "memory": _spread([m for m, _ in memory]), "heaviest": memory[-1][1] if memory else ""})
+        return rows
+
     def summary(self) -> dict[str, float | None]:
         values = self.totals
         return {
@@ -175,6 +211,12 @@ class ClassReport:
             "min": min(values) if values else None,
             "max": max(values) if values else None,
         }
+
+
+def _spread(ordered: list) -> dict[str, float | None]:
+    if not ordered:
+        return {"median": None, "p90": None, "max": None}
+    return {"median": statistics.median(ordered), "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], "max": ordered[-1]}
 
 
 def class_report(gradebook, assignment, deadline=None, *, sections: dict[str, str] | None = None) -> ClassReport:
@@ -203,16 +245,24 @@ def class_report(gradebook, assignment, deadline=None, *, sections: dict[str, st
                 stats.categories[kind] = stats.categories.get(kind, 0) + 1
                 if result.score is not None:
                     stats.scores.append(result.score)
+                if getattr(result, "duration_s", None) is not None:
+                    stats.seconds.append((result.duration_s, total.student_id))
+                if getattr(result, "peak_memory_bytes", None) is not None:
+                    stats.memory.append((result.peak_memory_bytes, total.student_id))
     lines = []
     for total in totals:
         durations = [s.duration_s for s in total.submissions if s.duration_s is not None]
+        peaks = [s.peak_memory_bytes for s in total.submissions if getattr(s, "peak_memory_bytes", None) is not None]
         flags = [note for s in total.submissions for note in (s.notes or []) if str(note).startswith("flagged for review")]
         if total.penalty.flagged and not any("timestamp" in f for f in flags):
             flags.append(total.penalty.explanation.split("; due ")[0])
         lines.append(StudentLine(total.student_id, total.adjusted, total.score, total.max_score,
                                  f"{total.penalty.fraction * 100:g}%" if total.penalty.fraction else "",
                                  [str(s.status) for s in total.submissions], flags, sum(durations) if durations else None,
-                                 (sections or {}).get(total.student_id, ""), f"{safe_filename(total.student_id)}.html"))
+                                 (sections or {}).get(total.student_id, ""), f"{safe_filename(total.student_id)}.html",
+                                 memory=max(peaks) if peaks else None,
+                                 extended=deadline is not None and deadline.due_for(total.student_id)[1] is not None,
+                                 waiting=sum(1 for s in total.submissions for r in s.results if r.status == QuestionStatus.NEEDS_MANUAL_GRADE)))
     several = len({notebook for notebook, _ in questions}) > 1
     ordered = list(questions.values())
     if several:
@@ -225,6 +275,8 @@ def class_report(gradebook, assignment, deadline=None, *, sections: dict[str, st
         max_score=max((t.max_score for t in totals), default=0.0),
         questions=ordered,
         late=sum(1 for t in totals if t.penalty.fraction > 0),
+        late_submitted=sum(1 for t in totals if t.penalty.days_late > 0),
+        extended=sum(1 for line in lines if line.extended),
         statuses=statuses,
         items=analyse([s for t in totals for s in t.submissions]),
         students=lines,
@@ -262,16 +314,21 @@ def plot_distribution(report: ClassReport) -> str:
     return _png(figure)
 
 
+def error_bars(questions: list[QuestionStats]) -> tuple[list[float], list[float], list[float]]:
+    """Per question with a mean: (mean %, length of the bar below, above): one standard deviation each way,
+    cut at 0 % and 100 %, where no score lies beyond."""
+    graded = [q for q in questions if q.mean_fraction is not None]
+    means = [100 * q.mean_fraction for q in graded]
+    spreads = [100 * (q.spread or 0.0) / q.max_score if q.max_score else 0.0 for q in graded]
+    return means, [min(sd, mean) for sd, mean in zip(spreads, means)], [min(sd, 100.0 - mean) for sd, mean in zip(spreads, means)]
+
+
 def plot_questions(report: ClassReport) -> str:
     graded = [q for q in report.questions if q.mean_fraction is not None]
     figure = _figure(7, 0.45 * max(len(graded), 2) + 1.2)
     axes = figure.add_subplot()
-    labels = [q.label for q in graded]
-    means = [100 * q.mean_fraction for q in graded]
-    spreads = [100 * (q.spread or 0.0) / q.max_score if q.max_score else 0.0 for q in graded]
-    # one standard deviation each way, cut at 0 % and 100 %: no score lies beyond them
-    below = [min(sd, mean) for sd, mean in zip(spreads, means)]
-    above = [min(sd, 100.0 - mean) for sd, mean in zip(spreads, means)]
+    labels = [f"{q.label} *" if q.waiting else q.label for q in graded]  # * : hand grades still waiting, as in the table
+    means, below, above = error_bars(graded)
     positions = range(len(graded))
     axes.barh(list(positions), means, xerr=[below, above], color="#54aeff", ecolor="#57606a", capsize=3)
     axes.set_yticks(list(positions), labels)
@@ -311,7 +368,7 @@ def render_report(report: ClassReport, feedback: str | None = None) -> str:
     names = [name for name, _ in CATEGORIES if any(q.categories.get(name) for q in report.questions)]
     return environment().get_template("report.html.j2").render(
         report=report, summary=report.summary(), categories=names, css=Markup(""), feedback=feedback,
-        poor=POOR_DISCRIMINATION, timing=report.timing(),
+        poor=POOR_DISCRIMINATION, timing=report.timing(), memory=report.memory(), usage=report.usage(),
         plots={"distribution": plot_distribution(report), "questions": plot_questions(report), "categories": plot_categories(report)},
     )
 

@@ -142,6 +142,29 @@ class Cgroup:
             return None
         return max(0, usage - int(stat.get("total_active_file", 0)) - int(stat.get("total_inactive_file", 0)))
 
+    def peak_bytes(self) -> int | None:
+        """The most memory charged to the group since it was made or `reset_peak` last ran (v1
+        ``memory.max_usage_in_bytes``; v2 ``memory.peak``): its processes' memory and the page cache of the
+        files they read and wrote, which is what its limit counts. None without a memory group."""
+        if self.memory is None:
+            return None
+        for name in ("memory.max_usage_in_bytes", "memory.peak"):
+            try:
+                return int((self.memory / name).read_text())
+            except (OSError, ValueError):
+                continue
+        return None
+
+    def reset_peak(self) -> None:
+        """Start `peak_bytes` again from what the group holds now (v1: writing 0 resets the maximum to the
+        current usage). Where the kernel cannot reset it (v2 before Linux 6.12) the peak stays cumulative."""
+        if self.memory is None:
+            return
+        try:
+            (self.memory / "memory.max_usage_in_bytes").write_text("0")
+        except OSError:
+            pass
+
     def oom_kills(self) -> int:
         if self.memory is None:
             return 0

@@ -50,6 +50,8 @@ class RunResult:
     duration: float = 0.0
     stderr_tail: str = ""
     resumed: int = 0  # how many times the run went on in a fresh process after one was stopped
+    peak_memory_bytes: int | None = None  # the most memory its cgroup was charged (`PeakMemory`); None without one
+    cell_memory: dict[int, int] = field(default_factory=dict)  # cell index -> the most charged while it ran
     stopped_at: int | None = None  # internal: the cell during which the last attempt was stopped
     exit_code: int | None = None  # internal: how the last attempt's process ended, when it ended on its own
 
@@ -132,8 +134,9 @@ def _run_attempt(job: Job, cells: list[JobCell], silent: set[int], workdir: Path
     oom_before = process.cgroup.oom_kills() if process.cgroup is not None else 0
     feeder = CellFeeder(process.job_fd, cells)
     process.job_fd = None  # the feeder owns the job pipe from here on
+    memory = PeakMemory(process.cgroup)
     try:
-        _watch(process, read_fd, limits, attempt, started, feeder, silent, oom_before)
+        _watch(process, read_fd, limits, attempt, started, feeder, silent, oom_before, memory)
     finally:
         feeder.close()
         os.close(read_fd)
@@ -141,6 +144,7 @@ def _run_attempt(job: Job, cells: list[JobCell], silent: set[int], workdir: Path
             process.finish()
         else:
             process.kill()
+        memory.stop()  # before `release`: a spawned run's cgroup goes with it
         process.release()
         stderr_file.seek(0, os.SEEK_END)
         size = stderr_file.tell()
@@ -152,6 +156,9 @@ def _run_attempt(job: Job, cells: list[JobCell], silent: set[int], workdir: Path
         attempt.message += f" (the harness said: {attempt.stderr_tail.strip().splitlines()[-1][:300]})"
     result.cells.update(attempt.cells)
     result.checks.extend(attempt.checks)
+    result.cell_memory.update({i: peak for i, peak in memory.cells.items() if i not in silent})
+    if memory.run is not None:
+        result.peak_memory_bytes = max(result.peak_memory_bytes or 0, memory.run)
     result.finished = attempt.finished
     result.stderr_tail = attempt.stderr_tail
     if attempt.status != "ok" and result.status == "ok":
@@ -159,6 +166,47 @@ def _run_attempt(job: Job, cells: list[JobCell], silent: set[int], workdir: Path
     elif attempt.status != "ok" and attempt.message not in result.message:
         result.message += f"; {attempt.message}"
     return attempt
+
+
+class PeakMemory:
+    """The memory a run's cgroup was charged at its most, for the whole run and for each cell.
+
+    The cells reach the run one at a time (`CellFeeder`), so the peak is reset just before a cell is sent
+    and read when it ends: a cell's figure is the most charged while it ran, whatever stayed from the
+    cells before included (what its limit counts: the run's processes, forked from the warm interpreter,
+    together with that interpreter and the page cache of their files). Two file operations per cell.
+    Without a memory cgroup (none where the grader may not create one) nothing is measured: None."""
+
+    def __init__(self, cgroup):
+        self.cgroup = cgroup if cgroup is not None and getattr(cgroup, "memory", None) is not None else None
+        self.cell: int | None = None
+        self.cells: dict[int, int] = {}
+        self.run: int | None = None
+
+    def restart(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.reset_peak()
+
+    def _read(self) -> int | None:
+        peak = self.cgroup.peak_bytes() if self.cgroup is not None else None
+        if peak is not None:
+            self.run = max(self.run or 0, peak)
+            if self.cell is not None:
+                self.cells[self.cell] = max(self.cells.get(self.cell, 0), peak)
+        return peak
+
+    def cell_started(self, index: int) -> None:
+        self.cell = index
+
+    def cell_ended(self) -> None:
+        self._read()
+        self.cell = None
+        self.restart()
+
+    def stop(self) -> None:
+        """The run ended (or was stopped in the middle of a cell: that cell gets what it reached)."""
+        self._read()
+        self.cell = None
 
 
 class CellFeeder:
@@ -203,11 +251,13 @@ class CellFeeder:
 
 
 def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: float, feeder: CellFeeder,
-           silent: set[int], oom_before: int = 0) -> None:
+           silent: set[int], oom_before: int = 0, memory: PeakMemory | None = None) -> None:
     """Read the run's events, trusting only what fits the job: each cell in job order, started once, ended
     once, its checks between the two; send each cell when its turn comes. Anything else (a notebook writing
     on the channel itself, a forked copy of the runner) stops the run and is reported."""
     order = feeder.order
+    memory = memory or PeakMemory(None)
+    memory.restart()
     feeder.send(0)
     selector = selectors.DefaultSelector()
     selector.register(read_fd, selectors.EVENT_READ)
@@ -256,6 +306,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
                 continue
             if isinstance(event, CellStart) and current is None and position < len(order) and index == order[position]:
                 current, cell_started = index, time.monotonic()
+                memory.cell_started(index)
             elif isinstance(event, CheckEvent) and current is not None and index == current:
                 if current not in silent:
                     result.checks.append((index, event.record))
@@ -265,6 +316,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
                 if current not in silent:
                     result.cells[current] = event
                 current = None
+                memory.cell_ended()  # and reset, before the next cell is sent
                 position += 1
                 feeder.send(position)  # only now: the next cell's source was nowhere in the child before
             elif isinstance(event, Done) and current is None and position == len(order):

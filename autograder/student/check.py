@@ -24,6 +24,7 @@ from autograder.course.cells import Kind
 from autograder.grading.sanitize import Sanitized, sanitize
 from autograder.grading.submission import build_job
 from autograder.prepare.manifest import ManifestCell
+from autograder.wire.causes import cause_sentence, causes
 from autograder.sandbox.launch import RunResult, run_job
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.scratch import fresh_workdir, remove_workdir
@@ -34,6 +35,7 @@ from autograder.student.lint import (
 )
 from autograder.student.places import Places
 from autograder.wire.protocol import CellStatus, CheckRecord, LocalVerdict, Mode
+from autograder.sandbox.inside.checks import with_hint
 from autograder.student.released import (
     ReleasedCourse,
     ReleasedNotebook,
@@ -81,6 +83,8 @@ def _answers_before(sanitized: Sanitized, index: int) -> list:
 
 
 def _question(item: ManifestCell, index: int, sanitized: Sanitized, run: RunResult, places: Places) -> QuestionLine:
+    if item.kind == Kind.TASK.value:
+        return QuestionLine(item.grade_id, "hand_graded", item.points, "a task graded by hand (your cells after it)")
     if item.kind == Kind.MANUAL.value:
         answered = not sanitized.cells[index].checksum_matches_release
         return QuestionLine(item.grade_id, "hand_graded", item.points,
@@ -113,12 +117,25 @@ def _question(item: ManifestCell, index: int, sanitized: Sanitized, run: RunResu
     if answers and all(cell.checksum_matches_release for cell in answers):
         return QuestionLine(item.grade_id, "not_attempted", item.points, f"the answer cell above is still as released ({name}: {value})")
     failed = [record for record in _records_of(run, index) if record.local is LocalVerdict.FAILED]
-    if failed:  # the check's own explanation, from what it reported
-        seed = f" [seed {failed[0].seed}]" if failed[0].seed is not None else ""
-        return QuestionLine(item.grade_id, "failed", item.points, f"check {failed[0].name!r} failed{seed}: {failed[0].message}")
+    if failed:  # the check's own explanation, from what it reported, and the instructor's hint after it
+        first = failed[0]
+        return QuestionLine(item.grade_id, "failed", item.points, with_hint(f"check {first.name!r} failed: {first.message}", first.hint))
     if name in ("AssertionError", "CheckFailed"):
         return QuestionLine(item.grade_id, "failed", item.points, f"AssertionError{': ' + value if value else ''} {where}".strip())
     return QuestionLine(item.grade_id, "error", item.points, f"{name}: {value} {where}".strip())
+
+
+def _say_causes(questions: list[QuestionLine], sanitized: Sanitized) -> None:
+    """A question that fails while using the student's answer to another failing question says so
+    (`autograder.wire.causes`): fix that one first."""
+    lost = {q.question for q in questions if q.status in ("failed", "error", "not_attempted", "not_run")}
+    cells = [{"kind": str(getattr(c.kind, "value", c.kind)), "source": c.source, "grade_id": c.grade_id, "cell_type": c.cell_type}
+             for c in sanitized.cells]
+    found = causes(cells, lost)
+    not_attempted = {q.question for q in questions if q.status == "not_attempted"}
+    for question in questions:
+        if question.question in found:
+            question.message += f" ({cause_sentence(found[question.question], not_attempted=not_attempted)}: fix that first)"
 
 
 def _records_of(run: RunResult, index: int) -> list[CheckRecord]:
@@ -146,6 +163,7 @@ def check_notebook(path: str | Path, course: str | Path | None = None, limits: L
     for item in released.manifest.graded_cells:
         index = sanitized.index_of(item.grade_id)
         report.questions.append(_question(item, index, sanitized, run, places))
+    _say_causes(report.questions, sanitized)
     report.warnings.extend(f"at grading: {note}" for note in sanitized.notes)
     if run.status != "ok":
         report.warnings.append(f"the run stopped: {run.message}")

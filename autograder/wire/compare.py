@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -258,7 +258,13 @@ def _format_index(index: tuple) -> str:
 SMALL_ARRAY_SHOWN = 6
 
 
-def _compare_arrays(expected: Array, actual: Array, options: Options, path: str) -> None:
+def _compare_arrays(expected: Array, actual: Array, options: Options, path: str,
+                    locate: Callable[[tuple], str] | None = None, what: str = "") -> None:
+    """``locate`` names an element by its labels (a DataFrame's "row 'bob'") instead of its position; ``what``
+    names the part compared ("column 'age'"), said once in front of the message."""
+    def at(index: tuple) -> str:
+        return locate(index) if locate is not None else f"index {_format_index(index)}"
+
     if expected.shape != actual.shape:
         raise _Mismatch(path, f"shape differs: expected {expected.shape}, got {actual.shape}")
     want_dtype, got_dtype = real_dtype(expected), real_dtype(actual)
@@ -311,7 +317,14 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str)
     rel_masked = np.where(np.isnan(rel_diff), -np.inf, rel_diff)
     worst_rel = np.unravel_index(int(np.argmax(rel_masked)), want.shape)
     first = np.unravel_index(int(np.argmax(mismatched)), want.shape)
-    lines.append(f"first mismatch at index {_format_index(first)}: expected {_scalar(shown_want[first])}, got {_scalar(shown_got[first])}")
+    if locate is not None and count == 1:  # one wrong cell of a table: "row 'bob', column 'age': expected 31, got 30"
+        detail = f"expected {_scalar(shown_want[first])}, got {_scalar(shown_got[first])}"
+        if tolerance != tolerances.EXACT and np.isfinite(abs_diff[first]):
+            detail += f" (difference {_number(float(abs_diff[first]))}, up to {_number(float(allowed[first]))} allowed)"
+        raise _Mismatch(path, f"{at(first)}{', ' + what if what else ''}: {detail}" + _dtype_note(want_dtype, got_dtype, tolerance))
+    if what:
+        lines[0] = f"{what}: {lines[0]}"
+    lines.append(f"first mismatch at {at(first)}: expected {_scalar(shown_want[first])}, got {_scalar(shown_got[first])}")
     if want.size <= SMALL_ARRAY_SHOWN:  # a 2x2 matrix or a short vector: the values say more than statistics
         lines.append(f"expected {_short(shown_want.tolist())}, got {_short(shown_got.tolist())}")
     if nans.any():
@@ -319,10 +332,10 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str)
     if not (np.isfinite(abs_diff) & mismatched).any():  # only NaNs differ: no difference to measure
         raise _Mismatch(path, "; ".join(lines) + _dtype_note(want_dtype, got_dtype, tolerance))
     if tolerance == tolerances.EXACT and want.dtype.kind in "iub":
-        lines.append(f"greatest absolute difference: {_number(float(abs_diff[worst_abs]))} at index {_format_index(worst_abs)}")
+        lines.append(f"greatest absolute difference: {_number(float(abs_diff[worst_abs]))} at {at(worst_abs)}")
     else:
-        lines.append(f"greatest absolute difference: {_number(float(abs_diff[worst_abs]))} at index {_format_index(worst_abs)} (up to {_number(tolerance.atol)} allowed)")
-        lines.append(f"greatest relative difference: {_number(float(rel_diff[worst_rel]))} at index {_format_index(worst_rel)} (up to {_number(tolerance.rtol)} allowed)")
+        lines.append(f"greatest absolute difference: {_number(float(abs_diff[worst_abs]))} at {at(worst_abs)} (up to {_number(tolerance.atol)} allowed)")
+        lines.append(f"greatest relative difference: {_number(float(rel_diff[worst_rel]))} at {at(worst_rel)} (up to {_number(tolerance.rtol)} allowed)")
     raise _Mismatch(path, "; ".join(lines) + _dtype_note(want_dtype, got_dtype, tolerance))
 
 
@@ -346,38 +359,117 @@ def _scalar(array) -> str:
 
 
 def _compare_frames(expected: Frame, actual: Any, options: Options, path: str) -> None:
+    """Tables are reported by label, as a student reads them: "row 'bob', column 'age': expected 31, got 30",
+    "missing column(s) ['age']", "missing row label(s) ['carol']". Order matters (as in pandas'
+    ``assert_frame_equal``): the same labels in another order are a difference, and the message says so."""
     if not isinstance(actual, Frame):
         raise _Mismatch(path, f"expected a {expected.kind}, got {_describe(actual)}")
     if expected.kind != actual.kind:
         raise _Mismatch(path, f"expected a {expected.kind}, got a {actual.kind}")
-    noun = "DataFrame" if expected.kind == "dataframe" else "Series"
-    if expected.kind == "dataframe" and list(expected.columns) != list(actual.columns):
-        raise _Mismatch(path, f"{noun} columns differ: expected {_short(expected.columns)}, got {_short(actual.columns)}")
-    if expected.kind == "series" and expected.name != actual.name:
+    is_frame = expected.kind == "dataframe"
+    noun = "DataFrame" if is_frame else "Series"
+    if is_frame and not _same_labels(expected.columns, actual.columns):
+        raise _Mismatch(path, f"{noun} columns differ: " + _label_difference(expected.columns, actual.columns, "column"))
+    if not is_frame and expected.name != actual.name:
         raise _Mismatch(path, f"Series name differs: expected {expected.name!r}, got {actual.name!r}")
-    if len(expected.index) != len(actual.index):
-        raise _Mismatch(path, f"{noun} has {len(actual.index)} row(s), expected {len(expected.index)}")
-    if list(expected.index) != list(actual.index):
-        try:
-            _compare(list(expected.index), list(actual.index), Options(kind="equal"), "")
-        except _Mismatch as mismatch:
-            raise _Mismatch(path, f"{noun} index differs: {mismatch.message}") from None
-        if not _labels_equal(expected.index, actual.index):
-            raise _Mismatch(path, f"{noun} index differs")
+    if not _same_labels(expected.index, actual.index):
+        rows = f" ({len(actual.index)} row(s), expected {len(expected.index)})" if len(expected.index) != len(actual.index) else ""
+        raise _Mismatch(path, f"{noun} index differs: " + _label_difference(expected.index, actual.index, "row") + rows)
     for position, label in enumerate(expected.columns):
-        column_path = f"{path}[{label!r}]" if expected.kind == "dataframe" else path
+        what = f"column {_label(label)}" if is_frame else ""
+        prefix = f"{what}: " if what else ""
         want_dtype, got_dtype = expected.dtypes[position], actual.dtypes[position]
         if _dtype_family(want_dtype) != _dtype_family(got_dtype) or (options.check_dtype and want_dtype != got_dtype):
-            raise _Mismatch(column_path, f"dtype differs: expected {want_dtype}, got {got_dtype}")
+            raise _Mismatch(path, f"{prefix}dtype differs: expected {want_dtype}, got {got_dtype}")
         column_options = Options(options.kind, options.rtol, options.atol, True, options.check_dtype)
+        want, got = expected.data[position], actual.data[position]
+
+        def row(index: tuple) -> str:
+            return f"row {_label(expected.index[index[0]])}"
+
+        if isinstance(want, Array) and isinstance(got, Array):
+            _compare_arrays(want, got, column_options, path, locate=row, what=what)
+        elif isinstance(want, list) and isinstance(got, list):
+            _compare_cells(want, got, column_options, path, row, what)
+        else:
+            try:
+                _compare(want, got, column_options, "")
+            except _Mismatch as mismatch:
+                raise _Mismatch(path, prefix + mismatch.message) from None
+
+
+def _compare_cells(want: list, got: list, options: Options, path: str, row: Callable[[tuple], str], what: str) -> None:
+    """A column of plain values (strings, dates, None), cell by cell; the first differing row by its label."""
+    differing: list[tuple[int, str]] = []
+    for position, (w, g) in enumerate(zip(want, got)):
         try:
-            _compare(expected.data[position], actual.data[position], column_options, "")
+            _compare(w, g, options, "")
         except _Mismatch as mismatch:
-            raise _Mismatch(column_path, mismatch.message) from None
+            differing.append((position, mismatch.message))
+    if not differing:
+        return
+    position, message = differing[0]
+    if len(differing) == 1:
+        raise _Mismatch(path, f"{row((position,))}{', ' + what if what else ''}: {message}")
+    count, total = len(differing), len(want)
+    raise _Mismatch(path, f"{what + ': ' if what else ''}values differ: {count} / {total} element(s) mismatched "
+                          f"({100.0 * count / total:.1f}%); first mismatch at {row((position,))}: {message}")
 
 
-def _labels_equal(left: list, right: list) -> bool:
-    return all(a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)) for a, b in zip(left, right))
+def _label(label: Any) -> str:
+    """A row or column label as the student wrote it: 'bob', 3, ('a', 1)."""
+    if isinstance(label, list):  # a MultiIndex label travels as a list
+        return repr(tuple(_plain_label(part) for part in label))
+    return repr(_plain_label(label))
+
+
+def _plain_label(label: Any) -> Any:
+    if isinstance(label, Array) and label.data.shape == ():
+        return label.data.item()
+    return label
+
+
+def _hashable_label(label: Any):
+    label = _plain_label(label)
+    if isinstance(label, list):
+        return tuple(_hashable_label(part) for part in label)
+    if isinstance(label, float) and math.isnan(label):
+        return "$nan"
+    try:
+        hash(label)
+    except TypeError:
+        return repr(label)
+    return (type(label) is str, label)  # 1 and '1' are different labels
+
+
+def _same_labels(left: list, right: list) -> bool:
+    return len(left) == len(right) and all(_hashable_label(a) == _hashable_label(b) for a, b in zip(left, right))
+
+
+def _label_difference(expected: list, actual: list, noun: str) -> str:
+    """What differs between two lists of labels: the missing and unexpected ones, or where the order first differs."""
+    want, got = [_hashable_label(x) for x in expected], [_hashable_label(x) for x in actual]
+    plural = "column(s)" if noun == "column" else f"{noun} label(s)"
+    want_set, got_set = set(want), set(got)
+    missing = [label for label, key in zip(expected, want) if key not in got_set]
+    extra = [label for label, key in zip(actual, got) if key not in want_set]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {plural} {_labels(missing)}")
+        if extra:
+            parts.append(f"unexpected {plural} {_labels(extra)}")
+        return "; ".join(parts)
+    if len(want) != len(got):
+        return f"the same {noun} labels, repeated a different number of times"
+    position = next(i for i, (a, b) in enumerate(zip(want, got)) if a != b)
+    return (f"the same {noun} labels in another order: at position {position} expected {_label(expected[position])}, "
+            f"got {_label(actual[position])}")
+
+
+def _labels(labels: list) -> str:
+    shown = ", ".join(_label(label) for label in labels[:8])
+    return f"[{shown}{', ...' if len(labels) > 8 else ''}]"
 
 
 def _dtype_family(dtype: str) -> str:

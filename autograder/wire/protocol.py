@@ -291,7 +291,8 @@ class CheckRecord:
 
     On the grader's side ``options``, ``weight``, ``message`` and the metric's bounds are read only from the
     reference's record, never from the student's. ``expected`` is the reference's ``expected=`` literal.
-    ``local`` is what the check decided in a student's own process (local mode only).
+    ``local`` is what the check decided in a student's own process (local mode only). ``hint`` is the
+    instructor's advice shown after a failure (``hint="..."`` on the check), read only from the reference's record.
     """
 
     name: str
@@ -307,6 +308,7 @@ class CheckRecord:
     at_least: float | None = None
     at_most: float | None = None
     local: LocalVerdict | None = None
+    hint: str = ""
     #: child side only: the value's large arrays as raw .npy bytes, sent after the event (`values.collect_blobs`)
     blobs: tuple = field(default=(), compare=False, repr=False)
 
@@ -331,6 +333,8 @@ class CheckRecord:
             data.update(metric=self.metric, at_least=self.at_least, at_most=self.at_most)
         if self.local is not None:
             data["local"] = self.local.value
+        if self.hint:
+            data["hint"] = self.hint
         return data
 
     @classmethod
@@ -354,7 +358,7 @@ class CheckRecord:
                    None if error is None else str(error), data.get("expected"), "expected" in data,
                    None if data.get("metric") is None else str(data["metric"]),
                    _optional_number(data.get("at_least"), "at_least"), _optional_number(data.get("at_most"), "at_most"),
-                   None if local is None else LocalVerdict(local))
+                   None if local is None else LocalVerdict(local), str(data.get("hint") or "")[:MAX_HINT_CHARS])
 
 
 @dataclass(frozen=True)
@@ -441,6 +445,10 @@ def parse_event(data: Any) -> Event:
 # -------------------------------------------------------------------------------------- what was decided
 
 
+#: A check's hint is the instructor's, but a record may come from anywhere: kept to a paragraph.
+MAX_HINT_CHARS = 2000
+
+
 @dataclass(frozen=True)
 class CheckOutcome:
     """What scoring decided for one expected check; stored with the question (``results.checks``)."""
@@ -452,8 +460,12 @@ class CheckOutcome:
     seed: int | None = None
     expected: str = ""  # a short description of the expected value ("tensor of dtype float32 and shape (3,)")
     got: str = ""  # the same of the student's value, when one arrived
+    hint: str = ""  # the reference's hint, on a failed check only
 
     def to_json(self) -> dict:
-        return {"name": self.name, "weight": self.weight, "seed": self.seed, "passed": self.passed, "message": self.message,
+        data = {"name": self.name, "weight": self.weight, "seed": self.seed, "passed": self.passed, "message": self.message,
                 "expected": self.expected, "got": self.got}
+        if self.hint:
+            data["hint"] = self.hint
+        return data
 

@@ -129,22 +129,24 @@ def check_close(
     equal_nan: bool = False,
     check_dtype: bool = False,
     weight: float = 1,
+    hint: str = "",
 ) -> None:
     """Numbers within tolerance: ``|actual - expected| <= atol + rtol * |expected|`` elementwise.
 
     Works on tensors, arrays, scalars, DataFrames/Series, nested lists/tuples/dicts and state_dicts. The
-    default ``rtol``/``atol`` depend on the dtype (see `autograder.wire.tolerances`).
+    default ``rtol``/``atol`` depend on the dtype (see `autograder.wire.tolerances`). ``hint`` (every check
+    takes one) is shown to the student after the failure message, never on a pass.
     """
     options = Options("close", rtol, atol, equal_nan, check_dtype)
-    _check(name, actual, expected, options, weight)
+    _check(name, actual, expected, options, weight, hint=hint)
 
 
-def check_equal(name: str, actual: Any, expected: Any = _MISSING, *, weight: float = 1) -> None:
+def check_equal(name: str, actual: Any, expected: Any = _MISSING, *, weight: float = 1, hint: str = "") -> None:
     """Exact equality: ints, strings, shapes, bools, and arrays elementwise."""
-    _check(name, actual, expected, Options("equal"), weight)
+    _check(name, actual, expected, Options("equal"), weight, hint=hint)
 
 
-def check_true(name: str, condition: Any, message: str = "", *, weight: float = 1) -> None:
+def check_true(name: str, condition: Any, message: str = "", *, weight: float = 1, hint: str = "") -> None:
     """A property that must hold; ``message`` tells the student what it means when it does not.
 
     While grading, the condition is not decided here: it is recorded as it is (a `bool`, a NumPy bool, a
@@ -152,9 +154,9 @@ def check_true(name: str, condition: Any, message: str = "", *, weight: float = 
     it is exactly ``True``. An object whose ``__bool__`` says yes is sent as its type and fails there.
     """
     if _mode == Mode.LOCAL:
-        _check(name, bool(condition), True, Options("equal"), weight, message=message)
+        _check(name, bool(condition), True, Options("equal"), weight, message=message, hint=hint)
     else:
-        _check(name, _Condition(condition), True, Options("equal"), weight, message=message)
+        _check(name, _Condition(condition), True, Options("equal"), weight, message=message, hint=hint)
 
 
 class _Condition:
@@ -198,6 +200,7 @@ def check_metric(
     at_least: float | None = None,
     at_most: float | None = None,
     weight: float = 1,
+    hint: str = "",
 ) -> None:
     """A value judged by a function of the reference module, e.g. a trained model's accuracy on held-out data.
 
@@ -210,20 +213,23 @@ def check_metric(
         raise TypeError("check_metric needs at_least= or at_most=")
     options = Options("metric")
     _check(name, value, _MISSING, options, weight, extra={"metric": str(metric), "at_least": None if at_least is None else float(at_least),
-                                                          "at_most": None if at_most is None else float(at_most)})
+                                                          "at_most": None if at_most is None else float(at_most)}, hint=hint)
 
 
-def _check(name: str, actual: Any, expected: Any, options: Options, weight: float, message: str = "", extra: dict | None = None) -> None:
+def _check(name: str, actual: Any, expected: Any, options: Options, weight: float, message: str = "", extra: dict | None = None,
+           hint: str = "") -> None:
     if not isinstance(name, str) or not name:
         raise TypeError("a check needs a non-empty name, e.g. ag.check_close('sigmoid.zero', sigmoid(0.0), 0.5)")
+    if not isinstance(hint, str):
+        raise TypeError(f"check {name!r}: hint= must be a string (what to look at when the check fails), not {type(hint).__name__}")
     seed = seeding.current_seed()
     extra = extra or {}
     if _mode == Mode.LOCAL:
         if options.kind == "metric":
             _say("recorded", f"{name}: evaluated by {extra['metric']} on the grader's held-out data when graded")
-            _tell(CheckRecord(name, options, float(weight), seed, str(message), local=LocalVerdict.WHEN_GRADED, **extra))
+            _tell(CheckRecord(name, options, float(weight), seed, str(message), local=LocalVerdict.WHEN_GRADED, hint=hint, **extra))
             return
-        _decide_locally(name, actual, expected, options, seed, message)
+        _decide_locally(name, actual, expected, options, seed, message, hint)
         return
     encoded, error, blobs = None, None, []
     try:
@@ -238,7 +244,7 @@ def _check(name: str, actual: Any, expected: Any, options: Options, weight: floa
         encoded, blobs = None, []
     has_expected = _mode == Mode.REFERENCE and expected is not _MISSING
     _tell(CheckRecord(name, options, float(weight), seed, str(message), encoded, error,
-                      values.encode(expected) if has_expected else None, has_expected, **extra, blobs=tuple(blobs)))
+                      values.encode(expected) if has_expected else None, has_expected, **extra, hint=hint, blobs=tuple(blobs)))
 
 
 def _tell(record: CheckRecord) -> None:
@@ -253,24 +259,29 @@ def _say(status: str, text: str) -> None:
         print(("✓ " if status == "passed" else "- ") + text)
 
 
-def _decide_locally(name: str, actual: Any, expected: Any, options: Options, seed, message: str) -> None:
+def with_hint(text: str, hint: str) -> str:
+    """A failure message followed by its check's hint, as every place a student reads one shows it."""
+    return f"{text}\n  hint: {hint}" if hint else text
+
+
+def _decide_locally(name: str, actual: Any, expected: Any, options: Options, seed, message: str, hint: str = "") -> None:
     from autograder.sandbox.inside.notebook import CheckFailed
 
     if expected is _MISSING:
         _say("recorded", f"{name}: recorded; compared with the reference implementation when graded")
-        _tell(CheckRecord(name, options, 1.0, seed, message, local=LocalVerdict.WHEN_GRADED))
+        _tell(CheckRecord(name, options, 1.0, seed, message, local=LocalVerdict.WHEN_GRADED, hint=hint))
         return
     verdict = compare(values.decode(values.encode(expected)), values.decode(values.encode(actual)), options)
     if not verdict.ok:
         detail = message or verdict.message
-        _tell(CheckRecord(name, options, 1.0, seed, detail, local=LocalVerdict.FAILED))
+        _tell(CheckRecord(name, options, 1.0, seed, detail, local=LocalVerdict.FAILED, hint=hint))
         if _collected is not None:
-            _collected.append(("failed", f"{name}: {detail}"))
+            _collected.append(("failed", with_hint(f"{name}: {detail}", hint)))
             return
-        seed_note = f" [seed {seed}]" if seed is not None else ""
-        raise CheckFailed(f"check {name!r} failed{seed_note}: {detail}")
+        # the seed stays in the record (the instructor's, to reproduce it); the student reads what differed
+        raise CheckFailed(with_hint(f"check {name!r} failed: {detail}", hint))
     _say("passed", name)
-    _tell(CheckRecord(name, options, 1.0, seed, message, local=LocalVerdict.PASSED))
+    _tell(CheckRecord(name, options, 1.0, seed, message, local=LocalVerdict.PASSED, hint=hint))
 
 
 def _short_errors_in_jupyter() -> None:

@@ -3,7 +3,10 @@
 A student runs them in the live kernel, after editing an answer, instead of scrolling to the test cell:
 each runs the *visible* tests of a question (or of every question) in the notebook's own namespace and
 prints one concise line per check (passed, what differed, not attempted yet, the error and the line of
-the student's cell it came from), never a traceback through this package. The tests come from the
+the student's cell it came from, and the instructor's ``hint=`` after a failure), never a traceback through
+this package. A question that fails while using the student's answer to another failing question gets one
+more line saying so (`autograder.wire.causes`): "→ mean_rows: this used your `double` (question double),
+which fails its own check: fix that first". The tests come from the
 released notebook when the course's ``release/`` folder is above the working directory (test cells are
 locked, so that is what the notebook holds too), else from the notebook file itself. Hidden tests are not
 in either: they run only when the notebook is graded.
@@ -16,6 +19,8 @@ in a real Jupyter or IPython session, never in a grading run).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -36,11 +41,12 @@ class CheckFailed(AssertionError):
 
 @dataclass
 class Line:
-    status: str  # passed | failed | recorded | not_attempted | error
+    status: str  # passed | failed | recorded | not_attempted | error | cause
     text: str
+    test: str = ""  # the grade_id of the test cell the line is about
 
     def __str__(self) -> str:
-        mark = {"passed": "✓", "failed": "✗", "recorded": "-", "not_attempted": "…", "error": "✗"}[self.status]
+        mark = {"passed": "✓", "failed": "✗", "recorded": "-", "not_attempted": "…", "error": "✗", "cause": "→"}[self.status]
         return f"{mark} {self.text}"
 
 
@@ -137,22 +143,60 @@ def run_tests(tests: list[tuple[str, str, str]], namespace: dict, collecting) ->
     module's context manager, passed in: this module is imported by it, not the other way round)."""
     lines: list[Line] = []
     for question, grade_id, source in tests:
-        with collecting() as outcomes:
-            try:
-                exec(compile(source, f"<test cell {grade_id}>", "exec"), namespace)  # noqa: S102 - the released test
-                error = None
-            except NotImplementedError as raised:
-                error = raised
-                lines.extend(Line(*item) for item in outcomes)
-                lines.append(Line("not_attempted", f"{question}: not attempted yet (the answer still raises NotImplementedError); "
-                                                   "replace the `raise NotImplementedError()` line with your code"))
-                continue
-            except Exception as raised:  # the student's code raised inside the test: say where, in one line
-                error = raised
-        lines.extend(Line(*item) for item in outcomes)
-        if error is not None:
-            lines.append(Line("error", f"{question}: {type(error).__name__}: {error}{_where(error)}"))
+        before = len(lines)
+        _run_test(question, grade_id, source, namespace, collecting, lines)
+        for line in lines[before:]:
+            line.test = grade_id
     return lines
+
+
+def _run_test(question: str, grade_id: str, source: str, namespace: dict, collecting, lines: list[Line]) -> None:
+    with collecting() as outcomes:
+        try:
+            exec(compile(source, f"<test cell {grade_id}>", "exec"), namespace)  # noqa: S102 - the released test
+            error = None
+        except NotImplementedError as raised:
+            error = raised
+            lines.extend(Line(*item) for item in outcomes)
+            lines.append(Line("not_attempted", f"{question}: not attempted yet (the answer still raises NotImplementedError); "
+                                               "replace the `raise NotImplementedError()` line with your code"))
+            return
+        except Exception as raised:  # the student's code raised inside the test: say where, in one line
+            error = raised
+    lines.extend(Line(*item) for item in outcomes)
+    if error is not None:
+        lines.append(Line("error", f"{question}: {type(error).__name__}: {error}{_where(error)}"))
+
+
+def _student_cells(directory: Path | None) -> list[dict]:
+    """The student's own notebook (not its released twin: the answers are in this one), as
+    `autograder.wire.causes` reads cells."""
+    for notebook in _candidates(Path(directory or os.getcwd())):
+        cells = []
+        for cell in _read(notebook):
+            meta = _nbgrader(cell)
+            kind = ("manual" if meta.get("grade") else "answer") if meta.get("solution") else "test" if meta.get("grade") else "other"
+            cells.append({"kind": kind, "source": _source(cell), "grade_id": meta.get("grade_id"), "cell_type": cell.get("cell_type")})
+        if any(c["kind"] == "test" for c in cells):
+            return cells
+    return []
+
+
+def cause_lines(lines: list[Line], tests: list[tuple[str, str, str]], directory: Path | None,
+                only: set[str] | None = None) -> list[Line]:
+    """One line per failing question that used the student's answer to another failing question (named as the
+    student names questions: by their answer cell), so the root cause is read once, not on every check."""
+    from autograder.wire.causes import cause_sentence, causes
+
+    lost = {line.test for line in lines if line.status in ("failed", "error", "not_attempted")}
+    if len(lost) < 2:
+        return []
+    name_of = {test: question for question, test, _ in tests}
+    not_attempted = {line.test for line in lines if line.status == "not_attempted"}
+    found = causes(_student_cells(directory), lost)
+    labels = {test: f"question {name}" for test, name in name_of.items()}
+    return [Line("cause", f"{name_of.get(test, test)}: {cause_sentence(used, labels, not_attempted)}: fix that first", test)
+            for test, used in found.items() if only is None or test in only]
 
 
 def _shell():
@@ -180,10 +224,31 @@ def check(question, collecting, *, directory=None, namespace: dict | None = None
         known = ", ".join(dict.fromkeys(t[0] for t in tests)) or "none found: open this from the notebook's folder"
         print(f"✗ no visible test for {question!r}; the questions are: {known}")
         return False
-    lines = run_tests(chosen, _namespace() if namespace is None else namespace, collecting)
-    for line in lines:
+    namespace = _namespace() if namespace is None else namespace
+    lines = run_tests(chosen, namespace, collecting)
+    for line in lines + _causes_of_one(lines, chosen, tests, namespace, collecting, directory):
         print(line)
     return bool(lines) and all(line.status in ("passed", "recorded") for line in lines)
+
+
+_FAILING = ("failed", "error", "not_attempted")
+
+
+def _causes_of_one(lines: list[Line], chosen, tests, namespace: dict, collecting, directory) -> list[Line]:
+    """For ``ag.check(one question)`` that fails: the visible tests of the other questions it used are run
+    quietly (their lines and prints are not shown), and a cause line is printed when one of them fails too."""
+    if not any(line.status in _FAILING for line in lines):
+        return []
+    from autograder.wire.causes import uses
+
+    failing = {line.test for line in lines if line.status in _FAILING}
+    used = uses(_student_cells(directory))
+    others = {use.question for test in failing for use in used.get(test, ())} - {t[1] for t in chosen}
+    if not others:
+        return []
+    with contextlib.redirect_stdout(io.StringIO()):
+        quiet = run_tests([t for t in tests if t[1] in others], namespace, collecting)
+    return cause_lines(lines + quiet, tests, directory, only={t[1] for t in chosen})
 
 
 def check_all(collecting, *, directory=None, namespace: dict | None = None) -> bool:
@@ -193,7 +258,7 @@ def check_all(collecting, *, directory=None, namespace: dict | None = None) -> b
         print("✗ no visible tests found: run this from the notebook's folder")
         return False
     lines = run_tests(tests, _namespace() if namespace is None else namespace, collecting)
-    for line in lines:
+    for line in lines + cause_lines(lines, tests, directory):
         print(line)
     passed = sum(line.status == "passed" for line in lines)
     failing = sum(line.status in ("failed", "error", "not_attempted") for line in lines)
