@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 from pathlib import Path
 
@@ -21,9 +22,18 @@ from autograder.results.status import LABELS, QuestionStatus, SubmissionStatus
 console = Console(highlight=False)
 error_console = Console(stderr=True, highlight=False)
 
-#: Exit status of `grade` when the grader itself failed on some submission (rows ``grader_error``): the
-#: batch is stored, those rows are not grades yet, and the next run grades them again.
+#: Exit statuses of `grade` (README, `autograder grade --help`). 0: every submission found has its row, the
+#: student's own failures (error, timeout, crashed, invalid...) included, since those rows are grades.
+#: 1: the grader itself failed on some submission (rows ``grader_error``): the batch is stored, those rows are
+#: not grades yet, and the next run grades them again. 2: an error the user can fix (`EXIT_USER_ERROR`).
+#: 3: only with ``--fail-on``: some row has one of the statuses named (1 wins when both apply).
 EXIT_GRADER_ERRORS = 1
+EXIT_FAILED_ROWS = 3
+#: Statuses ``grade --fail-on`` may name: those of a submission graded, but not as a clean run.
+FAILABLE = (SubmissionStatus.INVALID, SubmissionStatus.ERROR, SubmissionStatus.TIMEOUT, SubmissionStatus.CRASHED,
+            SubmissionStatus.MISSING)
+#: Columns a table may take when output goes to a file or a pipe: wide enough that no id or message wraps.
+PIPE_WIDTH = 1000
 #: Characters of a submission's message shown in `grade`'s table (the gradebook keeps the whole message).
 MESSAGE_COLUMN_CHARS = 90
 #: `grade`'s table: each submission status, coloured; the student's own failures in red, ours said to be ours.
@@ -94,15 +104,21 @@ def _grade(args) -> int:
     from autograder.wire.text import safe_text
 
     assignment = Course.at(args.course).assignment(args.assignment)
+    # --json: standard output is the one JSON object; what a person reads goes to stderr or nowhere
+    out = error_console if args.json else console
     columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=False, disable=args.quiet) as progress:
-        started, graded = time.monotonic(), [0]
+    progress = Progress(*columns, console=out, transient=False, disable=args.quiet or args.json)
+    try:  # the bar starts with the batch: a folder or gradebook refused before it leaves no empty bar behind
+        started, graded, bar_shown = time.monotonic(), [0], [False]
 
         def heading(start):
-            console.print(f"[bold]{escape(start.assignment)}[/]: {start.found} notebook(s) in {escape(args.submissions)}, "
-                          f"{start.todo} to grade, on {escape(start.where)}")
-            console.print(start.confinement, markup=False)
+            progress.start()
+            bar_shown[0] = True
+            if not args.json:
+                console.print(f"[bold]{escape(start.assignment)}[/]: {start.found} notebook(s) in {escape(args.submissions)}, "
+                              f"{start.todo} to grade, on {escape(start.where)}")
+                console.print(start.confinement, markup=False)
             for student in start.not_on_roster:
                 error_console.print(f"[yellow]warning:[/] {escape(safe_text(student))} handed in but is not on the roster "
                                     f"{escape(args.roster)}; graded all the same")
@@ -113,10 +129,13 @@ def _grade(args) -> int:
             rate = graded[0] / max(time.monotonic() - started, 1e-9)
             progress.update(progress.task_ids[0], advance=1, rate=f"{rate:.2f}/s")
 
-        summary = grade_assignment(assignment, args.submissions, _limits(args), workers=args.workers or None,
+        summary = grade_assignment(assignment, args.submissions, _limits(args), workers=args.workers,
                                    gradebook_url=args.gradebook, force=args.force, scheduler=args.scheduler,
                                    on_start=heading, on_progress=advance, roster=_grade_roster(args))
-    if summary.graded and not args.quiet:
+    finally:
+        if bar_shown[0]:
+            progress.stop()  # (stopping a bar never started prints an empty line)
+    if summary.graded and not args.quiet and not args.json:
         table = Table(title=f"{assignment.name}: {len(summary.graded)} graded")
         for column in ("student", "notebook", "score", "status", "message"):
             table.add_column(column, overflow="fold")
@@ -128,16 +147,51 @@ def _grade(args) -> int:
                           SUBMISSION_STYLES.get(item.status, escape(safe_text(item.status))), escape(safe_text(message)))
         console.print(table)
     url = args.gradebook or assignment.course.gradebook_url
-    line = (f"{assignment.name}: graded {len(summary.graded)}, skipped {summary.skipped} unchanged, "
-            f"{time.monotonic() - started:.1f} s in all; gradebook {url}")
+    counts = summary.counts()
     failures = len(summary.grader_errors)
+    failed_rows = {status: counts[status] for status in args.fail_on if counts.get(status)}
+    code = EXIT_GRADER_ERRORS if failures else EXIT_FAILED_ROWS if failed_rows else 0
+    if args.json:
+        print(json.dumps(_grade_json(assignment.name, summary, counts, url, code, time.monotonic() - started), ensure_ascii=False))
+        return code
+    by_status = ", ".join(f"{status} {counts[status]}" for status in SubmissionStatus if counts.get(status))
+    line = (f"{assignment.name}: graded {len(summary.graded)}, skipped {summary.skipped} unchanged "
+            f"({by_status or 'no submission'}), {time.monotonic() - started:.1f} s in all; gradebook {_shown_url(url)}")
     if failures:
         error_console.print(f"{escape(line)}; [red]{failures} submission(s) the grader failed on[/] (status "
                             f"{SubmissionStatus.GRADER_ERROR}, the message says why): fix the cause and run the same "
                             "`autograder grade` again, it grades them again", soft_wrap=True)
-        return EXIT_GRADER_ERRORS
-    console.print(line, markup=False, soft_wrap=True)
-    return 0
+    elif failed_rows:
+        named = ", ".join(f"{n} {status}" for status, n in failed_rows.items())
+        error_console.print(f"{escape(line)}; [red]{named}[/] (--fail-on {','.join(args.fail_on)}): exit {EXIT_FAILED_ROWS}",
+                            soft_wrap=True)
+    else:
+        console.print(line, markup=False, soft_wrap=True)
+    return code
+
+
+def _grade_json(assignment: str, summary, counts: dict, url: str, code: int, seconds: float) -> dict:
+    """`grade --json`: one object, for scripts (README: the exit statuses)."""
+    from autograder.wire.text import safe_text
+
+    rows = [{"student_id": safe_text(item.student_id), "notebook": safe_text(item.notebook), "status": str(item.status),
+             "score": sum(r.score or 0 for r in item.results), "max_score": sum(r.max_score for r in item.results),
+             "message": safe_text(item.message)}
+            for item in sorted(summary.graded, key=lambda s: (s.student_id, s.notebook))]
+    return {"assignment": assignment, "graded": len(summary.graded), "skipped_unchanged": summary.skipped,
+            "counts": {str(k): v for k, v in sorted(counts.items())}, "seconds": round(seconds, 3), "gradebook": _shown_url(url),
+            "exit_code": code, "rows": rows}
+
+
+def _shown_url(url: str) -> str:
+    """A gradebook URL as printed: its password masked."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL (it failed to open before this, with its own message): shown as given
+        return url
 
 
 # ---------------------------------------------------------------- grade --roster (students who did not hand in)
@@ -174,7 +228,7 @@ def _export(args) -> int:
     if len(assignments) > 1 and args.format != "canvas":
         raise UserError(f"--format {args.format} exports one assignment at a time; only --format canvas takes several (one column each)")
     deadlines = {a.name: deadline_for(a) for a in assignments}
-    with Gradebook(args.gradebook or course.gradebook_url) as gradebook:
+    with Gradebook(args.gradebook or course.gradebook_url, create=False) as gradebook:
         if args.format == "csv":
             text = to_csv(gradebook, assignments[0].name, deadlines[assignments[0].name])
         totals = {a.name: student_totals(gradebook, a.name, deadlines[a.name]) for a in assignments}
@@ -319,7 +373,7 @@ def _feedback(args) -> int:
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
     output = Path(args.output)
-    with Gradebook(args.gradebook or course.gradebook_url) as gradebook:
+    with Gradebook(args.gradebook or course.gradebook_url, create=False) as gradebook:
         students = len({s.student_id for s in gradebook.submissions(assignment.name, manual=False)})
         if not students:
             raise UserError(f"the gradebook has no graded submission of {assignment.name}; run `autograder grade {assignment.name} ...` first")
@@ -357,9 +411,15 @@ def _report(args) -> int:
         from autograder.results.export import read_roster, sections_of
 
         sections = sections_of(read_roster(Path(args.roster)))
-    with console.status("computing the statistics and drawing the plots"), Gradebook(args.gradebook or course.gradebook_url) as gradebook:
+    with console.status("computing the statistics and drawing the plots"), Gradebook(args.gradebook or course.gradebook_url, create=False) as gradebook:
         report = write_report(gradebook, assignment, args.output, sections=sections, feedback=args.feedback)
     summary = report.summary()
+    if args.json:
+        questions = [{"notebook": q.notebook, "question": q.question, "max_score": q.max_score, "mean": q.mean, "sd": q.spread,
+                      "full_marks": q.full_fraction, "categories": q.categories} for q in report.questions]
+        print(json.dumps({"assignment": assignment.name, "output": str(args.output), "max_score": report.max_score,
+                          "summary": summary, "questions": questions}, ensure_ascii=False))
+        return 0
     table = Table(title=f"{assignment.name}: {summary['students']} student(s), mean {summary['mean']:.3g} / {report.max_score:g}")
     for column in ("question", "points", "mean", "sd", "full marks"):
         table.add_column(column, justify="left" if column == "question" else "right")
@@ -379,7 +439,7 @@ def _leaderboard(args) -> int:
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
     now = parse_now(args.now) if args.now else None
-    with Gradebook(args.gradebook or course.gradebook_url) as gradebook:
+    with Gradebook(args.gradebook or course.gradebook_url, create=False) as gradebook:
         board = write_leaderboard(gradebook, assignment, Path(args.output), now)
     shown = "private scores revealed" if board.revealed else f"public scores only; private ones after {board.reveal_at.isoformat()}"
     leader = board.standings[0] if board.standings else None
@@ -409,7 +469,7 @@ def _similarity(args) -> int:
 
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
-    with console.status("fingerprinting the answers"), Gradebook(args.gradebook or course.gradebook_url) as gradebook:
+    with console.status("fingerprinting the answers"), Gradebook(args.gradebook or course.gradebook_url, create=False) as gradebook:
         report = similarity_report(gradebook, assignment, threshold=args.threshold)
     if not report.questions:
         raise UserError(f"the gradebook has no graded notebook of {assignment.name}; run `autograder grade {assignment.name} ...` first")
@@ -432,9 +492,12 @@ def _manual(args) -> int:
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
     url = args.gradebook or course.gradebook_url
-    with Gradebook(url) as gradebook:
+    with Gradebook(url, create=False) as gradebook:
+        config = course.nbgrader_config
         app = ManualGrading(gradebook, assignment.name, grader=args.grader, anonymous=args.anonymous,
-                           source_dir=assignment.source_dir)
+                           source_dir=assignment.source_dir,
+                           solution_delimiters=(config.value("ClearSolutions", "begin_solution_delimeter", "BEGIN SOLUTION"),
+                                                config.value("ClearSolutions", "end_solution_delimeter", "END SOLUTION")))
         waiting = sum(q["waiting"] for q in app.questions())
         try:
             server = Server(app, args.host, args.port)
@@ -488,12 +551,128 @@ def _add_gradescope_parser(sub) -> None:
 # ------------------------------------------------------------------------- end of gradescope
 
 
+# ----------------------------------------------------------------------------- the parser: help, errors, defaults
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a wrong option said in one line (as a `UserError` is), pointing at the command's help."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"error: {self.prog}: {message} (`{self.prog} --help` shows the options)\n")
+
+
+def _positive_workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of parallel runs: give 1 or more (default: one per core)")
+    return value
+
+
+def _statuses(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in str(text).split(",") if name.strip())
+    wrong = [name for name in names if name not in FAILABLE]
+    if wrong:
+        raise argparse.ArgumentTypeError(f"{', '.join(wrong)}: not a status --fail-on takes; give some of {','.join(FAILABLE)}")
+    return names
+
+
+#: Each command's examples, shown at the end of its --help (`_describe`).
+EXAMPLES = {
+    "new": ["autograder new feature_scaling"],
+    "release": ["autograder release", "autograder release deep_mlps --check"],
+    "verify": ["autograder verify deep_mlps", "autograder verify --no-mutants --workers 2"],
+    "grade": ["autograder grade deep_mlps samples/deep_mlps",
+              "autograder grade deep_mlps submitted/ --roster roster.csv --gradebook postgresql+psycopg://ta@db/course",
+              "autograder grade deep_mlps submitted/ --json --fail-on invalid > result.json"],
+    "export": ["autograder export deep_mlps --format csv --output out/deep_mlps_grades.csv",
+               "autograder export deep_mlps svm --format canvas --roster canvas_export.csv --output canvas.csv"],
+    "check": ["autograder check deep_mlps.ipynb"],
+    "submit": ["autograder submit deep_mlps.ipynb --student ada_lovelace --to /srv/submitted"],
+    "feedback": ["autograder feedback deep_mlps --output out/feedback"],
+    "report": ["autograder report deep_mlps --output out/report.html --feedback feedback/",
+               "autograder report deep_mlps --output out/report.html --json | jq .summary.mean"],
+    "leaderboard": ["autograder leaderboard feedforward_classifier --output out/leaderboard.html",
+                    "autograder leaderboard feedforward_classifier --output out/leaderboard.html --now 2026-12-02T09:00:00+01:00"],
+    "similarity": ["autograder similarity deep_mlps --output out/similarity.html --threshold 0.8"],
+    "manual": ["autograder manual deep_mlps --grader ada"],
+    "gradescope": ["autograder gradescope deep_mlps --output autograder.zip --timeout 120"],
+}
+#: What ``grade --help`` says after the examples: what its exit status means.
+GRADE_EXIT_STATUSES = (f"exit status: 0 every submission found has its row (a student's error, timeout or invalid file is a grade); "
+                       f"{EXIT_GRADER_ERRORS} the grader itself failed on some (rows grader_error; run again); "
+                       f"{EXIT_USER_ERROR} an error you can fix (one line says what); "
+                       f"{EXIT_FAILED_ROWS} with --fail-on, some row has a status named there. Defaults of the options: [grade] "
+                       "in the course's autograder.toml (a flag wins).")
+
+
+def _describe(sub) -> None:
+    """Every command: a description (its one-line help, where it has none of its own) and its examples."""
+    for name, command in sub.choices.items():
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+        helps = {action.dest: action.help for action in sub._choices_actions}  # each add_parser(help=...)
+        if not command.description:
+            command.description = helps.get(name)
+        examples = EXAMPLES.get(name)
+        if examples and not command.epilog:
+            command.epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
+            if name == "grade":
+                import textwrap
+
+                command.epilog += "\n\n" + textwrap.fill(GRADE_EXIT_STATUSES, 100)
+
+
+#: The commands that take defaults from ``[grade]`` in the course's autograder.toml (`autograder.course.settings`):
+#: ``grade`` all of them, ``verify`` its workers and limits, the readers of the gradebook its ``gradebook``.
+CONFIGURED_COMMANDS = ("grade", "verify", "export", "feedback", "report", "leaderboard", "similarity", "manual")
+
+
+def _with_course_defaults(parser: argparse.ArgumentParser, args, argv: list[str] | None):
+    """``args`` parsed again with the ``[grade]`` defaults of the course's autograder.toml under the flags."""
+    if args.command not in CONFIGURED_COMMANDS:
+        return args
+    from autograder.course.settings import grade_defaults
+
+    path, table = grade_defaults(Path(args.course))
+    if not table:
+        return args
+    command = parser.commands[args.command]
+    actions = {action.option_strings[0][2:].replace("-", "_"): action for action in command._actions
+               if action.option_strings and action.option_strings[0].startswith("--")}
+    defaults = {}
+    for key, value in table.items():
+        action = actions.get(key)
+        if action is None:
+            continue  # a [grade] key this command has no option for (export has no --workers)
+        text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        try:
+            converted = action.type(text) if action.type else text
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as error:
+            raise UserError(f"{path}: [grade] {key} = {value!r}: {error}") from None
+        if action.choices and converted not in action.choices:
+            raise UserError(f"{path}: [grade] {key} = {value!r}; use one of {', '.join(map(str, action.choices))}")
+        defaults[action.dest] = converted
+    command.set_defaults(**defaults)
+    return parser.parse_args(argv)
+
+
+def _fit_to_output() -> None:
+    """Output to a file or a pipe (a script, a log, `| less`): tables as wide as their rows, no id wrapped."""
+    for each in (console, error_console):
+        if not each.is_terminal:
+            each.width = PIPE_WIDTH
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from autograder import __version__
     from autograder.results.similarity import DEFAULT_THRESHOLD
     from autograder.sandbox.limits import add_limit_options
 
-    parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="autograder", description=__doc__ + " `autograder COMMAND --help` shows a command's options and examples.")
+    parser.add_argument("--version", action="version", version=f"autograder {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     new = sub.add_parser("new", help="instructors: create a complete minimal exercise set that releases and verifies as created",
                          description="Writes source/ASSIGNMENT/ASSIGNMENT.ipynb (a code question with visible and hidden checks, a "
@@ -512,7 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="prove the tests right: solution full marks, release zero, mutants lose points")
     verify.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every assignment in source/")
     _add_course_options(verify)
-    verify.add_argument("--workers", type=int, default=0, help="parallel runs (default: the number of cores)")
+    verify.add_argument("--workers", type=_positive_workers, default=None, help="parallel runs (default: the number of cores)")
     add_limit_options(verify)
     verify.add_argument("--no-mutants", action="store_true", help="skip the bank of wrong answers")
     verify.set_defaults(run=_verify)
@@ -521,10 +700,15 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("assignment", metavar="ASSIGNMENT")
     grade.add_argument("submissions", metavar="SUBMISSIONS", help="<id>/<nb>.ipynb, <id>/<assignment>/<nb>.ipynb, <id>.ipynb, or nbgrader's exchange <exchange>/<course_id> (docs/nbgrader.md)")
     _add_course_options(grade, gradebook=True)
-    grade.add_argument("--workers", type=int, default=0, help="parallel submissions (default: the number of cores)")
+    grade.add_argument("--workers", type=_positive_workers, default=None, help="parallel submissions (default: the number of cores)")
     add_limit_options(grade)
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
     grade.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    grade.add_argument("--json", action="store_true", help="print one JSON object (counts per status, one row per submission "
+                       "graded, the exit status) on standard output, and nothing else there")
+    grade.add_argument("--fail-on", type=_statuses, default=(), metavar="STATUS[,STATUS]",
+                       help=f"exit {EXIT_FAILED_ROWS} when some row has one of these statuses ({','.join(FAILABLE)}); "
+                            "default: none, a student's failure is a grade")
     grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                        help="grade on this Dask distributed cluster (see docs/cluster.md); default: here, on --workers threads")
     # --roster: students who did not hand in (see autograder/course/roster.py)
@@ -572,6 +756,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", required=True, metavar="FILE.html")
     report.add_argument("--roster", help="Canvas's gradebook export (CSV): its Section column groups the students")
     report.add_argument("--feedback", metavar="DIR", help="where the feedback pages are, relative to the report (links in the student table)")
+    report.add_argument("--json", action="store_true", help="print the statistics as one JSON object (summary, one entry per "
+                        "question) on standard output instead of the table")
     report.set_defaults(run=_report)
 
     leaderboard = sub.add_parser("leaderboard", help="the leaderboard page of a check_metric question: public scores, "
@@ -602,13 +788,21 @@ def build_parser() -> argparse.ArgumentParser:
     manual.set_defaults(run=_manual)
 
     _add_gradescope_parser(sub)
+    _describe(sub)
+    parser.commands = sub.choices
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; a `UserError` from any of them is one line on stderr and exit 2 (`autograder.errors`)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # a bare `autograder`: what it can do
+        parser.print_help()
+        return 0
+    _fit_to_output()
     try:
+        args = _with_course_defaults(parser, args, argv)
         return args.run(args)
     except UserError as error:
         error_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)

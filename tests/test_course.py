@@ -50,3 +50,32 @@ def test_verify_passes(name):
     report = verify_assignment(COURSE.assignment(name), Limits(cell_timeout=120), workers=default_workers())
     failures = [f"{f.what}: {f.detail}" for f in report.findings if not f.ok]
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_prompts_live_outside_the_answer_cells(name):
+    """A student overwrites an answer cell, so no question or "Think" prompt may live in one (issue 15): a
+    hand-graded answer releases as the bare stub, with its prompt in the markdown cell before it, and no
+    released answer cell asks a question."""
+    import re
+
+    import nbformat
+
+    from autograder.course import cells
+
+    assignment = COURSE.assignment(name)
+    for notebook in assignment.notebook_names:
+        released = nbformat.read(assignment.release_dir / notebook, as_version=4)
+        for index, cell in enumerate(released.cells):
+            kind = cells.kind(cell)
+            if kind not in (cells.Kind.ANSWER, cells.Kind.MANUAL):
+                continue
+            where = f"{name}/{notebook}, answer cell {cells.grade_id(cell)!r}"
+            if kind is cells.Kind.MANUAL:
+                assert cell.source.strip() == "YOUR ANSWER HERE", f"{where}: text besides the answer's stub"
+                before = released.cells[index - 1] if index else None
+                assert before is not None and before.cell_type == "markdown" and before.source.strip(), \
+                    f"{where}: no markdown prompt right before the answer cell"
+            asking = [line for line in cell.source.splitlines()
+                      if re.search(r"\bthink\b", line, re.IGNORECASE) or line.rstrip().endswith("?")]
+            assert not asking, f"{where}: a prompt inside the answer cell: {asking}"

@@ -6,6 +6,7 @@ from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import urlopen
 
+import nbformat
 import pytest
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
@@ -502,3 +503,17 @@ def test_graders_racing_on_one_answer_in_sqlite_lose_no_update(course):
 @pytest.mark.slow  # grades the batch; starts PostgreSQL
 def test_graders_racing_on_one_answer_in_postgresql_lose_no_update(course, postgres_url):  # noqa: F811 - the fixture imported above
     _race(postgres_url, *course)
+
+
+def test_the_model_answer_honours_the_courses_own_solution_delimiters(tmp_path):
+    """A course whose nbgrader_config.py names other markers: the model answer is what lies between them."""
+    source = tmp_path / "source" / "toy"
+    source.mkdir(parents=True)
+    cell = nbformat.v4.new_markdown_cell("Intro kept out.\n%% SOLUTION START\nLinearity: f(a+b) = f(a) + f(b).\n%% SOLUTION END")
+    cell.metadata["nbgrader"] = {"grade_id": "explain", "solution": True, "grade": True, "points": 2}
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), source / "toy.ipynb")
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
+        custom = ManualGrading(gradebook, "toy", source_dir=source, solution_delimiters=("SOLUTION START", "SOLUTION END"))
+        assert custom.model_answer("toy.ipynb", "explain") == "Linearity: f(a+b) = f(a) + f(b)."
+        default = ManualGrading(gradebook, "toy", source_dir=source)
+        assert "SOLUTION START" in default.model_answer("toy.ipynb", "explain")  # unknown markers: the whole cell

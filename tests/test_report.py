@@ -73,7 +73,9 @@ def test_the_cli_refuses_an_assignment_nobody_handed_in(toy_course, tmp_path, ca
     from autograder.cli import main
 
     assert main(["report", "toy", "--course", str(toy_course), "--output", str(tmp_path / "r.html")]) == 2
-    assert "no graded submission of toy" in capsys.readouterr().err
+    # no gradebook yet (issue 16: the report does not create an empty one to say so)
+    assert "no gradebook at" in (err := capsys.readouterr().err) and "run `autograder grade` first" in err
+    assert not (toy_course / "gradebook.db").exists()
 
 
 def test_the_report_loads_in_chromium_and_every_plot_is_drawn(gradebook, tmp_path):

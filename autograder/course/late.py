@@ -213,7 +213,7 @@ def load_deadlines(course_root: Path, known_assignments: list[str] | None = None
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise CourseError(f"{path}: not valid TOML: {error}") from None
-    _only_keys(path, "the top level", data, {"timezone", "late", "assignments", "extensions", "roster"})
+    _only_keys(path, "the top level", data, {"timezone", "late", "assignments", "extensions", "roster", "grade"})  # grade: course.settings
     zone = None
     if "timezone" in data:
         name = data["timezone"]
@@ -233,14 +233,14 @@ def load_deadlines(course_root: Path, known_assignments: list[str] | None = None
             raise CourseError(f"{path}: {where} names no assignment of the course (assignments: {', '.join(known_assignments) or 'none'})")
         if not isinstance(entry, dict):
             raise CourseError(f"{path}: {where} must be a table with due = ...")
-        _only_keys(path, where, entry, {"due", "late", "extensions", "counts", "max_per_day", "leaderboard"})
+        _only_keys(path, where, entry, {"due", "late", "extensions", "counts", "max_per_day", "leaderboard", "exclusive"})
         counts = entry.get("counts", "last")
         if counts not in COUNTS:
             raise CourseError(f"{path}: {where} counts = {counts!r}; use one of {', '.join(repr(c) for c in COUNTS)}")
         max_per_day = _max_per_day(path, where, entry)
         # a due date is needed by everything but a plain version policy (counts = "last" | "best", max_per_day)
         needs_due = "late" in entry or "extensions" in entry or "leaderboard" in entry or counts == "last_before_due" \
-            or not ({"counts", "max_per_day"} & set(entry))
+            or not ({"counts", "max_per_day", "exclusive"} & set(entry))
         if "due" not in entry and needs_due:
             raise CourseError(f"{path}: {where} has no 'due' date, e.g. due = 2026-12-01T23:59:00+01:00")
         due = _due(path, where, entry["due"], zone) if "due" in entry else None

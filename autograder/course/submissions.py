@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import stat
 import re
@@ -53,7 +54,7 @@ from enum import Enum
 from pathlib import Path, PosixPath
 from typing import Iterable
 
-from autograder.course import Assignment, CourseError
+from autograder.course import Assignment, CourseError, cells
 from autograder.course.late import UNREADABLE_TIMESTAMP  # noqa: F401 - what submitted_at starts with when timestamp.txt is unusable
 from autograder.course.late import Deadline, TimeError, deadline_for, format_time, parse_submission_time
 from autograder.course.roster import RosterStudent
@@ -155,9 +156,30 @@ def discover(submissions_dir: Path, assignment: Assignment,
     handed in nothing gets a ``missing`` row per notebook.
     """
     found = _discover(Path(submissions_dir), assignment)
+    if not found and roster is None:
+        raise CourseError(_nothing_found(Path(submissions_dir), assignment))
     if roster is not None:
         found.extend(_absent(found, roster, assignment))
     return found
+
+
+def _nothing_found(folder: Path, assignment: Assignment) -> str:
+    """Why a submissions folder gave no row at all (empty, or laid out as no layout `discover` knows), with
+    the layouts it expects: grading it would print "graded 0" and look like success."""
+    notebook = assignment.notebook_names[0] if assignment.notebook_names else f"{assignment.name}.ipynb"
+    try:
+        entries = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+    except OSError:
+        entries = []
+    layouts = (f"<student_id>/{notebook}, <student_id>/{assignment.name}/{notebook}, <student_id>.ipynb (one-notebook "
+               "assignments) or nbgrader's exchange <exchange>/<course_id>")
+    if not entries:
+        return f"{folder} is empty: no submission of {assignment.name} to grade; expected {layouts}"
+    shown = ", ".join(printable_name(n) for n in entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+    hint = ""
+    if _is_real_dir(folder / assignment.name):
+        hint = f"; if the students' folders are in {folder / assignment.name}, grade that folder"
+    return f"{folder} holds no submission of {assignment.name} (it holds {shown}); expected {layouts}{hint}"
 
 
 def not_on_roster(found: Iterable[Submission], roster: Iterable[RosterStudent | str]) -> list[str]:
@@ -297,6 +319,12 @@ def _student_folder(root: Path, entry: Path, student: str, assignment: Assignmen
         item = present.get(name)
         if item is None and len(notebooks) == 1 and len(present) == 1:
             item = next(iter(present.values()))  # a renamed file of a one-notebook assignment
+            other = _assignment_of_notebook(assignment, item.name)
+            if other is not None:
+                found.append(Submission(student, name, None, submitted_at=timestamp, kind=ProblemKind.INVALID, versions=_versions_of(kept, name),
+                                        problem=f"{_shown(root, folder / item.name)} is the notebook of assignment {other}, not "
+                                                f"{assignment.name}: hand in {name} for {assignment.name}"))
+                continue
         versions = _versions_of(kept, name)
         if item is None:
             found.append(Submission(student, name, None, problem=f"no {name} in {_shown(root, folder)}", submitted_at=timestamp,
@@ -393,6 +421,42 @@ def version_note(version: Version, why: str) -> str:
     except TimeError:
         pass
     return f"{VERSION_NOTE}{version.number} of {version.of} (submitted {when}); {why}"
+
+
+def _assignment_of_notebook(assignment: Assignment, file_name: str) -> str | None:
+    """The other assignment of the course whose released notebook is named ``file_name``, if one is."""
+    try:
+        others = [a for a in assignment.course.assignments() if a.name != assignment.name]
+    except CourseError:
+        return None
+    return next((other.name for other in others if file_name in other.notebook_names), None)
+
+
+def assignment_of_cells(assignment: Assignment, notebook: dict) -> tuple[str, str] | None:
+    """``(assignment, notebook name)`` of the course's other notebook that shares the most answer, test and
+    hand-graded cells (by nbgrader ``grade_id``) with ``notebook``, a handed-in notebook that shares none with
+    ``assignment``'s; None when no other notebook shares one. Read from source/, only when grading refused it."""
+    graded = (cells.Kind.ANSWER, cells.Kind.TEST, cells.Kind.MANUAL)
+
+    def ids_of(cell_list) -> set[str]:
+        return {cells.grade_id(cell) for cell in cell_list if isinstance(cell, dict) and cells.kind(cell) in graded} - {None}
+
+    handed_in = ids_of(notebook.get("cells", []) if isinstance(notebook, dict) else [])
+    best, shared_most = None, 0
+    try:
+        others = [a for a in assignment.course.assignments() if a.name != assignment.name]
+    except CourseError:
+        return None
+    for other in others:
+        for name in other.notebook_names:
+            try:
+                source = json.loads(other.source_notebook_path(name).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            shared = len(handed_in & ids_of(source.get("cells", []) if isinstance(source, dict) else []))
+            if shared > shared_most:
+                best, shared_most = (other.name, name), shared
+    return best
 
 
 def _lookalikes(folder: Path, assignment: Assignment, notebooks: list[str], nested: bool) -> list[str]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from autograder.course.submissions import Submission
+from autograder.errors import UserError
 from autograder.grading.plan import GradingPlan
 from autograder.grading.submission import grade_safely
 from autograder.results.gradebook import Gradebook, StoredSubmission
@@ -36,6 +37,16 @@ class BatchSummary:
     graded: list[StoredSubmission] = field(default_factory=list)
     skipped: int = 0
     seconds: float = 0.0
+    #: The stored status of each submission skipped as unchanged: ``{"ok": 5, "invalid": 1}`` (filled by
+    #: `autograder.grading.run.grade_assignment`), so a run that graded nothing new still says what it holds.
+    unchanged: dict[str, int] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """Submissions per status, those graded now and those skipped unchanged together."""
+        counted = dict(self.unchanged)
+        for item in self.graded:
+            counted[str(item.status)] = counted.get(str(item.status), 0) + 1
+        return counted
 
     @property
     def grader_errors(self) -> list[StoredSubmission]:
@@ -49,6 +60,7 @@ class Pending:
 
     todo: list[Submission]
     skipped: int = 0
+    unchanged: list[tuple[str, str]] = field(default_factory=list)  # (student_id, notebook) as stored, of the skipped
 
 
 def pending(assignment_name: str, submissions: Iterable[Submission], gradebook: Gradebook, force: bool = False) -> Pending:
@@ -59,6 +71,7 @@ def pending(assignment_name: str, submissions: Iterable[Submission], gradebook: 
         key = (safe_text(submission.student_id), safe_text(submission.notebook))  # as stored (`safe_submission`)
         if key in done_before and done_before[key] is not None and done_before[key] == submission.resume_key():
             selected.skipped += 1
+            selected.unchanged.append(key)
             continue
         selected.todo.append(submission)
     return selected
@@ -83,6 +96,8 @@ def grade_batch(
     this thread is the gradebook's only writer. Locally the warm workers come from ``pool`` when given
     (the caller closes it; see `WarmPool.prestart`).
     """
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers {workers}: give 1 or more parallel runs (default: one per core, {default_workers()} here)")
     started = time.monotonic()
     selected = submissions if isinstance(submissions, Pending) else pending(plan.assignment.name, submissions, gradebook, force)
     todo, best = _expand_versions(plan, selected.todo)

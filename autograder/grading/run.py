@@ -25,14 +25,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from autograder.course import Assignment
+from autograder.course.settings import runs_alone
 from autograder.course.submissions import discover, not_on_roster
+from autograder.errors import UserError
 from autograder.sandbox import lifeline
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.pool import WarmPool, default_workers, heavy_imports_of_sources
 
 if TYPE_CHECKING:
     from autograder.grading.batch import BatchSummary
-    from autograder.results.gradebook import StoredSubmission
+    from autograder.results.gradebook import Gradebook, StoredSubmission
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,18 @@ def grade_assignment(
     ``limits`` holds a resolved device ("cpu" or "cuda"), except with ``scheduler``, where "auto" is left
     for each Dask worker to decide. ``workers`` defaults to one per core; ``gradebook_url`` to the
     course's ``gradebook.db``; ``force`` regrades unchanged files; ``roster`` (`autograder.course.roster`):
-    every student on it who handed in nothing gets a ``missing`` row (without it, only submitters get rows). Raises `autograder.course.CourseError`
+    every student on it who handed in nothing gets a ``missing`` row (without it, only submitters get rows). An
+    assignment with ``exclusive = true`` (`autograder.course.settings.runs_alone`) is graded on one thread, one
+    submission at a time, whatever ``workers`` says: its timing-sensitive tests never share the machine with
+    another run of the batch. Raises `autograder.course.CourseError`
     (a `UserError`) for a folder that is not one of submissions or a course that cannot be graded.
     """
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers {workers}: give 1 or more parallel runs (default: one per core, {default_workers()} here)")
     submissions = discover(Path(submissions_dir), assignment, roster=roster)
     strangers = not_on_roster(submissions, roster) if roster is not None else []
-    workers = workers or default_workers()
+    alone = runs_alone(assignment)
+    workers = 1 if alone else (workers or default_workers())
     url = gradebook_url or assignment.course.gradebook_url
     with lifeline.guard(), WarmPool(heavy_imports_of_sources(assignment), assignment.course.root) as pool:
         if not scheduler:
@@ -90,6 +98,22 @@ def grade_assignment(
             confinement = plan.limits.confinement().summary(plan.limits)  # --isolation bwrap without it: a UserError, here
             if on_start is not None:
                 where = f"the Dask cluster at {scheduler}" if scheduler else f"{workers} worker(s)"
+                if alone:
+                    where += (f" (exclusive = true for {assignment.name} in autograder.toml: one run at a time)" if not scheduler else
+                              " (exclusive = true is not enforced on a cluster: each Dask worker runs its own runs side by side)")
                 on_start(BatchStart(assignment.name, len(submissions), len(selected.todo), selected.skipped, where, confinement, url,
                                     strangers))
-            return grade_batch(plan, selected, gradebook, workers=workers, on_done=on_progress, scheduler=scheduler, pool=pool)
+            summary = grade_batch(plan, selected, gradebook, workers=workers, on_done=on_progress, scheduler=scheduler, pool=pool)
+            summary.unchanged = _statuses_of(gradebook, assignment.name, selected.unchanged)
+            return summary
+
+
+def _statuses_of(gradebook: Gradebook, assignment: str, keys: list[tuple[str, str]]) -> dict[str, int]:
+    """How many of the submissions ``keys`` (student, notebook) the gradebook holds under each status."""
+    if not keys:
+        return {}
+    wanted, counts = set(keys), {}
+    for row in gradebook.submissions(assignment, manual=False):
+        if (row.student_id, row.notebook) in wanted:
+            counts[row.status] = counts.get(row.status, 0) + 1
+    return counts

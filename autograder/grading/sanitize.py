@@ -89,10 +89,13 @@ def sanitize(student: NotebookNode, manifest: NotebookManifest) -> Sanitized:
             result.notes.append(f"a cell claims to be nbgrader cell{label}, which this assignment does not have; it runs as an ordinary cell")
         anchored.setdefault(anchor, []).append(cell)
 
-    if manifest.cells and not taken:
+    # A setup cell's grade_id ("setup", "imports") is often shared by every notebook of a course: only answer,
+    # test and hand-graded cells say whose notebook this is.
+    own = [item for item in manifest.cells if item.kind in (Kind.ANSWER, Kind.TEST, Kind.MANUAL)]
+    if manifest.cells and (not taken or (own and not any(item.grade_id in taken for item in own))):
         raise NotThisAssignment(
-            f"none of the graded or read-only cells of {manifest.assignment}/{manifest.notebook} is in this notebook; "
-            "is it the notebook of another assignment?"
+            f"none of the {'answer or test' if taken else 'graded or read-only'} cells of {manifest.assignment}/{manifest.notebook} "
+            "is in this notebook; is it the notebook of another assignment?"
         )
     expected_order = [cell.grade_id for cell in manifest.cells if cell.grade_id in taken]
     if student_order != expected_order:

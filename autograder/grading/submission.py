@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.course.cells import Kind
-from autograder.course.submissions import Submission, file_hash
+from autograder.course.submissions import Submission, assignment_of_cells, file_hash
 from autograder.grading.plan import GradingPlan
 from autograder.grading.reference import metric_lookup, stage_public_files
 from autograder.grading.sanitize import NotThisAssignment, Sanitized, sanitize
@@ -150,6 +150,9 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
         notebook, raw = read_notebook_and_bytes(submission.path)
         sanitized = sanitize(notebook, manifest)
     except (Invalid, NotThisAssignment) as error:
+        whose = assignment_of_cells(assignment, notebook) if isinstance(error, NotThisAssignment) else None
+        if whose is not None:  # issue 16: say whose notebook it is
+            error = f"this is the notebook of assignment {whose[0]} ({whose[1]}), not of {assignment.name}: hand in {submission.notebook}"
         stored.status, stored.message = "invalid", f"{submission.path.name}: {error}"
         stored.results = zero_results(manifest, "invalid", str(error))
         return stored

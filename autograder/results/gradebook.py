@@ -304,13 +304,32 @@ def safe_submission(item: StoredSubmission) -> StoredSubmission:
     return item
 
 
+class GradebookUnavailable(UserError):
+    """The gradebook named cannot be opened: a URL SQLAlchemy cannot read, a driver not installed, a server
+    that does not answer or refuses, or (for the commands that only read grades) no gradebook there yet."""
+
+
 class Gradebook:
-    def __init__(self, url: str):
+    def __init__(self, url: str, create: bool = True):
+        """Open (``create``: and make, if need be) the gradebook at the SQLAlchemy ``url``.
+
+        Raises `GradebookUnavailable`, one line naming the URL (its password masked) and what to do, for
+        anything but a bug of ours. With ``create=False`` (export, feedback, report...: commands that read
+        grades) a gradebook that does not exist yet is that error too, and no file or table is made.
+        """
         self.url = url
-        self.engine = create_engine(url, future=True)
+        self.engine = _engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        shown = self.engine.url.render_as_string(hide_password=True)
+        if not create:
+            _require_existing(self.engine, shown)
+        try:
+            Base.metadata.create_all(self.engine)
+        except OperationalError as error:
+            self.engine.dispose()
+            raise GradebookUnavailable(f"gradebook {shown}: cannot connect ({_first_line(error.orig or error)}); "
+                                       f"{_connect_advice(self.engine)}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -701,3 +720,78 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# ------------------------------------------------------------------------------- opening a gradebook
+
+
+#: Give up on a server that does not answer after this long (a wrong host or a firewall), instead of the
+#: driver's default of waiting minutes.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def _engine(url: str):
+    """``create_engine(url)``, its failures said as one line: a URL that is not one, an unknown database
+    kind, a driver that is not installed."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    example = "sqlite:////path/to/gradebook.db or postgresql+psycopg://USER@HOST/DB"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise GradebookUnavailable(f"--gradebook {_mask(url)} is not a SQLAlchemy URL; give one like {example}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    options = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}} if parsed.get_backend_name() == "postgresql" else {}
+    try:
+        return create_engine(parsed, future=True, **options)
+    except NoSuchModuleError:
+        raise GradebookUnavailable(f"--gradebook {shown}: SQLAlchemy knows no database kind {parsed.drivername!r}; "
+                                   f"give a URL like {example}") from None
+    except ImportError as error:
+        driver = getattr(error, "name", None) or parsed.drivername
+        raise GradebookUnavailable(f"--gradebook {shown}: the database driver {driver!r} is not installed; install it "
+                                   f"(PostgreSQL: pip install 'autograder[grader]', which brings psycopg) or use another URL") from None
+
+
+def _require_existing(engine, shown: str) -> None:
+    """A command that reads grades never makes an empty gradebook: no file created, no table written."""
+    from sqlalchemy import inspect
+
+    hint = "run `autograder grade` first, or give --gradebook the URL that `grade` wrote to"
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if database in (None, "", ":memory:") or database.startswith("file:"):
+            return
+        from pathlib import Path
+
+        if not Path(database).is_file():
+            engine.dispose()
+            raise GradebookUnavailable(f"no gradebook at {database}: {hint}")
+    try:
+        present = inspect(engine).has_table(SubmissionRow.__tablename__)
+    except OperationalError as error:
+        engine.dispose()
+        raise GradebookUnavailable(f"gradebook {shown}: cannot connect ({_first_line(error.orig or error)}); "
+                                   f"{_connect_advice(engine)}") from None
+    if not present:
+        engine.dispose()
+        raise GradebookUnavailable(f"gradebook {shown} holds no grades (no {SubmissionRow.__tablename__} table): {hint}")
+
+
+def _connect_advice(engine) -> str:
+    if engine.dialect.name == "sqlite":
+        return "check that the folder exists and is writable"
+    return "check the host, port, user, password and database name in --gradebook, and that the server is running and reachable"
+
+
+def _first_line(error) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _mask(url: str) -> str:
+    """``url`` with the password of ``scheme://user:password@host`` replaced, for a URL SQLAlchemy cannot parse."""
+    import re
+
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", str(url))

@@ -180,9 +180,11 @@ class ManualGrading:
     """What the pages show and save, read from and written to one gradebook."""
 
     def __init__(self, gradebook: Gradebook, assignment: str, grader: str = "", anonymous: bool = False,
-                 source_dir: Path | None = None):
-        """``source_dir``: the assignment's source/ folder, for the model answers (instructor only)."""
+                 source_dir: Path | None = None, solution_delimiters: tuple[str, str] = ("BEGIN SOLUTION", "END SOLUTION")):
+        """``source_dir``: the assignment's source/ folder, for the model answers (instructor only);
+        ``solution_delimiters``: the markers around a solution there (nbgrader's ``ClearSolutions`` settings)."""
         self.gradebook, self.assignment, self.source_dir = gradebook, assignment, source_dir
+        self.solution_delimiters = solution_delimiters
         self.grader, self.anonymous = grader or default_grader(), anonymous
         self.token = secrets.token_urlsafe(24)
         self.nonce = secrets.token_urlsafe(16)
@@ -256,7 +258,8 @@ class ManualGrading:
 
     def model_answer(self, notebook: str, question: str) -> str | None:
         """The solution of the hand-graded cell ``question`` in source/<notebook>: the lines between
-        ``### BEGIN SOLUTION`` and ``### END SOLUTION``, or the whole cell (how a release clears a written
+        the solution delimiters (``### BEGIN SOLUTION`` and ``### END SOLUTION`` unless the course's
+        nbgrader_config.py names others), or the whole cell (how a release clears a written
         answer). None without a source folder, notebook or cell."""
         if self.source_dir is None:
             return None
@@ -274,15 +277,16 @@ class ManualGrading:
         cell = next((c for c in cells if grade_id(c) == question), None)
         if cell is None:
             return None
+        begin, end = self.solution_delimiters
         lines, inside, kept = cell.source.splitlines(), False, []
         for line in lines:
-            if "BEGIN SOLUTION" in line:
+            if begin in line:
                 inside = True
-            elif "END SOLUTION" in line:
+            elif end in line:
                 inside = False
             elif inside:
                 kept.append(line)
-        return "\n".join(kept) if any("BEGIN SOLUTION" in line for line in lines) else cell.source
+        return "\n".join(kept) if any(begin in line for line in lines) else cell.source
 
     def other_cells(self, student: str, notebook: str, question: str) -> list[dict]:
         """The student's other cells (from the stored student view), for the page to show collapsed."""

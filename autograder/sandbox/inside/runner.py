@@ -118,6 +118,38 @@ class BoundedText(io.TextIOBase):
         return head + tail
 
 
+class CellStream(io.TextIOBase):
+    """``sys.stdout`` or ``sys.stderr`` for the whole run, as ipykernel's ``OutStream``: one stable object
+    that routes each write to the capture of the cell running now (`route`), so a ``logging.StreamHandler()``
+    made in cell 1 (it keeps the ``sys.stderr`` of its day) writes cell 5's log lines into cell 5's output,
+    as in a kernel. Between cells there is no cell to show a write under: it is dropped."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def __init__(self, name: str):
+        self.name = name
+        self.target: BoundedText | None = None
+
+    def route(self, target: "BoundedText | None") -> None:
+        self.target = target
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        """A cell closing ``sys.stdout`` would silence every later cell: the run's streams stay open."""
+
+    def write(self, text) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        target = self.target
+        return target.write(text) if target is not None else len(text)
+
+
 def make_shell():
     """The IPython shell that runs cells; a warm worker makes it once, before forking any run."""
     from IPython.core.interactiveshell import InteractiveShell
@@ -300,6 +332,7 @@ class Runner:
         self.index: int | None = None
         self.cell_timeout = float(job.cell_timeout or 0)
         self.output_limit = int(job.output_limit)
+        self.streams = CellStream("stdout"), CellStream("stderr")  # sys.stdout / sys.stderr of every cell
 
     # ------------------------------------------------------------------------------------ the channel
 
@@ -441,7 +474,9 @@ class Runner:
         self.shell.display_pub = display
         started = _monotonic()
         status, error, result = CellStatus.OK, None, None
-        sys.stdout, sys.stderr = stdout, stderr
+        for stream, capture in zip(self.streams, (stdout, stderr)):
+            stream.route(capture)
+        sys.stdout, sys.stderr = self.streams  # put back too if the previous cell replaced them
         if self.cell_timeout > 0:
             signal.setitimer(signal.ITIMER_REAL, self.cell_timeout)
         try:
@@ -458,6 +493,8 @@ class Runner:
             error = _describe_error(failure)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            for stream in self.streams:
+                stream.route(None)
             sys.stdout, sys.stderr = saved
             self.shell.display_pub = saved_display
         outputs = []
