@@ -506,9 +506,10 @@ def test_in_plain_assert_mode_a_known_attack_earns_nothing(plain_batch, student)
     assert total(plain_batch, student) == 0, (plain_batch[student].status, plain_batch[student].message, points(plain_batch, student))
 
 
-def test_in_plain_assert_mode_an_object_that_lies_about_equality_still_passes(plain_batch, tmp_path):
-    """What plain asserts cannot prevent (docs/security.md): the comparison runs in the student's process.
-    This test pins that limit down; checks (`autograder.checks`) close it (see the toy-course tests above)."""
+def test_in_plain_assert_mode_an_object_that_lies_about_equality_earns_nothing(plain_batch, tmp_path):
+    """Test cells' asserts are rewritten (`autograder.sandbox.inside.asserts`): the operands of ``==`` are
+    reduced to plain values first, so an int subclass whose ``__eq__`` says yes is compared as the int it
+    holds; the row is flagged for review (before: the point was given, as nbgrader gives it)."""
     root = tmp_path / "course"
     (root / "source" / "plain").mkdir(parents=True)
     nbformat.write(plain_notebook(), root / "source" / "plain" / "plain.ipynb")
@@ -518,7 +519,8 @@ def test_in_plain_assert_mode_an_object_that_lies_about_equality_still_passes(pl
     hand_in(tmp_path / "submitted", "liar", student_version(root, liar, "plain", "plain.ipynb"), "plain.ipynb")
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         summary = grade_batch(build_plan(assignment, PLAIN_LIMITS), discover(tmp_path / "submitted", assignment), gradebook, workers=1)
-    assert points({"liar": summary.graded[0]}, "liar")["add_test"] == 1
+    assert points({"liar": summary.graded[0]}, "liar")["add_test"] == 0
+    assert any("its own class Yes" in note for note in summary.graded[0].notes), summary.graded[0].notes
 
 
 # --------------------------------------------------------------------------- hidden tests stay hidden

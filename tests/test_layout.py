@@ -48,7 +48,7 @@ INSIDE_A_RUN = {
     "autograder", "autograder.checks",
     "autograder.sandbox", "autograder.sandbox.inside", "autograder.sandbox.inside.checks",
     "autograder.sandbox.inside.confine", "autograder.sandbox.inside.notebook", "autograder.sandbox.inside.runner",
-    "autograder.sandbox.inside.warm",
+    "autograder.sandbox.inside.warm", "autograder.sandbox.inside.tamper", "autograder.sandbox.inside.asserts",
     "autograder.wire", "autograder.wire.compare", "autograder.wire.seeding", "autograder.wire.tolerances",
     "autograder.wire.protocol", "autograder.wire.values",
 }

@@ -10,6 +10,12 @@
 * A test cell without checks (a plain nbgrader cell of asserts): scored as nbgrader scores it — zero if
   it raised or wrote to stderr, the number its last expression gave if any (partial credit), else full.
 * A hand-graded answer: no score until a person grades it (zero when left as released).
+* A test cell the runner voided (tamper evidence seen while it ran: `autograder.sandbox.inside.tamper`):
+  zero, whatever it asserted or recorded. Every "flagged for review: ..." line the runner put on a cell's
+  end goes to the next graded question's flags (the row's notes), or to the last question's.
+* ``check_true`` and every check against a literal ``True``/``False``: the condition is decided here, from
+  the recorded value (a bool, or a 0-d boolean array read from its bytes); anything else fails with
+  "condition is not a plain bool (got T)", whatever it said about its own truth.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import dataclasses
 
 from autograder.wire import tolerances
 from autograder.wire.compare import compare, describe, real_dtype
-from autograder.wire.protocol import CellEnd, CellError, CheckOutcome, CheckRecord
+from autograder.wire.protocol import TAMPER_ENAME, CellEnd, CellError, CheckOutcome, CheckRecord
 from autograder.prepare.manifest import NotebookManifest
 from autograder.grading.reference import Expectations
 from autograder.results.status import QuestionStatus
@@ -62,6 +68,7 @@ def score_notebook(
     metrics: MetricLookup | None = None,
 ) -> list[QuestionResult]:
     results = []
+    flagged_up_to = -1
     for item in manifest.graded_cells:
         index = sanitized.index_of(item.grade_id)
         cell = sanitized.cells[index]
@@ -73,12 +80,28 @@ def score_notebook(
             continue
         end = run.cells.get(index)
         expected = expectations.for_cell(item.grade_id)
-        if expected:
+        if end is not None and end.error is not None and end.error.ename == TAMPER_ENAME:
+            result = QuestionResult(item.grade_id, 0.0, item.points, str(QuestionStatus.FAILED), end.error.line())
+        elif expected:
             recorded = [record for cell_index, record in run.checks if cell_index == index]
-            results.append(_score_checks(item.grade_id, item.points, expected, recorded, end, run, metrics))
+            result = _score_checks(item.grade_id, item.points, expected, recorded, end, run, metrics)
         else:
-            results.append(_score_like_nbgrader(item.grade_id, item.points, end, run))
+            result = _score_like_nbgrader(item.grade_id, item.points, end, run)
+        result.flags[:0] = _tamper_flags(run, flagged_up_to, index)
+        flagged_up_to = index
+        results.append(result)
+    if results:  # what the notebook did after its last test cell is flagged too (it can change no verdict)
+        results[-1].flags.extend(_tamper_flags(run, flagged_up_to, max(run.cells, default=-1)))
     return results
+
+
+def _tamper_flags(run: RunResult, after: int, up_to: int) -> list[str]:
+    """The runner's tamper evidence (`CellEnd.flags`) of the cells after ``after`` up to ``up_to``, once each."""
+    flags: list[str] = []
+    for index in sorted(run.cells):
+        if after < index <= up_to:
+            flags += [flag for flag in run.cells[index].flags if flag not in flags]
+    return flags
 
 
 def _score_manual(grade_id: str, points: float, unchanged: bool) -> QuestionResult:
@@ -157,6 +180,9 @@ def _score_checks(grade_id: str, points: float, expected: list[CheckRecord], rec
         else:
             ok, message = _verdict(want, got, metrics)
             outcome = CheckOutcome(want.name, ok, message, weight, want.seed, _summary_of(want), _summary_of(got))
+            if not ok and message.startswith(NOT_A_CONDITION) and _is_opaque(got):
+                flags.append(f"flagged for review: check {want.name!r} in test cell {grade_id!r} was given an object of type "
+                             f"{str(got.value.get('type'))[:80]} as its condition, not a bool; the check fails")
         if outcome.passed:
             passed += weight
         elif want.hint:  # the instructor's advice, from the reference's record only
@@ -275,11 +301,36 @@ def _verdict(want: CheckRecord, got: CheckRecord, metrics: MetricLookup | None =
         actual_value = values.decode(got.value)
     except values.DecodeError as error:
         return False, f"the value sent by the notebook could not be read: {error}"
+    if options.kind == "equal" and type(expected_value) is bool:
+        actual_value, not_plain = _plain_condition(actual_value)
+        if not_plain:
+            return False, f"{NOT_A_CONDITION} (got {not_plain})" + (f" [seed {want.seed}]" if want.seed is not None else "")
     verdict = compare(expected_value, actual_value, options)
     if verdict.ok:
         return True, ""
     message = want.message or verdict.message
     return False, message + (f" [seed {want.seed}]" if want.seed is not None else "")
+
+
+#: How a check against True/False whose value is no condition fails (see `_plain_condition`).
+NOT_A_CONDITION = "condition is not a plain bool"
+
+
+def _is_opaque(record: CheckRecord) -> bool:
+    return isinstance(record.value, dict) and record.value.get("$") == "opaque"
+
+
+def _plain_condition(value) -> tuple[object, str]:
+    """A value compared with ``True``/``False`` (``check_true``, ``check_equal(..., True)``) reduced here,
+    on the trusted side: a bool as it is; a NumPy bool, a 0-d boolean array or tensor read from its bytes;
+    an object of any other type (``check_true`` sends only its type's name) is no condition: ``(value, name)``."""
+    if type(value) is bool:
+        return value, ""
+    if isinstance(value, values.Array) and value.data.dtype == bool and value.data.ndim == 0:
+        return bool(value.data.item()), ""
+    if isinstance(value, values.Opaque):
+        return value, value.type
+    return value, ""  # lists, numbers...: compared as they are, and fail there with the usual message
 
 
 def _literal_tolerance(want: CheckRecord) -> tuple[float | None, float | None]:

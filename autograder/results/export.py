@@ -16,7 +16,9 @@ Every total is the score after the late penalty (`autograder.course.late`), comp
 submission time and the student's own due date (extensions included), so a changed extension needs no
 regrading. The CSV's ``due`` column is that due date, with "(extended for you from ...)" when an extension
 moved it; Gradescope's ``output`` and late-penalty line carry the same explanation. A question still
-waiting for a hand grade counts zero until it is graded.
+waiting for a hand grade counts zero until it is graded. The CSV's ``flagged`` column repeats, on every row
+of a submission, the notes that ask a person to look at it ("flagged for review: ...": tamper evidence,
+duplicate check records, an unreadable submission time), joined by "; "; empty when there is none.
 """
 
 from __future__ import annotations
@@ -36,10 +38,14 @@ from autograder.course.late import Deadline, format_time, penalty_for_row, submi
 from autograder.course.submissions import VERSION_NOTE
 
 CSV_COLUMNS = ["student_id", "notebook", "question", "score", "max_score", "status", "message",
-               "submitted_at", "late_penalty", "adjusted_score", "due"]
+               "submitted_at", "late_penalty", "adjusted_score", "due", "flagged"]
 CANVAS_FIXED_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 #: Gradescope's visibility settings (its specification); every test is exported with the one chosen.
 GRADESCOPE_VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
+
+
+#: How a note that asks a person to look at a submission begins (`autograder.grading.scoring`, `course.late`).
+FLAGGED = "flagged for review"
 
 
 #: What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a formula (OWASP, "CSV Injection").
@@ -74,6 +80,7 @@ def long_rows(gradebook: Gradebook, assignment: str, deadline: Deadline | None =
         penalty = penalty_for_row(deadline, submission)
         submitted = _time_text(submission.submitted_at, submission.path) if submission.status != "missing" else ""
         due = deadline.due_text(submission.student_id)
+        flagged = "; ".join(" ".join(str(note).split()) for note in (submission.notes or []) if str(note).startswith(FLAGGED))
         for result in submission.results:
             adjusted = None if result.score is None else result.score * (1 - penalty.fraction)
             rows.append(
@@ -89,6 +96,7 @@ def long_rows(gradebook: Gradebook, assignment: str, deadline: Deadline | None =
                     "late_penalty": _number(penalty.fraction),
                     "adjusted_score": _number(adjusted),
                     "due": due,
+                    "flagged": flagged,
                 }
             )
     return rows

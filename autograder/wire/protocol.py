@@ -42,6 +42,11 @@ class Mode(StrEnum):
     REFERENCE = "reference"  # the trusted reference pass: solutions/ preloaded, checks record expected values
 
 
+#: The error a test cell ends with when the runner saw tamper evidence while it ran: its verdict is void
+#: (`autograder.sandbox.inside.tamper`); the grader scores the cell zero and flags the submission.
+TAMPER_ENAME = "TamperEvidence"
+
+
 class CellStatus(StrEnum):
     OK = "ok"
     ERROR = "error"
@@ -238,10 +243,13 @@ class CellEnd:
     status: CellStatus
     outputs: tuple[dict, ...] = ()
     duration: float | None = None
+    #: tamper evidence the runner saw up to this cell's end ("flagged for review: ..."; see `sandbox.inside.tamper`)
+    flags: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "status", CellStatus(self.status))
         object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "flags", tuple(str(flag)[:500] for flag in self.flags))
 
     @property
     def ok(self) -> bool:
@@ -270,8 +278,11 @@ class CellEnd:
         return cls(index, status, (CellError(CellStatus(status).value.capitalize(), message, (message,)).to_output(),), None)
 
     def to_json(self) -> dict:
-        return {"event": "cell_end", "index": self.index, "status": self.status.value, "outputs": list(self.outputs),
+        data = {"event": "cell_end", "index": self.index, "status": self.status.value, "outputs": list(self.outputs),
                 "duration": self.duration}
+        if self.flags:
+            data["flags"] = list(self.flags)
+        return data
 
 
 @dataclass(frozen=True)
@@ -426,7 +437,9 @@ def parse_event(data: Any) -> Event:
     _require(status in (CellStatus.OK, CellStatus.ERROR, CellStatus.TIMEOUT), f"a cell_end's status cannot be {status!r:.40}")
     outputs = data.get("outputs", [])
     _require(isinstance(outputs, list) and all(isinstance(o, dict) for o in outputs), "a cell_end's outputs must be a list of objects")
-    return CellEnd(index, CellStatus(status), tuple(outputs), _optional_number(data.get("duration"), "duration"))
+    flags = data.get("flags", [])
+    _require(isinstance(flags, list) and all(isinstance(f, str) for f in flags), "a cell_end's flags must be a list of strings")
+    return CellEnd(index, CellStatus(status), tuple(outputs), _optional_number(data.get("duration"), "duration"), tuple(flags[:20]))
 
 
 # -------------------------------------------------------------------------------------- what was decided

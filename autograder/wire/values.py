@@ -183,12 +183,12 @@ def encode(value: Any) -> Any:
         return value
     if type(value) is float:
         return value if math.isfinite(value) else {"$": "float", "value": repr(value)}
-    if isinstance(value, (bool, np.bool_)):
+    if type(value) is np.bool_:  # exact types: an object whose __class__ claims bool must not be asked its truth
         return bool(value)
     if isinstance(value, np.generic):
         return {"$": "ndarray", "kind": "scalar", "dtype": str(value.dtype), "npy": _npy_bytes(np.asarray(value))}
     if isinstance(value, int):
-        return int.__int__(value) if not isinstance(value, bool) else bool(value)
+        return int.__int__(value)
     if isinstance(value, float):
         return encode(float.__float__(value))
     if isinstance(value, str):

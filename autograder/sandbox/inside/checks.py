@@ -16,6 +16,7 @@ The mode is set by the harness (`autograder.sandbox.inside.runner`), never by th
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any, Callable
 
 from autograder.wire import seeding
@@ -146,8 +147,49 @@ def check_equal(name: str, actual: Any, expected: Any = _MISSING, *, weight: flo
 
 
 def check_true(name: str, condition: Any, message: str = "", *, weight: float = 1, hint: str = "") -> None:
-    """A property that must hold; ``message`` tells the student what it means when it does not."""
-    _check(name, bool(condition), True, Options("equal"), weight, message=message, hint=hint)
+    """A property that must hold; ``message`` tells the student what it means when it does not.
+
+    While grading, the condition is not decided here: it is recorded as it is (a `bool`, a NumPy bool, a
+    tensor or array, or only the type of anything else) and the grader decides, outside this process, that
+    it is exactly ``True``. An object whose ``__bool__`` says yes is sent as its type and fails there.
+    """
+    if _mode == Mode.LOCAL:
+        _check(name, bool(condition), True, Options("equal"), weight, message=message, hint=hint)
+    else:
+        _check(name, _Condition(condition), True, Options("equal"), weight, message=message, hint=hint)
+
+
+class _Condition:
+    """A `check_true` condition on its way to the grader: what `values.encode` receives for it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def encoded(self):
+        """The condition as plain data without asking it anything: only built-in types and the types the
+        grader reads as bytes (NumPy bool, arrays, tensors) go through `values.encode`; anything else is
+        sent as its type's name."""
+        value, kind = self.value, type(self.value)
+        if kind in _PLAIN_TYPES or _is_array_like(kind):
+            return values.encode(value)
+        return {"$": "opaque", "type": kind.__qualname__, "repr": ""}
+
+
+#: Types a condition may have that `values.encode` reads without asking the value anything (the grader then
+#: says "condition is not a plain bool (got int)" for all but bool).
+_PLAIN_TYPES = (bool, int, float, str, type(None), list, tuple, dict)
+
+
+def _is_array_like(kind: type) -> bool:
+    import sys
+
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and (kind is numpy.bool_ or issubclass(kind, numpy.ndarray)):
+        return True
+    torch = sys.modules.get("torch")
+    return torch is not None and issubclass(kind, torch.Tensor)
 
 
 def check_metric(
@@ -191,11 +233,12 @@ def _check(name: str, actual: Any, expected: Any, options: Options, weight: floa
         return
     encoded, error, blobs = None, None, []
     try:
+        encode = actual.encoded if type(actual) is _Condition else functools.partial(values.encode, actual)
         if _mode == Mode.RECORD:  # large arrays go as binary frames (the reference's values are cached as JSON)
             with values.collect_blobs() as blobs:
-                encoded = values.encode(actual)
+                encoded = encode()
         else:
-            encoded = values.encode(actual)
+            encoded = encode()
     except Exception as failure:  # the value cannot cross the boundary: say so instead of crashing the cell
         error = f"the value given to check {name!r} cannot be graded: {failure}"
         encoded, blobs = None, []

@@ -33,7 +33,9 @@ import signal
 import sys
 import time
 import traceback
+import types
 
+from autograder.sandbox.inside import asserts, tamper
 from autograder.wire.protocol import CellEnd, CellError, CellStart, CellStatus, CheckEvent, CheckRecord, Done, JobCell, JobHeader, Mode, Start
 
 # Captured before any notebook code runs: test cells are compiled and executed with these.
@@ -48,6 +50,7 @@ _getitimer, _setitimer = signal.getitimer, signal.setitimer
 _getpid = os.getpid
 _os_exit = os._exit
 _pristine_builtins = dict(builtins.__dict__)
+_FunctionType = types.FunctionType
 
 #: Modules and classes test cells lean on: a notebook that patches their functions has them put back
 #: before every test cell (what a notebook does inside a test cell stays possible: see docs/security.md).
@@ -183,6 +186,10 @@ class Guard:
         self.classes: list[tuple[type, dict]] = []
         self.seen: set[str] = set()
         self.bindings: dict[str, object] = {}
+        self.codes: list[tuple[object, object]] = []  # (function, its __code__ before the notebook ran)
+        for name in ("capture", "note_bindings", "restore", "original", "changed"):  # bound now (see TamperWatch)
+            setattr(self, name, getattr(self, name))
+        self.trusted_classes: dict[type, dict] = {}  # classes read-only cells defined -> their functions then
 
     def capture(self) -> None:
         for name in GUARDED_MODULES:
@@ -190,7 +197,9 @@ class Guard:
             if module is not None and name not in self.seen:
                 self.seen.add(name)
                 namespace = vars(module)
-                self.modules.append((namespace, {k: v for k, v in namespace.items() if _is_code(v)}))
+                snapshot = {k: v for k, v in namespace.items() if _is_code(v)}
+                self.modules.append((namespace, snapshot))
+                self.codes += [(v, v.__code__) for v in snapshot.values() if type(v) is _FunctionType]
         for module_name, class_name in GUARDED_CLASSES:
             key = f"{module_name}.{class_name}"
             module = sys.modules.get(module_name)
@@ -204,6 +213,10 @@ class Guard:
         for name, value in namespace.items():
             if before.get(name, _ABSENT) is not value and _is_library(value):
                 self.bindings[name] = value
+            elif before.get(name, _ABSENT) is not value and isinstance(value, type):
+                # a class the instructor defined (a dataset, a node...): its own comparisons are trusted as they
+                # are now (`asserts`); the notebook changing one of its functions later makes it the notebook's
+                self.trusted_classes[value] = {k: v for k, v in vars(value).items() if isinstance(v, _FunctionType)}
 
     def restore(self, namespace: dict) -> list[str]:
         restored = []
@@ -231,7 +244,33 @@ class Guard:
             if namespace.get(name, _ABSENT) is not value:
                 namespace[name] = value
                 restored.append(name)
+        for function, code in self.codes:
+            if function.__code__ is not code:
+                function.__code__ = code
+                restored.append(f"{function.__module__}.{function.__qualname__}.__code__")
         return restored
+
+    def original(self, module, name: str):
+        """``module.name`` as it was before the notebook ran, when ``module`` is guarded; else None."""
+        namespace = vars(module)
+        for module_namespace, snapshot in self.modules:
+            if module_namespace is namespace:
+                return snapshot.get(name)
+        return None
+
+    def changed(self) -> list[tuple[str, object]]:
+        """What differs from the snapshot now (after a test cell: re-patched while it ran), restoring nothing:
+        (name, what is there now)."""
+        changed = []
+        for module_namespace, snapshot in self.modules:
+            changed += [(f"{module_namespace.get('__name__')}.{key}", module_namespace.get(key)) for key, value in snapshot.items()
+                        if module_namespace.get(key, _ABSENT) is not value]
+        for cls, snapshot in self.classes:
+            current = vars(cls)
+            changed += [(f"{cls.__name__}.{key}", current.get(key)) for key, value in snapshot.items() if current.get(key, _ABSENT) is not value]
+        changed += [(f"{function.__module__}.{function.__qualname__}.__code__", function.__code__)
+                    for function, code in self.codes if function.__code__ is not code]
+        return changed
 
 
 _ABSENT = object()
@@ -361,26 +400,62 @@ class Runner:
         signal.signal(signal.SIGALRM, self._on_alarm)
         guard, emit, run_cell, namespace = self.guard, self.emit, self.run_cell, self.shell.user_ns
         guard.capture()
+        watch_before, watch_after = self.start_watch()
         emit(Start(os.getpid()))
         next_cell, forget = self.cells.next_cell, self.forget
         while (cell := next_cell()) is not None:
             self.index = cell.index
             emit(CellStart(self.index))
             if cell.harness_exec:
-                guard.capture()  # libraries the notebook imported itself are guarded from here on
-                guard.restore(namespace)
+                watch_before(cell, namespace)
             if cell.seed is not None:
                 seeding.seed_everything(cell.seed)
             before = dict(namespace) if cell.kind in _TRUSTED_KINDS else None
             end = run_cell(cell)
             if before is not None:
                 guard.note_bindings(namespace, before)
+            end = watch_after(cell, end, namespace)
             emit(end)
             if cell.harness_exec:
                 forget(cell, end)
             cell = end = None  # the loop's names would otherwise keep the last cell until the next arrives
         self.index = None
         emit(Done())
+
+    # ------------------------------------------------------------------------------ tamper evidence
+
+    def start_watch(self):
+        """Watch the notebook from its first cell (`autograder.sandbox.inside.tamper`); the two functions
+        the loop calls around each cell, bound now (patching the class later changes nothing here)."""
+        from autograder.sandbox.inside import checks
+
+        modules = [sys.modules[__name__], tamper, asserts, checks, sys.modules[CellEnd.__module__]]
+        classes = [Runner, Guard, CellSource, BoundedText, tamper.TamperWatch, asserts.Assertions, CellEnd, CheckEvent, CheckRecord]
+        self.watch = tamper.TamperWatch(self.guard, tamper.protected_functions(modules, classes))
+        self.watch.enabled = self.job.mode is Mode.RECORD  # the reference pass and a student's own check are no suspects
+        if self.watch.enabled:
+            self.watch.install()
+        self.assertions = asserts.Assertions(self.guard, self.watch.note)
+        return self.before_test_cell, self.after_cell
+
+    def before_test_cell(self, cell: JobCell, namespace: dict) -> None:
+        watch = self.watch
+        watch.clear_hooks()
+        watch.quiet = True  # putting back a replaced __code__ is the harness's own doing, no evidence
+        try:
+            self.guard.capture()  # libraries the notebook imported itself are guarded from here on
+            self.guard.restore(namespace)
+        finally:
+            watch.quiet = False
+        namespace[asserts_name()] = self.assertions
+        watch.before_test(cell.grade_id or str(cell.index))
+
+    def after_cell(self, cell: JobCell, end: CellEnd, namespace: dict) -> CellEnd:
+        if not cell.harness_exec:
+            return self.watch.after_cell(end)
+        if namespace.get(asserts_name()) is not self.assertions:
+            self.watch._found(f"replaced the harness's assertion helper {asserts_name()}")
+        return self.watch.after_test(end)
 
     def forget(self, cell: JobCell, end: CellEnd) -> None:
         """After a test cell: drop what this process held of its source (linecache's copy, which tracebacks
@@ -444,7 +519,7 @@ class Runner:
         code = self.test_transformer.transform_cell(source)
         filename = _test_filename(index)
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)  # tracebacks show the line
-        tree = ast.parse(code, filename=filename)
+        tree = self.assertions.rewrite(ast.parse(code, filename=filename))
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
@@ -460,6 +535,11 @@ class Runner:
             return None
         finally:
             namespace["__builtins__"] = saved_builtins
+
+
+def asserts_name() -> str:
+    """The test namespace's name of the harness's assertion helper (`autograder.sandbox.inside.asserts`)."""
+    return asserts.HELPER_NAME
 
 
 def _test_filename(index: int) -> str:
