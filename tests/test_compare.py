@@ -331,3 +331,20 @@ def test_equal_zeros_are_not_a_relative_difference_of_nan():
 def test_booleans_are_printed_as_true_and_false():
     assert _message(True, False, kind="equal") == "expected True, got False"
     assert "expected False, got True" in _message(np.array([True, False]), np.array([True, True]), kind="equal")
+
+
+def test_a_float_written_in_the_notebook_holds_a_float32_answer_to_float32s_tolerance_in_the_students_session():
+    """`ag.check` against a visible ``expected=0.26894142`` literal: the literal states a value, not float64's
+    precision. A float32 answer a few ulps away passes in the student's session, as it passes at grading
+    against the float32 reference; against a record (``written=False``) the reference's dtype alone decides."""
+    exact = 1 / (1 + np.exp(1.0))
+    answer = np.float32(exact * (1 + 1e-6))  # a float32 answer computed in another order, a few ulps away
+    literal, got = decode(encode(exact)), decode(encode(answer))
+    assert compare(literal, got, Options("close"), written=True).ok
+    strict = compare(literal, got, Options("close"))
+    assert not strict.ok and "compared at float64's tolerance" in strict.message
+    wrong = compare(literal, decode(encode(np.float32(exact * 1.001))), Options("close"), written=True)
+    assert not wrong.ok and "float64" not in wrong.message  # no claim that the literal asked for float64
+    half = compare(literal, decode(encode(np.float16(exact))), Options("close"), written=True)
+    assert not half.ok and "your value is float16: compared at float32's tolerance" in half.message
+    assert not compare(literal, decode(encode(np.float64(exact) * (1 + 1e-6))), Options("close"), written=True).ok  # float64 stays float64

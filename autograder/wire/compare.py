@@ -8,6 +8,7 @@ difference with its index, as `torch.testing.assert_close` reports them.
 
 from __future__ import annotations
 
+import contextvars
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -43,14 +44,32 @@ class Options:
     check_dtype: bool = False
 
 
-def compare(expected: Any, actual: Any, options: Options = Options()) -> Verdict:
-    """Compare two decoded values; `Verdict.message` explains the first difference."""
+def compare(expected: Any, actual: Any, options: Options = Options(), written: bool = False) -> Verdict:
+    """Compare two decoded values; `Verdict.message` explains the first difference.
+
+    ``written``: ``expected`` is a literal written in the notebook (a visible check's ``expected=``), compared in
+    the student's own session. A Python float there states a value, not a precision: a float32 answer (or a
+    lower-precision one) is held to float32's tolerance, as the grader holds it against a float32 reference,
+    instead of to float64's. No points depend on it; the grader always decides against the reference's record."""
+    token = _WRITTEN.set(written)
     try:
         _compare(expected, actual, options, "")
     except _Mismatch as mismatch:
         where = f"at {mismatch.path}: " if mismatch.path else ""
         return Verdict(False, where + mismatch.message)
+    finally:
+        _WRITTEN.reset(token)
     return PASS
+
+
+#: Set by `compare` for one comparison: whether the expected value is a literal written in the notebook.
+_WRITTEN: contextvars.ContextVar[bool] = contextvars.ContextVar("written_expected", default=False)
+#: The dtypes a written Python float is compared at float32's tolerance with (in the student's session only).
+_SINGLE_OR_LOWER = ("float32", "float16", "bfloat16")
+
+
+def _written_float(want_dtype: str, got_dtype: str) -> bool:
+    return _WRITTEN.get() and want_dtype == "float64" and got_dtype in _SINGLE_OR_LOWER
 
 
 # ------------------------------------------------------------------------------------------- internals
@@ -216,7 +235,10 @@ def _tolerance(expected: Array, actual: Array, options: Options) -> tolerances.T
     # The reference always runs on the CPU; a value the student's run computed on a GPU gets that device's
     # float32 tolerance (reduction order), never another dtype's.
     device = "cuda" if "cuda" in (expected.device, actual.device) else "cpu"
-    default = tolerances.for_reference(real_dtype(expected), device=device)
+    want_dtype = real_dtype(expected)
+    if _written_float(want_dtype, real_dtype(actual)):
+        want_dtype = "float32"
+    default = tolerances.for_reference(want_dtype, device=device)
     return tolerances.Tolerance(
         default.rtol if options.rtol is None else options.rtol,
         default.atol if options.atol is None else options.atol,
@@ -342,6 +364,8 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str,
 def _dtype_note(want: str, got: str, tolerance: tolerances.Tolerance) -> str:
     if want == got or (want in ("int64", "int32") and got in ("int64", "int32")):
         return ""
+    if _written_float(want, got):
+        return "" if got == "float32" else f"; your value is {got}: compared at float32's tolerance"
     if tolerance == tolerances.EXACT:
         return f"; dtype: expected {want}, got {got}"
     return f"; expected {want}, got {got}: compared at {want}'s tolerance"

@@ -271,7 +271,7 @@ def _decide_locally(name: str, actual: Any, expected: Any, options: Options, see
         _say("recorded", f"{name}: recorded; compared with the reference implementation when graded")
         _tell(CheckRecord(name, options, 1.0, seed, message, local=LocalVerdict.WHEN_GRADED, hint=hint))
         return
-    verdict = compare(values.decode(values.encode(expected)), values.decode(values.encode(actual)), options)
+    verdict = compare(values.decode(values.encode(expected)), values.decode(values.encode(actual)), options, written=True)
     if not verdict.ok:
         detail = message or verdict.message
         _tell(CheckRecord(name, options, 1.0, seed, detail, local=LocalVerdict.FAILED, hint=hint))
