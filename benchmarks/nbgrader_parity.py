@@ -325,12 +325,12 @@ def show(value: Grade | None) -> str:
 def report(outcomes: list[Outcome]) -> None:
     print()
     print("| course | notebooks | questions (autograded / hand-graded) | submissions | (student, question) pairs "
-          "| identical | different | deliberate | bugs | nbgrader autograde wall | autograder grade wall |")
+          "| identical | different | deliberate | bugs | nbgrader autograde: wall (CPU) | autograder grade: wall (CPU) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for o in outcomes:
         print(f"| {o.course.name} | {o.notebooks} | {o.autograded + o.manual} ({o.autograded} / {o.manual}) | {o.submissions} "
               f"| {o.pairs} | {o.identical} | {len(o.differences)} | {len(o.differences) - len(o.bugs)} | {len(o.bugs)} "
-              f"| {o.nbgrader.wall:.1f} s | {o.ours.wall:.1f} s |")
+              f"| {o.nbgrader.wall:.1f} s ({o.nbgrader.cpu:.1f} s) | {o.ours.wall:.1f} s ({o.ours.cpu:.1f} s) |")
     print()
     for o in outcomes:
         for (student, notebook, question), a, b, reason in o.differences:
