@@ -9,7 +9,8 @@
    `nbgrader generate_assignment` and `autograder release`, then submissions in `submitted/<student>/<a>/`:
    the ones nbgrader ships for it, and variants made from nbgrader's release: the instructor's answers,
    the blank release, a wrong answer per question, an answer that raises, one that never ends (the
-   course's `Execute.timeout = 5`), code that passes only the visible tests, one that writes to stderr and
+   course's `Execute.timeout = 5`), one that recurses without end, one that prints 2,000 lines and warns
+   (nbgrader's preprocessor test notebooks), code that passes only the visible tests, one that writes to stderr and
    to `logging`, a test cell deleted, a test cell edited, the asserts silenced by an IPython input
    transformer, an answer equal to anything (which fools both), written answers left empty.
 2. Times `nbgrader autograde A --force` and `autograder grade A submitted --force` (wall, CPU) on the same files.
@@ -159,6 +160,10 @@ def variants(course: Course, released: dict, sources: dict) -> dict[str, dict[st
         made["gen-passes-visible-tests-only"] = as_written  # nbgrader's hidden-tests notebook: its source hard-codes the visible cases
     made["gen-endless-loop"] = edit(solved(), answer_cells[0], lambda nb, i, cell: cell.__setitem__(
         "source", cell.source + "\nwhile True:\n    pass"))
+    made["gen-infinite-recursion"] = edit(solved(), answer_cells[0], lambda nb, i, cell: cell.__setitem__(
+        "source", cell.source + "\ndef recurse():\n    recurse()\nrecurse()"))
+    made["gen-long-output-and-warning"] = edit(solved(), answer_cells[0], lambda nb, i, cell: cell.__setitem__(
+        "source", cell.source + "\nimport warnings\nwarnings.warn('a warning from the student')\nfor i in range(2000):\n    print(i)"))
     made["gen-stderr-and-logging"] = edit(solved(), answer_cells[0], lambda nb, i, cell: cell.__setitem__(
         "source", NOISE + cell.source))
     answer, test = course.tamper

@@ -36,13 +36,13 @@ def test_every_score_is_nbgraders_but_the_deliberate_differences(outcome):
 
 @pytest.mark.slow
 def test_the_table_covers_every_submission_and_question_of_the_course(outcome):
-    # nbgrader's six shipped submissions and the twelve generated ones, four questions each, in both gradebooks
+    # nbgrader's six shipped submissions and the fourteen generated ones, four questions each, in both gradebooks
     shipped = {"unchanged", "changed", "cheat-attempt", "cheat-attempt-alternative", "grade-cell-changed", "locked-cell-changed"}
     students = {student for student, _, _ in outcome.theirs_grades}
-    assert shipped <= students and len(students) == outcome.submissions == 18
+    assert shipped <= students and len(students) == outcome.submissions == 20
     assert (outcome.autograded, outcome.manual) == (2, 2)
     assert set(outcome.theirs_grades) == set(outcome.our_grades)
-    assert outcome.pairs == 18 * 4
+    assert outcome.pairs == 20 * 4
 
 
 @pytest.mark.slow
