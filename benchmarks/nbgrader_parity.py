@@ -12,12 +12,13 @@
    course's `Execute.timeout = 5`), one that recurses without end, one that prints 2,000 lines and warns
    (nbgrader's preprocessor test notebooks), code that passes only the visible tests, one that writes to stderr and
    to `logging`, a test cell deleted, a test cell edited, the asserts silenced by an IPython input
-   transformer, an answer equal to anything (which fools both), written answers left empty.
+   transformer, an answer equal to anything (nbgrader believes it; ours compares plain values), written answers
+   left empty.
 2. Times `nbgrader autograde A --force` and `autograder grade A submitted --force` (wall, CPU) on the same files.
 3. Reads both gradebooks and compares every (student, notebook, question): a hand-graded answer waiting
    for its grade in both is identical; otherwise the scores must be equal. Each difference is classified:
    deliberate (the test cell a student deleted is restored and run; asserts silenced by an input
-   transformer still fail) or unexplained, which is a bug until explained. Prints one Markdown table and every
+   transformer still fail; an answer equal to anything is compared as a plain value) or unexplained, which is a bug until explained. Prints one Markdown table and every
    difference. Exit status 1 when some difference is unexplained.
 """
 
@@ -45,6 +46,8 @@ c.Execute.timeout = 5
 RESTORED = "deliberate: the deleted test cell is restored from source/ and run (nbgrader cannot run a cell it does not find)"
 PATCHED = ("deliberate: an IPython input transformer wrapping every later cell in try/except does not silence the "
            "test cells (nbgrader runs them through it)")
+LYING = ("deliberate: an answer whose __eq__ is always true is compared as a plain value (test-cell asserts are "
+         "rewritten onto plain values, docs/security.md), and the submission is flagged; nbgrader believes it")
 
 LIES = "class Anything(list):\n    def __eq__(self, other):\n        return True\n    __hash__ = None\n"
 TRANSFORMER = ("get_ipython().input_transformers_post.append(lambda lines: ['try:\\n'] + ['    ' + l for l in lines]"
@@ -273,6 +276,8 @@ def classify(course: Course, key, theirs: Grade | None, ours: Grade | None) -> s
         return RESTORED
     if student == "gen-patched-assert" and ours.score is not None and theirs.score is not None and ours.score < theirs.score:
         return PATCHED
+    if student == "gen-lies-about-equality" and ours.score is not None and theirs.score is not None and ours.score < theirs.score:
+        return LYING
     return "bug: unexplained"
 
 

@@ -12,12 +12,13 @@ import pytest
 
 pytest.importorskip("nbgrader")
 
-from benchmarks.nbgrader_parity import PATCHED, RESTORED, courses, run_course  # noqa: E402
+from benchmarks.nbgrader_parity import LYING, PATCHED, RESTORED, courses, run_course  # noqa: E402
 
 #: (student, notebook, question) -> why ours differs from nbgrader there on purpose. Anything else differing fails.
 DELIBERATE = {
     ("gen-deleted-test", "p1", "bar"): RESTORED,
     ("gen-patched-assert", "p1", "bar"): PATCHED,
+    ("gen-lies-about-equality", "p1", "bar"): LYING,
 }
 
 
