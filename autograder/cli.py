@@ -351,7 +351,8 @@ def _verify(args) -> int:
         table.add_column("what is proved", overflow="fold")
         table.add_column("detail", overflow="fold")
         for finding in report.findings:
-            table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", escape(safe_text(finding.what)), escape(safe_text(finding.detail)))
+            mark = "[yellow]![/]" if finding.warning else "[green]✓[/]" if finding.ok else "[red]✗[/]"
+            table.add_row(mark, escape(safe_text(finding.what)), escape(safe_text(finding.detail)))
         console.print(table)
         _print_mutation(report, args.mutation_threshold)
         failed = failed or not report.ok

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 UNIT_FILES = frozenset({
     "test_compare.py", "test_values.py", "test_checks.py", "test_metric.py", "test_limits.py", "test_late.py",
     "test_release.py", "test_sanitize.py", "test_export.py", "test_merge.py", "test_status.py", "test_errors.py", "test_tiers.py",
-    "test_item_analysis.py", "test_feedback_causes.py",
+    "test_item_analysis.py", "test_feedback_causes.py", "test_preflight.py",
 })
 #: Fixtures that grade a batch: a test using one is not in the unit tier, whatever its file.
 GRADING_FIXTURES = frozenset({"graded_course"})

@@ -55,6 +55,9 @@ def test_a_free_point_test_cell_is_allowed_without_solutions_and_said_so(tmp_pat
     assert report.ok, [f"{f.what}: {f.detail}" for f in report.findings if not f.ok]
     zero = next(f for f in report.findings if "released notebook gets zero" in f.what)
     assert "free-point test cells aside" in zero.what and "handed_in: 1.0 / 1.0 (free points" in zero.detail
+    # the course has no tests/mutants/ps1.toml: said, as a warning that does not fail verify
+    bank = next(f for f in report.findings if f.warning)
+    assert bank.what == "no hand-written wrong answers: tests/mutants/ps1.toml does not exist" and bank.ok
 
 
 def test_a_test_cell_that_uses_the_answer_and_passes_on_the_blank_notebook_still_fails(tmp_path):

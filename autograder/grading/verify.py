@@ -64,6 +64,7 @@ class Finding:
     what: str
     ok: bool
     detail: str = ""
+    warning: bool = False  # passes, but the author should know (e.g. no hand-written mutants)
 
 
 @dataclass
@@ -91,6 +92,9 @@ class VerifyReport:
 
     def add(self, what: str, ok: bool, detail: str = "") -> None:
         self.findings.append(Finding(what, ok, detail))
+
+    def warn(self, what: str, detail: str = "") -> None:
+        self.findings.append(Finding(what, True, detail, warning=True))
 
 
 def mutants_path(assignment: Assignment) -> Path:
@@ -202,6 +206,10 @@ def verify_assignment(assignment: Assignment, limits: Limits, workers: int = 2, 
     if has_solutions:
         report.add("the tests run against solutions/", True)
     bank = load_mutants(assignment) if mutants else []
+    if mutants and not mutants_path(assignment).is_file():
+        report.warn(f"no hand-written wrong answers: {mutants_path(assignment).relative_to(assignment.course.root)} does not exist",
+                    "add a few plausible wrong answers there, each naming the test cells it must lose points on "
+                    "(docs/authoring.md, Mutants; `autograder new` writes an example); `--mutation` generates more")
     directory = fresh_workdir("autograder-verify-")
     try:
         jobs = {}

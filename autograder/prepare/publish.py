@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.course import Assignment
+from autograder.course import Assignment, CourseError
 from autograder.prepare.manifest import keep_manifest, manifest_from_cells
 from autograder.prepare.release import instructor_notebook, release_notebook, render
 
@@ -25,7 +25,15 @@ class ReleaseReport:
 
 
 def release_assignment(assignment: Assignment, check: bool = False) -> ReleaseReport:
-    """Write release/<assignment>/ from source/<assignment>/, or with ``check`` only report what differs."""
+    """Write release/<assignment>/ from source/<assignment>/, or with ``check`` only report what differs.
+
+    First the cheap checks of `autograder.prepare.preflight`: a problem there is a `CourseError` listing every
+    one, and nothing is written."""
+    from autograder.prepare.preflight import preflight
+
+    problems = preflight(assignment)
+    if problems:
+        raise CourseError(f"{assignment.name}: {len(problems)} problem(s) to fix before release:\n  " + "\n  ".join(problems))
     report = ReleaseReport(assignment.name)
     target = assignment.release_dir
     expected_files: dict[Path, str | Path] = {}
