@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from autograder.course import Course
 from autograder.errors import EXIT_USER_ERROR, UserError
+from autograder.results.pages import points_text
 from autograder.results.status import LABELS, QuestionStatus, SubmissionStatus
 
 console = Console(highlight=False)
@@ -143,7 +144,7 @@ def _grade(args) -> int:
             score = sum(r.score or 0 for r in item.results)
             maximum = sum(r.max_score for r in item.results)
             message = item.message if len(item.message) <= MESSAGE_COLUMN_CHARS else item.message[:MESSAGE_COLUMN_CHARS - 3] + "..."
-            table.add_row(escape(safe_text(item.student_id)), escape(safe_text(item.notebook)), f"{score:g} / {maximum:g}",
+            table.add_row(escape(safe_text(item.student_id)), escape(safe_text(item.notebook)), f"{points_text(score)} / {points_text(maximum)}",
                           SUBMISSION_STYLES.get(item.status, escape(safe_text(item.status))), escape(safe_text(message)))
         console.print(table)
     url = args.gradebook or assignment.course.gradebook_url
@@ -262,7 +263,8 @@ def _export(args) -> int:
             table.add_column(column, overflow="fold")
         for total in totals[assignment.name]:
             late = f"{total.penalty.fraction * 100:g}%" if total.penalty.fraction else ""
-            table.add_row(escape(safe_text(total.student_id)), f"{total.score:g} / {total.max_score:g}", late, f"{total.adjusted:g}")
+            table.add_row(escape(safe_text(total.student_id)), f"{points_text(total.score)} / {points_text(total.max_score)}", late,
+                          points_text(total.adjusted))
         if not args.quiet:
             console.print(table)
     return 0
@@ -418,7 +420,7 @@ def _feedback(args) -> int:
         table.add_column(column, overflow="fold")
     for page in pages:
         late = abs(page.adjusted - page.score) > 1e-6
-        score = f"{page.adjusted:.4g} / {page.max_score:.4g}" + (f" ({page.score:.4g} before the late penalty)" if late else "")
+        score = f"{points_text(page.adjusted)} / {points_text(page.max_score)}" + (f" ({points_text(page.score)} before the late penalty)" if late else "")
         table.add_row(escape(safe_text(page.student_id)), score, escape(safe_text(page.penalty)), escape(safe_text(str(page.path))))
     if not args.quiet:
         console.print(table)

@@ -13,11 +13,11 @@ from conftest import REPO
 EXPECTED = {  # student: (autograded total out of 15, submission status)
     "ada_lovelace": (15.0, "ok"),
     "alan_turing": (0.0, "ok"),
-    "grace_hopper": (10.02, "ok"),  # 9.86 before issue 15 added dtype checks to poly_features_test
+    "grace_hopper": (10.32, "ok"),  # 9.86 before issue 15's dtype checks in poly_features_test, 10.02 before its int checks in count_parameters_test
     "claude_shannon": (12.0, "ok"),
     "katherine_johnson": (12.0, "error"),
     "marie_curie": (0.0, "invalid"),
-    "rosalind_franklin": (14.75, "ok"),
+    "rosalind_franklin": (14.8, "ok"),  # 14.75 before issue 15's int checks in count_parameters_test
     "emmy_noether": (11.77, "ok"),  # 11.73 before issue 15 (idem)
 }
 
