@@ -17,6 +17,7 @@ from pathlib import Path
 
 from autograder.course import Assignment, cells
 from autograder.course.cells import Kind
+from autograder.wire.causes import defined_names, read_names
 
 #: The check functions whose first argument names the check.
 CHECK_FUNCTIONS = frozenset({"check_close", "check_equal", "check_true", "check_metric"})
@@ -47,31 +48,12 @@ def _literal_check_names(tree: ast.Module) -> list[tuple[str, int]]:
     return found
 
 
-def _defined(tree: ast.Module) -> set[str]:
-    """Top-level names a cell binds: functions, classes, assignments, imports, loop and with targets."""
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-        else:
-            for child in ast.walk(node):
-                if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
-                    names.add(child.id)
-    return names
-
-
-def _read(tree: ast.Module) -> set[str]:
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
-
-
 def _solutions_names(path: Path) -> set[str] | None:
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return None  # verify's reference pass says what is wrong with the module
-    names = _defined(tree)
+    names = defined_names(tree, every_binding=True)
     for node in tree.body:  # `__all__` or star imports: the module may define more than it spells out
         if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
             return None
@@ -107,12 +89,12 @@ def preflight(assignment: Assignment) -> list[str]:
                                         "a submission that records one twice)")
                     else:
                         seen[check] = f"test cell '{label}', line {line}"
-                test_reads.append((label, _read(tree)))
-            if kind is Kind.ANSWER:
-                for defined in _defined(tree):
+                test_reads.append((label, read_names(tree)))
+            if kind is Kind.ANSWER:  # what solutions/ must provide: the answer's functions, classes and variables
+                for defined in defined_names(tree):
                     answer_names.setdefault(defined, label)
             else:
-                other_names |= _defined(tree)
+                other_names |= defined_names(tree, every_binding=True)
         if provided is None:
             continue
         missing: dict[str, list[str]] = {}

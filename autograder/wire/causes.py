@@ -37,21 +37,35 @@ class Use:
     question: str  # the question (its test cell's grade_id) that answer belongs to
 
 
-def _defined(source: str) -> set[str]:
-    """The names an answer cell binds at its top level: functions, classes, assigned variables."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set()
+def defined_names(tree: ast.Module, every_binding: bool = False) -> set[str]:
+    """The names a cell binds at its top level: functions, classes, assigned variables; with ``every_binding``
+    also imports and any other name stored anywhere in a top-level statement (loop and ``with`` targets...)."""
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and not every_binding:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif every_binding and isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif every_binding:
+            names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
     return names
+
+
+def read_names(tree: ast.AST) -> set[str]:
+    """The names a parsed cell reads."""
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _defined(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    return defined_names(tree)
 
 
 def _read(source: str) -> set[str]:
@@ -60,7 +74,7 @@ def _read(source: str) -> set[str]:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set(_IDENTIFIER.findall(source))
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return read_names(tree)
 
 
 def questions_of_answers(cells: Sequence[Mapping]) -> tuple[dict[str, list[int]], dict[int, list[str]]]:
