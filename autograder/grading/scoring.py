@@ -257,22 +257,22 @@ def evaluate_metric(want: CheckRecord, value, metrics: MetricLookup | None) -> t
         return False, f"{name} could not evaluate the value: {error}"
     except Exception as error:  # the student's value broke the metric: a failed check, not a grader crash
         return False, f"{name} could not evaluate the value: {type(error).__name__}: {error}"
-    shown = f"{name} = {result:.4g}"
+    low, high = want.at_least, want.at_most
+    too_low, too_high = low is not None and not result >= low, high is not None and not result <= high
     if board is not None:
         board.record(public, result)
         # The private score is the leaderboard's to reveal after the due date: a message (feedback pages,
         # exports, results.json) carries the public score and, through the verdict, one bit of the private one.
-        low, high = want.at_least, want.at_most
-        passed = (low is None or result >= low) and (high is None or result <= high)
         bound = " and ".join(([f"at least {low:g}"] if low is not None else []) + ([f"at most {high:g}"] if high is not None else []))
+        passed = not (too_low or too_high)
         verdict = (f"the private part {'meets' if passed else 'does not meet'} the bound ({bound})" if bound
                    else "the private part decides")
         return passed, (f"{name} = {public:.4g} on the public part of the held-out data; {verdict}; the private "
                         "score is shown on the leaderboard after the due date")
-    low, high = want.at_least, want.at_most
-    if low is not None and not result >= low:
+    shown = f"{name} = {result:.4g}"
+    if too_low:
         return False, f"{shown}, needs at least {low:g}"
-    if high is not None and not result <= high:
+    if too_high:
         return False, f"{shown}, needs at most {high:g}"
     return True, shown
 
