@@ -35,6 +35,14 @@ def format_size(value: int) -> str:
     return str(value)
 
 
+def readable_size(value: int) -> str:
+    """A size as a message shows it: ``1 GiB``, ``512 MiB``, ``1.5 GiB``."""
+    for suffix, unit in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= unit:
+            return f"{round(value / unit, 2):g} {suffix}"
+    return f"{value} bytes"
+
+
 def _limit(default, option: str, help: str, *, brief: str, kind=None, choices=None, metavar=None, cli_default=None,
            unit: str = "", zero_is_off=True):
     """A field of `Limits` with what the CLI and the docs need to know about it: its option, its help text,
