@@ -465,7 +465,8 @@ def _report(args) -> int:
 
 def _leaderboard(args) -> int:
     from autograder.results.gradebook import Gradebook
-    from autograder.results.leaderboard import parse_now, score_text, write_leaderboard
+    from autograder.results.leaderboard import parse_now, write_leaderboard
+    from autograder.results.pages import metric_text as score_text
 
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)

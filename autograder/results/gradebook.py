@@ -26,12 +26,13 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     inspect,
     select,
     text,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
 from autograder.errors import UserError
 from autograder.results.status import RETRIED, QuestionStatus, SubmissionStatus
@@ -466,9 +467,8 @@ class Gradebook:
                 select(SubmissionRow)
                 .where(SubmissionRow.assignment == assignment)
                 .order_by(SubmissionRow.student_id, SubmissionRow.notebook)
+                .options(selectinload(SubmissionRow.results))  # one query for every row's results, not one per row
             ).all()
-            for row in rows:
-                _ = list(row.results)  # load while the session is open
             if manual:
                 self._combine(session, assignment, rows)
             session.expunge_all()  # what _combine changed stays in these objects only
@@ -563,12 +563,40 @@ class Gradebook:
 
 
     def manual_grade_versions(self, assignment: str) -> dict[tuple[str, str, str], ManualGradeEventRow]:
-        """(student_id, notebook, question) -> the latest save of its hand grade (its version, grader, time)."""
+        """(student_id, notebook, question) -> the latest save of its hand grade (its version, grader, time).
+        Only the latest save of each grade is read, however long its history."""
+        saved = ManualGradeEventRow
+        latest = (select(saved.student_id, saved.notebook, saved.question, func.max(saved.version).label("version"))
+                  .where(saved.assignment == assignment)
+                  .group_by(saved.student_id, saved.notebook, saved.question).subquery())
         with Session(self.engine, expire_on_commit=False) as session:
-            found = session.scalars(select(ManualGradeEventRow).where(ManualGradeEventRow.assignment == assignment)
-                                    .order_by(ManualGradeEventRow.version)).all()
+            found = session.scalars(select(saved).join(latest, (saved.student_id == latest.c.student_id)
+                                                       & (saved.notebook == latest.c.notebook)
+                                                       & (saved.question == latest.c.question)
+                                                       & (saved.version == latest.c.version))
+                                    .where(saved.assignment == assignment)).all()
             session.expunge_all()
         return {(e.student_id, e.notebook, e.question): e for e in found}
+
+    def hand_graded_results(self, assignment: str) -> list[tuple[str, str, str, float, dict]]:
+        """(student_id, notebook, question, max_score, stored answer) of every answer the autograder left for a
+        hand grade, read without the other results: what the hand-grading pages list. The stored answer is
+        ``{"source", "cell_type", "sha256"}``, or {} when it was not stored."""
+        with Session(self.engine) as session:
+            found = session.execute(
+                select(SubmissionRow.student_id, SubmissionRow.notebook, ResultRow.question, ResultRow.max_score,
+                       StudentViewRow.answers)
+                .join(ResultRow, ResultRow.submission_id == SubmissionRow.id)
+                .outerjoin(StudentViewRow, StudentViewRow.submission_id == SubmissionRow.id)
+                .where(SubmissionRow.assignment == assignment, ResultRow.status == "needs_manual_grade")).all()
+        return [(student, notebook, question, max_score, (answers or {}).get(question) or {})
+                for student, notebook, question, max_score, answers in found]
+
+    def student_ids(self, assignment: str) -> list[str]:
+        """The ids of the students with a graded notebook of ``assignment``, sorted."""
+        with Session(self.engine) as session:
+            return list(session.scalars(select(SubmissionRow.student_id).where(SubmissionRow.assignment == assignment)
+                                        .distinct().order_by(SubmissionRow.student_id)))
 
     def save_manual_grade(self, assignment: str, student_id: str, notebook: str, question: str, score: float,
                           comment: str = "", answer_sha256: str | None = None, grader: str = "",

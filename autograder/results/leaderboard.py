@@ -292,17 +292,12 @@ def when_text(moment: datetime, zone) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def score_text(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
-
-
 def write_leaderboard(gradebook, assignment: Assignment, output: Path, now: datetime | None = None) -> Board:
     """Write the leaderboard page (one HTML file, no script, nothing fetched) and return what it shows."""
     from autograder.results.pages import environment
 
     board = build_board(gradebook, assignment, now)
     env = environment()
-    env.filters["score"] = score_text
     zone = deadline_for(assignment).zone or timezone.utc  # times as the course reads them
     page = env.get_template("leaderboard.html.j2").render(board=board, reveal_text=when_text(board.reveal_at, zone),
                                                           now_text=when_text(board.now, zone))

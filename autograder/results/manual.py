@@ -190,41 +190,40 @@ class ManualGrading:
         self.nonce = secrets.token_urlsafe(16)
 
     def answers(self) -> list[Answer]:
-        """Every answer graded by hand, sorted by (notebook, question, student id)."""
-        answers = self.gradebook.student_views(self.assignment, with_cells=False)
+        """Every answer graded by hand, sorted by (notebook, question, student id).
+
+        Read with three narrow queries (the hand-graded results with their stored answers, the grades, the latest
+        save of each grade), never the other results of the class: each page and save reads this, so its cost
+        grows with the number of written answers only. A grade applies while the answer still has the hash it was
+        graded on (as in `Gradebook.submissions`); otherwise the answer waits again and shows the earlier grade."""
         grades = self.gradebook.manual_grades(self.assignment)
         versions = self.gradebook.manual_grade_versions(self.assignment)
-        submissions = self.gradebook.submissions(self.assignment)
-        order = {sid: n for n, sid in enumerate(sorted({s.student_id for s in submissions}), 1)}
+        stored = [row for row in self.gradebook.hand_graded_results(self.assignment) if row[4]]
+        order = {sid: n for n, sid in enumerate(self.gradebook.student_ids(self.assignment), 1)} if self.anonymous else {}
         found = []
-        for submission in submissions:
-            stored = answers.get((submission.student_id, submission.notebook), {}).get("answers", {})
-            for result in submission.results:
-                if result.status not in (WAITING, MANUALLY_GRADED) or result.question not in stored:
-                    continue
-                text = stored[result.question]
-                key = (submission.student_id, submission.notebook, result.question)
-                grade, saved = grades.get(key), versions.get(key)
-                graded = result.status == MANUALLY_GRADED
-                previous = "" if graded or grade is None else f"{grade.score:g} / {grade.max_score:g} for an earlier answer: {grade.comment}"
-                comment = grade.comment if graded and grade else ""
-                if graded and saved is not None and grade is not None and saved.score == grade.score:
-                    comment = saved.comment  # the grader's own words; the items' texts are shown as the rubric
-                found.append(Answer(
-                    submission.student_id, submission.notebook, result.question, result.max_score, result.status,
-                    result.score if graded else None, comment,
-                    text.get("source", ""), text.get("cell_type", "markdown"), text.get("sha256", ""), previous,
-                    version=saved.version if saved else 0,
-                    grader=(grade.grader if grade else "") or "",
-                    graded_at=grade.graded_at.strftime("%Y-%m-%d %H:%M UTC") if grade and grade.graded_at else "",
-                    label=f"Student {order[submission.student_id]}" if self.anonymous else submission.student_id,
-                    flagged=comment.lower().startswith(FLAGGED),
-                    rubric=list(saved.rubric or []) if graded and saved else [], note=saved.note if saved else ""))
+        for student, notebook, question, max_score, text in stored:
+            key = (student, notebook, question)
+            grade, saved = grades.get(key), versions.get(key)
+            graded = grade is not None and grade.answer_sha256 == text.get("sha256")
+            previous = "" if graded or grade is None else f"{grade.score:g} / {grade.max_score:g} for an earlier answer: {grade.comment}"
+            comment = grade.comment if graded else ""
+            if graded and saved is not None and saved.score == grade.score:
+                comment = saved.comment  # the grader's own words; the items' texts are shown as the rubric
+            found.append(Answer(
+                student, notebook, question, max_score, MANUALLY_GRADED if graded else WAITING,
+                round(min(max(grade.score, 0.0), max_score), 9) if graded else None, comment,
+                text.get("source", ""), text.get("cell_type", "markdown"), text.get("sha256", ""), previous,
+                version=saved.version if saved else 0,
+                grader=(grade.grader if grade else "") or "",
+                graded_at=grade.graded_at.strftime("%Y-%m-%d %H:%M UTC") if grade and grade.graded_at else "",
+                label=f"Student {order[student]}" if self.anonymous else student,
+                flagged=comment.lower().startswith(FLAGGED),
+                rubric=list(saved.rubric or []) if graded and saved else [], note=saved.note if saved else ""))
         return sorted(found, key=lambda a: a.key)
 
-    def questions(self) -> list[dict]:
+    def questions(self, answers: list[Answer] | None = None) -> list[dict]:
         summary: dict[tuple[str, str], dict] = {}
-        for answer in self.answers():
+        for answer in (answers if answers is not None else self.answers()):
             entry = summary.setdefault((answer.notebook, answer.question),
                                        {"notebook": answer.notebook, "question": answer.question, "max_score": answer.max_score,
                                         "waiting": 0, "graded": 0, "flagged": 0, "scores": []})
@@ -391,8 +390,9 @@ class ManualGrading:
                                                       nonce=self.nonce, css="", quote=quote, urlencode=urlencode, **context)
 
     def index_page(self, message: str = "") -> str:
-        return self.render("manual_index.html.j2", questions=self.questions(), message=message,
-                           first=self.next_ungraded())
+        answers = self.answers()
+        return self.render("manual_index.html.j2", questions=self.questions(answers), message=message,
+                           first=self.next_ungraded(answers=answers))
 
     def question_page(self, notebook: str, question: str, student: str = "", saved: str = "", show: str = "all",
                       grader: str = "") -> str | None:
@@ -651,11 +651,12 @@ def _handler(app: ManualGrading, gate: Gate):
             except ValueError as error:
                 return self._error(HTTPStatus.BAD_REQUEST, str(error))
             key = (form.get("notebook", ""), form.get("question", ""), form.get("student", ""))
-            saved = next((a.ref for a in app.answers() if a.key == key), key[2])
+            everything = app.answers()
+            saved = next((a.ref for a in everything if a.key == key), key[2])
             if form.get("back") == "student":
                 target = "/student?" + urlencode({"student": saved, "saved": key[1]}) + "#answer-" + quote(f"{key[0]}-{key[1]}")
             else:
-                following = app.next_ungraded(key)
+                following = app.next_ungraded(key, everything)
                 if following is None:
                     target = "/?" + urlencode({"message": "Every answer is graded."})
                 else:

@@ -122,8 +122,16 @@ def points_text(value: float | None) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def metric_text(value: float | None) -> str:
+    """A metric's score as the leaderboard shows it (4 decimals; a dash when there is none)."""
+    return "–" if value is None else f"{value:.4f}"
+
+
+@functools.cache
 def environment():
-    """The jinja2 environment of the pages (templates shipped in ``autograder/templates``)."""
+    """The jinja2 environment of the pages (templates shipped in ``autograder/templates``). One per process,
+    so each template is compiled once, not on every page (the hand-grading server renders one per step);
+    nothing may change it after it is made."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("autograder", "templates"), autoescape=True,
@@ -134,4 +142,5 @@ def environment():
     env.filters["markdown_inline"] = lambda text: Markup(markdown_inline_html(text))
     env.filters["code"] = lambda text: Markup(code_html(text))
     env.filters["points"] = points_text
+    env.filters["score"] = metric_text
     return env
