@@ -48,18 +48,18 @@ def test_a_question_is_named_by_its_answer_cell_its_test_cell_or_its_number(stud
 
 
 def test_a_passing_question_prints_one_line_per_check(student_folder, capsys):
-    assert ag.check("double", directory=student_folder, namespace=namespace(double=lambda x: 2 * np.asarray(x, float))) is True
+    assert bool(ag.check("double", directory=student_folder, namespace=namespace(double=lambda x: 2 * np.asarray(x, float)))) is True
     assert capsys.readouterr().out == "✓ double.small\n"
 
 
 def test_a_failing_check_says_what_differed_in_one_line(student_folder, capsys):
-    assert ag.check("double", directory=student_folder, namespace=namespace(double=lambda x: 3 * np.asarray(x, float))) is False
+    assert bool(ag.check("double", directory=student_folder, namespace=namespace(double=lambda x: 3 * np.asarray(x, float)))) is False
     out = capsys.readouterr().out
     assert out.startswith("✗ double.small: ") and out.count("\n") == 1 and "Traceback" not in out and "autograder" not in out
 
 
 def test_an_unanswered_question_says_not_attempted_and_what_to_do(student_folder, capsys):
-    assert ag.check("double", directory=student_folder, namespace=namespace(double=stub)) is False
+    assert bool(ag.check("double", directory=student_folder, namespace=namespace(double=stub))) is False
     out = capsys.readouterr().out
     assert "not attempted yet" in out and "raise NotImplementedError()" in out and out.count("\n") == 1
 
@@ -77,13 +77,13 @@ def test_check_all_runs_every_question_and_sums_up(student_folder, capsys):
     ok = ag.check_all(directory=student_folder, namespace=namespace(double=lambda x: 2 * np.asarray(x, float), mean_rows=stub,
                                                                      answer_half=0.5))
     out = capsys.readouterr().out.splitlines()
-    assert ok is False
+    assert bool(ok) is False
     assert out[0] == "✓ double.small" and "not attempted yet" in out[1] and out[2].startswith("- half")
     assert out[-1] == "1 passed, 1 to fix; hidden tests run only when graded"
 
 
 def test_an_unknown_question_lists_the_questions(student_folder, capsys):
-    assert ag.check("dobule", directory=student_folder, namespace=namespace()) is False
+    assert bool(ag.check("dobule", directory=student_folder, namespace=namespace())) is False
     assert "the questions are: double, mean_rows, half" in capsys.readouterr().out
 
 
@@ -135,7 +135,7 @@ def through_double(toy_course, answers):
 def test_check_all_says_once_that_a_question_failed_through_another_answer(toy_course, capsys):
     """mean_rows calls the student's own (wrong) double: its line says so, and to fix double first."""
     folder, scope = through_double(toy_course, THROUGH_DOUBLE)
-    assert ag.check_all(directory=folder, namespace=scope) is False
+    assert bool(ag.check_all(directory=folder, namespace=scope)) is False
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("✗ double.small") and out[1].startswith("✗ mean_rows.shape")
     assert out[3] == ("→ mean_rows: this used your `double` (question double), which fails its own check: fix that first")
@@ -144,7 +144,7 @@ def test_check_all_says_once_that_a_question_failed_through_another_answer(toy_c
 
 def test_check_of_one_question_runs_the_questions_it_used_quietly_and_names_the_failing_one(toy_course, capsys):
     folder, scope = through_double(toy_course, THROUGH_DOUBLE)
-    assert ag.check("mean_rows", directory=folder, namespace=scope) is False
+    assert bool(ag.check("mean_rows", directory=folder, namespace=scope)) is False
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("✗ mean_rows.shape") and not any("double.small" in line for line in out)
     assert out[1:] == ["→ mean_rows: this used your `double` (question double), which fails its own check: fix that first"]
@@ -153,6 +153,26 @@ def test_check_of_one_question_runs_the_questions_it_used_quietly_and_names_the_
 def test_check_of_one_question_names_no_cause_when_what_it_used_passes(toy_course, capsys):
     answers = dict(THROUGH_DOUBLE, double="def double(x):\n    return 2 * np.asarray(x, dtype=float)")
     folder, scope = through_double(toy_course, answers)
-    assert ag.check("mean_rows", directory=folder, namespace=scope) is False
+    assert bool(ag.check("mean_rows", directory=folder, namespace=scope)) is False
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith("✗ mean_rows.shape")
+
+
+def test_in_a_real_kernel_check_prints_its_lines_and_nothing_after_them(student_folder):
+    """The cell ``ag.check("double")`` shows the check's lines, and no ``True``/``False`` below them (what it returns
+    is still true or false for a script: ``if ag.check(...)``)."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    notebook = new_notebook(cells=[
+        new_code_cell("import numpy as np\nfrom autograder import checks as ag\n"
+                      "def double(x):\n    return 2 * np.asarray(x, dtype=float)"),
+        new_code_cell(f"ag.check('double', directory={str(student_folder)!r})"),
+        new_code_cell(f"def double(x):\n    return 3 * np.asarray(x, dtype=float)\nag.check('double', directory={str(student_folder)!r})"),
+        new_code_cell(f"'yes' if ag.check('double', directory={str(student_folder)!r}) else 'no'"),
+    ])
+    NotebookClient(notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(student_folder)}}).execute()
+    passing, failing, used = (cell.outputs for cell in notebook.cells[1:])
+    assert [o.output_type for o in passing] == ["stream"] and passing[0].text == "✓ double.small\n"
+    assert [o.output_type for o in failing] == ["stream"] and failing[0].text.startswith("✗ double.small")
+    assert used[-1].output_type == "execute_result" and used[-1].data["text/plain"] == "'no'"

@@ -61,14 +61,14 @@ def collecting():
         _collected = before
 
 
-def check(question, **options) -> bool:
+def check(question, **options):
     """Run one question's visible tests in this session, one line per check (see `autograder.sandbox.inside.notebook`)."""
     from autograder.sandbox.inside import notebook
 
     return notebook.check(question, collecting, **options)
 
 
-def check_all(**options) -> bool:
+def check_all(**options):
     """Run every question's visible tests in this session, one line per check, then a summary."""
     from autograder.sandbox.inside import notebook
 

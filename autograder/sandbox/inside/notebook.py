@@ -50,6 +50,24 @@ class Line:
         return f"{mark} {self.text}"
 
 
+class Checked:
+    """What ``ag.check``/``ag.check_all`` return: true when every check passed (``if ag.check("q3"): ...``),
+    with the lines printed. Jupyter shows nothing for it when it ends a cell (the lines above say it all; a
+    bare ``True``/``False`` under them would only repeat it); elsewhere its repr is one short phrase."""
+
+    def __init__(self, passed: bool, lines: list[Line]):
+        self.passed, self.lines = passed, list(lines)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return "<every check passed>" if self.passed else "<some checks to fix>"
+
+    def _ipython_display_(self) -> None:  # IPython's hook: the object displays itself, here as nothing
+        pass
+
+
 # ----------------------------------------------------------------------------------------- the tests
 
 
@@ -216,19 +234,19 @@ def _namespace() -> dict:
     return vars(__main__)
 
 
-def check(question, collecting, *, directory=None, namespace: dict | None = None) -> bool:
-    """Run the visible tests of one question in this session and print one line per check; True if all pass."""
+def check(question, collecting, *, directory=None, namespace: dict | None = None) -> Checked:
+    """Run the visible tests of one question in this session and print one line per check; true if all pass."""
     tests = visible_tests(directory)
     chosen = select(tests, question)
     if not chosen:
         known = ", ".join(dict.fromkeys(t[0] for t in tests)) or "none found: open this from the notebook's folder"
         print(f"✗ no visible test for {question!r}; the questions are: {known}")
-        return False
+        return Checked(False, [])
     namespace = _namespace() if namespace is None else namespace
     lines = run_tests(chosen, namespace, collecting)
     for line in lines + _causes_of_one(lines, chosen, tests, namespace, collecting, directory):
         print(line)
-    return bool(lines) and all(line.status in ("passed", "recorded") for line in lines)
+    return Checked(bool(lines) and all(line.status in ("passed", "recorded") for line in lines), lines)
 
 
 _FAILING = ("failed", "error", "not_attempted")
@@ -251,19 +269,19 @@ def _causes_of_one(lines: list[Line], chosen, tests, namespace: dict, collecting
     return cause_lines(lines + quiet, tests, directory, only={t[1] for t in chosen})
 
 
-def check_all(collecting, *, directory=None, namespace: dict | None = None) -> bool:
-    """Every question's visible tests, one line per check, then a summary line; True if all pass."""
+def check_all(collecting, *, directory=None, namespace: dict | None = None) -> Checked:
+    """Every question's visible tests, one line per check, then a summary line; true if all pass."""
     tests = visible_tests(directory)
     if not tests:
         print("✗ no visible tests found: run this from the notebook's folder")
-        return False
+        return Checked(False, [])
     lines = run_tests(tests, _namespace() if namespace is None else namespace, collecting)
     for line in lines + cause_lines(lines, tests, directory):
         print(line)
     passed = sum(line.status == "passed" for line in lines)
     failing = sum(line.status in ("failed", "error", "not_attempted") for line in lines)
     print(f"{passed} passed, {failing} to fix; hidden tests run only when graded")
-    return failing == 0
+    return Checked(failing == 0, lines)
 
 
 # ----------------------------------------------------------------------------------- in IPython itself
