@@ -68,14 +68,29 @@ def click_and_load(driver, element, timeout: float = 30) -> None:
     Without the wait, the next `find_element` can still find the old page's element, which goes stale
     under it as the new page replaces it (a race that a slow machine loses).
     """
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     old = driver.find_element("tag name", "html")
     element.click()
     wait = WebDriverWait(driver, timeout)
-    wait.until(expected_conditions.staleness_of(old))
+    wait.until(lambda d: replaced(old))
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def replaced(element) -> bool:
+    """The element is gone from the page. Chrome says so as a stale reference, or, when the page is replaced
+    while it answers, as "Node with given id does not belong to the document" (seen in CI)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
+    return False
 
 
 def ink(png: bytes) -> float:

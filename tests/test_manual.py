@@ -8,7 +8,7 @@ from urllib.request import urlopen
 
 import nbformat
 import pytest
-from selenium.webdriver.support.expected_conditions import staleness_of
+
 from selenium.webdriver.support.ui import WebDriverWait
 
 from autograder.course import Course
@@ -19,7 +19,7 @@ from autograder.course.submissions import discover
 from autograder.grading.batch import grade_batch
 from autograder.results.manual import ManualGrading, Server
 from autograder.sandbox.limits import Limits
-from browser import chromium, click_and_load, console_errors, full_page, save
+from browser import chromium, click_and_load, console_errors, full_page, replaced, save
 from conftest import CORRECT, hand_in, student_version
 
 ESSAY = "Doubling is *linear*:\n\n- f(a + b) = f(a) + f(b)\n- <b>bold?</b>"
@@ -257,12 +257,12 @@ def test_a_grading_pass_by_keyboard_alone_takes_two_keys_per_answer(course):
             driver.switch_to.active_element.send_keys("good: $f(a+b)$")  # the comment's text is not counted
             old = driver.find_element("tag name", "html")
             press(Keys.CONTROL, Keys.ENTER)
-            WebDriverWait(driver, 10).until(staleness_of(old))
+            WebDriverWait(driver, 10).until(lambda d: replaced(old))
             assert driver.find_element("id", "answer-bob")
             press("1")
             old = driver.find_element("tag name", "html")
             press(Keys.CONTROL, Keys.ENTER)
-            WebDriverWait(driver, 10).until(staleness_of(old))
+            WebDriverWait(driver, 10).until(lambda d: replaced(old))
             assert "Every answer is graded" in driver.find_element("id", "message").text
             assert keys == 5 and console_errors(driver) == []
         finally:
@@ -302,7 +302,7 @@ def test_rubric_items_are_applied_by_key_and_the_views_are_screenshotted(course)
             save(full_page(driver), "manual-grading.png")
             old = driver.find_element("tag name", "html")
             ActionChains(driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(Keys.CONTROL).perform()
-            WebDriverWait(driver, 10).until(staleness_of(old))
+            WebDriverWait(driver, 10).until(lambda d: replaced(old))
             assert driver.find_element("id", "answer-bob") and console_errors(driver) == []
             driver.get(server.url + "student?student=alice")
             assert "graded by ada" in driver.find_element("css selector", ".who").text

@@ -9,12 +9,12 @@ import hashlib
 import time
 
 import pytest
-from selenium.webdriver.support.expected_conditions import staleness_of
+
 from selenium.webdriver.support.ui import WebDriverWait
 
 from autograder.results.gradebook import Gradebook, StoredResult, StoredSubmission
 from autograder.results.manual import ManualGrading, Server, normalised_answer
-from browser import chromium, console_errors, full_page, save
+from browser import chromium, console_errors, full_page, replaced, save
 
 #: A class's answers to `explain` (2 points, graded by hand): four are the same answer written four ways.
 ANSWERS = {
@@ -174,7 +174,7 @@ def test_a_group_is_graded_by_keyboard_and_every_member_gets_the_grade(gradebook
             def save_and_wait() -> float:
                 old, started = driver.find_element("tag name", "html"), time.perf_counter()
                 press(Keys.CONTROL, Keys.ENTER)
-                WebDriverWait(driver, 10).until(staleness_of(old))
+                WebDriverWait(driver, 10).until(lambda d: replaced(old))
                 WebDriverWait(driver, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
                 return time.perf_counter() - started
 
@@ -240,7 +240,7 @@ def measure(n: int, singles: int = 5) -> None:
                             ActionChains(driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(Keys.CONTROL).perform()
                         else:
                             ActionChains(driver).send_keys(key).perform()
-                    WebDriverWait(driver, 30).until(staleness_of(old))
+                    WebDriverWait(driver, 30).until(lambda d: replaced(old))
                     WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
                     return time.perf_counter() - started
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.errors import UserError
-from autograder.sandbox.limits import readable_size
 
 #: Runs of warm worker slot k use uid/gid UID_BASE + k (no passwd entry needed; HOME and USER are set).
 UID_BASE = 62000
@@ -285,7 +284,7 @@ class Confinement:
     def summary(self, limits) -> str:
         parts = ["bubblewrap (no network, no course files, private /tmp)" if self.bwrap else "no bubblewrap"]
         parts.append(f"uid {UID_BASE}+" if self.separate_uid else "the grader's uid")
-        memory = readable_size(limits.memory) if limits.memory else "no memory limit"
+        memory = limits.memory_text()
         parts.append(f"memory {memory} ({'cgroup' if 'memory' in self.cgroup_roots else 'RLIMIT_DATA'})")
         parts.append(f"{limits.processes} processes ({'cgroup' if 'pids' in self.cgroup_roots else 'RLIMIT_NPROC'})"
                      if limits.processes else "no process limit")

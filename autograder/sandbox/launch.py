@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.sandbox.limits import Limits, readable_size
+from autograder.sandbox.limits import Limits
 from autograder.sandbox.scratch import child_environment, scratch_root
 from autograder.sandbox.spawn import Spawned
 from autograder.sandbox.warm import WarmInterpreter
@@ -336,7 +336,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
         code = process.wait(5)
         result.exit_code = code
         if code is not None and code == -signal.SIGKILL and process.cgroup is not None and process.cgroup.oom_kills() > oom_before:
-            how = f"was stopped for using more than {readable_size(limits.memory)} of memory"
+            how = f"was stopped for using more than {limits.memory_text()} of memory"
         elif code is not None and code < 0:
             how = f"was killed by signal {signal.Signals(-code).name}"
         else:

@@ -75,6 +75,10 @@ class Limits:
                          "determinism switches set by the harness", brief="`auto`: cuda when a GPU is visible",
                          choices=DEVICES, cli_default="auto")
 
+    def memory_text(self) -> str:
+        """The memory limit as a message says it ("1 GiB", "512 MiB"); "no memory limit" when it is off."""
+        return readable_size(self.memory) if self.memory else "no memory limit"
+
     def confinement(self):
         from autograder.sandbox.confine import Confinement
 
