@@ -420,7 +420,7 @@ class Framer:
         self.waiting = None
         try:
             event = event.with_blobs(self.frames)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a value nested deeper than the encoder sends
             event = None
         self.frames = []
         done.append((line, event, self.credit(now)))
@@ -431,5 +431,5 @@ def _parse(line: bytes):
     """The event on one line, or None when the line is not a well-formed event (the attempt is then void)."""
     try:
         return parse_event(json.loads(line))
-    except (ValueError, UnicodeDecodeError):  # ProtocolError is a ValueError
+    except (ValueError, UnicodeDecodeError, RecursionError):  # ProtocolError is a ValueError; JSON nested too deep
         return None

@@ -1,0 +1,124 @@
+"""Red team, round 3: attacks found on the trusted side of the boundary, each closed as a class.
+
+Each test is one attack, written as the specification the fix meets: what a student's value or file may
+cost (its own check, its own row) and what it may never cost (the grader's run, another student's grade).
+The end-to-end tests grade on the toy course of conftest.py, on one worker, the attack before an honest
+student, so that what an attack leaves in the worker is seen by the honest run.
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from autograder.course import Course
+from autograder.course.submissions import discover
+from autograder.grading.batch import grade_batch
+from autograder.grading.plan import build_plan
+from autograder.prepare.publish import release_assignment
+from autograder.results.gradebook import Gradebook
+from autograder.sandbox.launch import Framer
+from autograder.sandbox.limits import Limits
+from autograder.wire import values
+from conftest import CORRECT, TOY_SOLUTIONS, hand_in, student_version, toy_notebook
+
+LIMITS = Limits(cell_timeout=8, total_timeout=120, memory=512 * 2**20, processes=64, file_size=8 * 2**20)
+
+
+def _nested(depth: int, leaf) -> object:
+    for _ in range(depth):
+        leaf = {"$": "list", "items": [leaf]}
+    return leaf
+
+
+# ------------------------------------------------------------------------ values that break the grader
+
+
+@pytest.mark.parametrize("data", [
+    {"$": "tensor"},  # no payload: KeyError
+    {"$": "ndarray", "npy": 5},
+    {"$": "float", "value": [1]},  # TypeError
+    {"$": "float", "value": "x"},  # ValueError
+    {"$": "dataframe", "columns": [], "index": [], "dtypes": 5, "data": []},
+    {"$": "series"},  # no fields at all
+    {"$": "dict", "items": [[[{"$": "dict", "items": []}], 1]]},  # an unhashable key
+    {"$": "module", "layers": [], "state_dict": {"$": "tensor"}},
+    {"$": ["list"]},
+    _nested(5000, 1.0),  # deeper than the interpreter's recursion limit
+], ids=["tensor_without_payload", "payload_not_text", "float_of_a_list", "float_of_text", "dtypes_not_a_list",
+        "series_without_fields", "unhashable_key", "module_without_payload", "tag_a_list", "nested_5000_deep"])
+def test_a_malformed_value_is_a_decode_error_never_another_exception(data):
+    """A record's value may be forged (the notebook can call the recorder or replace the encoder): whatever it
+    holds, reading it fails that check ("could not be read"), never the grader (before: KeyError, TypeError,
+    RecursionError out of `decode`, a `grader_error` row on every run)."""
+    with pytest.raises(values.DecodeError):
+        values.decode(data)
+
+
+def test_values_nested_deeper_than_the_limit_are_refused_by_both_sides():
+    deep = []
+    for _ in range(values.MAX_DEPTH + 1):
+        deep = [deep]
+    with pytest.raises(values.EncodeError, match="nested more than"):
+        values.encode(deep)
+    with pytest.raises(values.DecodeError, match="nested more than"):
+        values.decode(_nested(values.MAX_DEPTH + 5, 1.0))
+    fits = []
+    for _ in range(values.MAX_DEPTH - 1):
+        fits = [fits]
+    assert values.decode(values.encode(fits)) == fits
+
+
+def test_a_json_line_nested_deeper_than_the_parser_allows_is_a_malformed_event():
+    """The grader's JSON parser raises RecursionError (not ValueError) past about 1,000 levels: such a line,
+    which only a notebook writing around the encoder can send, voids the attempt like any malformed event."""
+    deep = '{"$": "list", "items": [' * 3000 + "1.0" + "]}" * 3000
+    line = ('{"event": "check", "index": 3, "record": {"name": "x", "value": ' + deep + "}}").encode()
+    [(_, event, _)] = Framer().feed(line + b"\n", 0.0)
+    assert event is None
+
+
+# ------------------------------------------------------------------------------- end to end, one worker
+
+
+@pytest.fixture(scope="module")
+def toy_course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("redteam") / "course"
+    (root / "source" / "toy").mkdir(parents=True)
+    (root / "solutions").mkdir()
+    nbformat.write(toy_notebook(), root / "source" / "toy" / "toy.ipynb")
+    (root / "solutions" / "toy.py").write_text(TOY_SOLUTIONS)
+    release_assignment(Course.at(root).assignment("toy"))
+    return root
+
+
+def grade_one_worker(root, submissions_dir, attacks: dict[str, dict[str, str]]) -> dict:
+    """Grades each attack (its answers over the correct ones) and then an honest student, on one worker."""
+    for name, answers in attacks.items():
+        hand_in(submissions_dir, name, student_version(root, {**CORRECT, **answers}))
+    hand_in(submissions_dir, "zz_honest", student_version(root, CORRECT))  # graded last: discovery sorts ids
+    assignment = Course.at(root).assignment("toy")
+    with Gradebook(f"sqlite:///{submissions_dir / 'gradebook.db'}") as gradebook:
+        summary = grade_batch(build_plan(assignment, LIMITS), discover(submissions_dir, assignment), gradebook, workers=1)
+    return {s.student_id: s for s in summary.graded}
+
+
+FULL = {"double_test": 2, "mean_rows_test": 1, "half_test": 1, "explain": 0}
+
+
+@pytest.mark.slow
+def test_a_value_nested_hundreds_deep_costs_only_its_own_check(toy_course, tmp_path):
+    """Before: both submissions were `grader_error` rows (RecursionError in the grader's JSON parser), every
+    run graded them again and exited 1, and their right answers scored nothing."""
+    graded = grade_one_worker(toy_course, tmp_path / "submitted", {
+        "deep_with_raised_limit": {"half": "import sys\nsys.setrecursionlimit(100000)\nanswer_half = []\n"
+                                           "for _ in range(5000):\n    answer_half = [answer_half]"},
+        "deep_within_the_limit": {"half": "answer_half = []\nfor _ in range(700):\n    answer_half = [answer_half]"},
+    })
+    for student in ("deep_with_raised_limit", "deep_within_the_limit"):
+        row = graded[student]
+        assert row.status == "ok", (row.status, row.message)
+        scores = {r.question: r.score for r in row.results}
+        assert scores == {**FULL, "half_test": 0}
+        assert "nested more than 100 containers deep" in next(r.message for r in row.results if r.question == "half_test")
+    assert {r.question: r.score for r in graded["zz_honest"].results} == FULL
