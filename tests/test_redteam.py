@@ -9,6 +9,7 @@ student, so that what an attack leaves in the worker is seen by the honest run.
 from __future__ import annotations
 
 import nbformat
+import numpy as np
 import pytest
 
 from autograder.course import Course
@@ -20,6 +21,7 @@ from autograder.results.gradebook import Gradebook
 from autograder.sandbox.launch import Framer
 from autograder.sandbox.limits import Limits
 from autograder.wire import values
+from autograder.wire.compare import compare
 from conftest import CORRECT, TOY_SOLUTIONS, hand_in, student_version, toy_notebook
 
 LIMITS = Limits(cell_timeout=8, total_timeout=120, memory=512 * 2**20, processes=64, file_size=8 * 2**20)
@@ -76,6 +78,27 @@ def test_a_json_line_nested_deeper_than_the_parser_allows_is_a_malformed_event()
     line = ('{"event": "check", "index": 3, "record": {"name": "x", "value": ' + deep + "}}").encode()
     [(_, event, _)] = Framer().feed(line + b"\n", 0.0)
     assert event is None
+
+
+# ------------------------------------------------------------------------ comparisons that pass wrong answers
+
+
+def _encoded(value):
+    return values.decode(values.encode(value))
+
+
+@pytest.mark.parametrize("student", [np.zeros((3, 3), np.float32), np.full((3, 3), 1e30, np.float32),
+                                     np.triu(np.full((3, 3), np.inf, np.float32), k=1)],
+                         ids=["zeros", "huge_finite", "plus_inf"])
+def test_an_infinite_expected_element_is_matched_only_by_the_same_infinity(student):
+    """A causal attention mask (-inf above the diagonal, 0 elsewhere) answered with zeros passed: for an
+    infinite expected element the allowed difference ``atol + rtol * |inf|`` is inf, and ``inf <= inf``."""
+    mask = np.triu(np.full((3, 3), -np.inf, np.float32), k=1)
+    verdict = compare(_encoded(mask), _encoded(student))
+    assert not verdict.ok
+    assert compare(_encoded(mask), _encoded(mask.copy())).ok  # the right answer still passes
+    assert not compare(_encoded(float("inf")), _encoded(0.0)).ok  # and the scalar path holds too
+    assert compare(_encoded(float("-inf")), _encoded(float("-inf"))).ok
 
 
 # ------------------------------------------------------------------------------- end to end, one worker

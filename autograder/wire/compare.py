@@ -312,7 +312,8 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str,
         with np.errstate(invalid="ignore", over="ignore"):
             difference = np.abs(want_f - got_f)
             allowed = tolerance.atol + tolerance.rtol * np.abs(want_f)
-            close = difference <= allowed
+            # an infinite expected element allows an infinite difference: only the same infinity matches it
+            close = (difference <= allowed) & np.isfinite(want_f)
             both_nan = np.isnan(want_f) & np.isnan(got_f)
             same_inf = np.isinf(want_f) & (want_f == got_f)
             close = close | same_inf | (both_nan if options.equal_nan else False)
@@ -323,7 +324,8 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str,
     if expected.shape == ():
         detail = f"expected {_scalar(shown_want)}, got {_scalar(shown_got)}"
         nan_involved = math.isnan(float(np.real(got_f))) or math.isnan(float(np.real(want_f)))
-        if tolerance != tolerances.EXACT and not nan_involved:  # "difference nan, up to nan allowed" says nothing
+        infinite = not np.isfinite(want_f).all()  # "difference inf, up to inf allowed" says nothing either
+        if tolerance != tolerances.EXACT and not nan_involved and not infinite:  # "difference nan, up to nan allowed" says nothing
             detail += f" (difference {_number(float(np.abs(want_f - got_f).real))}, up to {_number(float(tolerance.atol + tolerance.rtol * abs(want_f)))} allowed)"
         raise _Mismatch(path, detail + _dtype_note(want_dtype, got_dtype, tolerance))
     total = want.size
