@@ -80,6 +80,26 @@ def test_a_json_line_nested_deeper_than_the_parser_allows_is_a_malformed_event()
     assert event is None
 
 
+def test_a_dataframe_whose_parts_disagree_is_a_decode_error():
+    """A DataFrame subclass that names a pandas module is encoded as a DataFrame, asking its own (lying)
+    ``dtypes``: the grader's comparison then indexed an empty list of dtypes with the columns' positions,
+    IndexError, a `grader_error` row on every run."""
+    import pandas as pd
+
+    class Lying(pd.DataFrame):
+        @property
+        def dtypes(self):
+            return pd.Series([], dtype=object)
+
+    Lying.__module__ = "pandas.core.frame"
+    sent = values.encode(Lying({"a": [1.0, 2.0]}))
+    assert sent["dtypes"] == []
+    with pytest.raises(values.DecodeError, match="do not agree"):
+        values.decode(sent)
+    honest = values.decode(values.encode(pd.DataFrame({"a": [1.0, 2.0], "b": ["x", None]})))
+    assert compare(honest, values.decode(values.encode(pd.DataFrame({"a": [1.0, 2.0], "b": ["x", None]})))).ok
+
+
 # ------------------------------------------------------------------------ comparisons that pass wrong answers
 
 

@@ -333,15 +333,21 @@ def _decode(data: Any, depth: int) -> Any:
         clean = [{k: str(layer.get(k, "")) for k in ("name", "type", "module", "args")} for layer in layers if isinstance(layer, dict)]
         return {"$module": str(data.get("type", "")), "layers": clean, "state_dict": _decode(data["state_dict"], depth)}
     if tag in ("dataframe", "series"):
-        columns = _decode_list(data["columns"], depth)
-        return Frame(
+        frame = Frame(
             kind=tag,
-            columns=columns,
+            columns=_decode_list(data["columns"], depth),
             index=[tuple(i) if isinstance(i, list) else i for i in _decode_list(data["index"], depth)],
             dtypes=[str(d) for d in data["dtypes"]],
             data=[_decode(column, depth) for column in data["data"]],
             name=_decode(data.get("name"), depth),
         )
+        # parts a lying subclass (or a forged record) can make disagree; the comparison indexes one by another
+        rows = len(frame.index)
+        if not len(frame.columns) == len(frame.dtypes) == len(frame.data) or not all(
+                (column.shape == (rows,)) if isinstance(column, Array) else (isinstance(column, list) and len(column) == rows)
+                for column in frame.data):
+            raise DecodeError(f"a {tag} whose labels, dtypes and columns do not agree")
+        return frame
     if tag == "opaque":
         return Opaque(str(data.get("type", "?")), str(data.get("repr", ""))[:200])
     raise DecodeError(f"unknown value tag {tag!r}")
