@@ -100,6 +100,16 @@ def test_a_dataframe_whose_parts_disagree_is_a_decode_error():
     assert compare(honest, values.decode(values.encode(pd.DataFrame({"a": [1.0, 2.0], "b": ["x", None]})))).ok
 
 
+def test_a_notebook_file_nested_too_deeply_to_parse_is_an_invalid_row(tmp_path):
+    """Before: RecursionError out of `json.loads`, a `grader_error` row (exit status 1) on every run."""
+    from autograder.grading.submission import Invalid, read_notebook
+
+    path = tmp_path / "toy.ipynb"
+    path.write_text('{"cells": [], "metadata": {"deep": ' + "[" * 50_000 + "]" * 50_000 + '}, "nbformat": 4, "nbformat_minor": 5}')
+    with pytest.raises(Invalid, match="nested too deeply"):
+        read_notebook(path)
+
+
 # ------------------------------------------------------------------------ comparisons that pass wrong answers
 
 
