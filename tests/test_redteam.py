@@ -175,3 +175,51 @@ def test_a_value_nested_hundreds_deep_costs_only_its_own_check(toy_course, tmp_p
         assert scores == {**FULL, "half_test": 0}
         assert "nested more than 100 containers deep" in next(r.message for r in row.results if r.question == "half_test")
     assert {r.question: r.score for r in graded["zz_honest"].results} == FULL
+
+
+#: Everything a run might leave for the next run on its worker: files wherever it can write (the sandbox's
+#: /tmp and /dev/shm, the warm worker's home, the scratch root, site-packages), a directory it locked, a
+#: changed environment, an ignored alarm, an atexit hook and a detached process that writes later.
+LEAVES_EVERYTHING = CORRECT["double"] + "\n" + r'''import os, sys, atexit, signal, subprocess, pathlib
+scratch = pathlib.Path(os.getcwd()).parent
+poison = "import numpy as np\nnp.asarray = lambda *a, **k: np.zeros(3)\n"
+for target in [scratch / ".home" / ".ipython" / "profile_default" / "startup" / "00-poison.py",
+               scratch / ".home" / ".matplotlib" / "matplotlibrc", scratch / "sitecustomize.py",
+               pathlib.Path("/tmp/sitecustomize.py"), pathlib.Path("/dev/shm/poison.py"),
+               pathlib.Path(sys.prefix) / "lib" / "python3.11" / "site-packages" / "zz-poison.pth", pathlib.Path("/var/tmp/poison.py")]:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(poison)
+    except OSError:
+        pass
+os.environ["PYTHONSTARTUP"] = "/tmp/sitecustomize.py"
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+atexit.register(lambda: open("/tmp/atexit-ran", "w").write("x"))
+subprocess.Popen(["setsid", "sh", "-c", "sleep 2; touch /tmp/late /dev/shm/late"], start_new_session=True)
+os.makedirs("/tmp/locked/inner", exist_ok=True)
+os.chmod("/tmp/locked/inner", 0)
+os.chmod("/tmp/locked", 0)'''
+
+#: The next student on the worker, answering right, and saying in an error of its own setup-free cell what it finds.
+OBSERVES = r'''import os, time
+time.sleep(3)  # after the detached process of the run before would have written
+left = sorted(p for p in ("/tmp/sitecustomize.py", "/tmp/atexit-ran", "/tmp/late", "/tmp/locked", "/dev/shm/poison.py",
+                          "/dev/shm/late", "/var/tmp/poison.py") if os.path.lexists(p))
+raise Exception(f"left over: {left}; PYTHONSTARTUP={os.environ.get('PYTHONSTARTUP')}")'''
+
+
+@pytest.mark.slow
+def test_what_a_run_leaves_behind_never_reaches_the_next_student_on_its_worker(toy_course, tmp_path):
+    """One worker: the attacker, then a student who looks for its leftovers, then an honest student. Found
+    nothing to close (the sandbox's /tmp and /dev/shm are emptied, nothing else is writable, every process
+    of a run is killed with it); this pins it."""
+    graded = grade_one_worker(toy_course, tmp_path / "submitted", {
+        "a_leaves_everything": {"double": LEAVES_EVERYTHING},
+        "b_observes": {"double": CORRECT["double"] + "\n" + OBSERVES},
+    })
+    auto = {q: p for q, p in FULL.items() if q != "explain"}  # the hand-graded answer is not the point here
+    assert {r.question: r.score for r in graded["a_leaves_everything"].results if r.question in auto} == auto
+    observer = graded["b_observes"]
+    assert "left over: []; PYTHONSTARTUP=None" in observer.message, observer.message
+    assert {r.question: r.score for r in observer.results if r.question in auto} == auto
+    assert graded["zz_honest"].status == "ok" and {r.question: r.score for r in graded["zz_honest"].results} == FULL
