@@ -223,3 +223,28 @@ def test_what_a_run_leaves_behind_never_reaches_the_next_student_on_its_worker(t
     assert "left over: []; PYTHONSTARTUP=None" in observer.message, observer.message
     assert {r.question: r.score for r in observer.results if r.question in auto} == auto
     assert graded["zz_honest"].status == "ok" and {r.question: r.score for r in graded["zz_honest"].results} == FULL
+
+
+def test_a_value_that_claims_a_gpu_is_compared_at_the_tolerance_of_the_device_it_ran_on():
+    """A tensor subclass whose ``device`` says cuda got the GPU's float32 tolerance (rtol 1e-5 instead of
+    1.3e-6) on a grader that ran it on the CPU: an answer 5e-6 off passed. The grader now passes the device it
+    ran the notebook on (`score_notebook(..., device)`), and a claim cannot change it."""
+    import torch
+
+    from autograder.grading.scoring import _verdict
+    from autograder.wire.protocol import CheckRecord
+
+    class OnGpu(torch.Tensor):
+        @property
+        def device(self):
+            return torch.device("cuda")
+
+    x = torch.linspace(100, 200, 8)
+    reference = CheckRecord("scale.random", value=values.encode(x))
+    off = CheckRecord("scale.random", value=values.encode((x * (1 + 5e-6)).as_subclass(OnGpu)))
+    assert off.value["device"] == "cuda"  # the claim crosses the boundary as written
+    assert not _verdict(reference, off, device="cpu")[0]
+    assert _verdict(reference, off, device="cuda")[0]  # where a GPU really ran it, its tolerance applies
+    right = CheckRecord("scale.random", value=values.encode((x * (1 + 5e-7)).as_subclass(OnGpu)))
+    assert _verdict(reference, right, device="cpu")[0]
+

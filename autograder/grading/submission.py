@@ -180,7 +180,7 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
 
         metrics = LeaderboardMetrics(metrics, evaluation)
     questions: list[QuestionResult] = score_notebook(
-        manifest, sanitized, run, plan.expectations[submission.notebook], metrics
+        manifest, sanitized, run, plan.expectations[submission.notebook], metrics, plan.limits.device
     )
     stored.results = [StoredResult(q.question, q.score, q.max_score, q.status, q.message, q.checks) for q in questions]
     stored.status, stored.message = run_status(sanitized, run)

@@ -44,14 +44,18 @@ class Options:
     check_dtype: bool = False
 
 
-def compare(expected: Any, actual: Any, options: Options = Options(), written: bool = False) -> Verdict:
+def compare(expected: Any, actual: Any, options: Options = Options(), written: bool = False, ran_on: str | None = None) -> Verdict:
     """Compare two decoded values; `Verdict.message` explains the first difference.
 
     ``written``: ``expected`` is a literal written in the notebook (a visible check's ``expected=``), compared in
     the student's own session. A Python float there states a value, not a precision: a float32 answer (or a
     lower-precision one) is held to float32's tolerance, as the grader holds it against a float32 reference,
-    instead of to float64's. No points depend on it; the grader always decides against the reference's record."""
-    token = _WRITTEN.set(written)
+    instead of to float64's. No points depend on it; the grader always decides against the reference's record.
+
+    ``ran_on``: the device the grader ran the student's code on ("cpu" or "cuda"), when it knows it. A value's
+    device is the student's process's claim: on "cpu" a value that says "cuda" is compared at the CPU's
+    tolerance (no GPU was visible to it); None believes the claim (the student's own session)."""
+    token, device_token = _WRITTEN.set(written), _RAN_ON.set(ran_on)
     try:
         _compare(expected, actual, options, "")
     except _Mismatch as mismatch:
@@ -59,11 +63,14 @@ def compare(expected: Any, actual: Any, options: Options = Options(), written: b
         return Verdict(False, where + mismatch.message)
     finally:
         _WRITTEN.reset(token)
+        _RAN_ON.reset(device_token)
     return PASS
 
 
 #: Set by `compare` for one comparison: whether the expected value is a literal written in the notebook.
 _WRITTEN: contextvars.ContextVar[bool] = contextvars.ContextVar("written_expected", default=False)
+#: Set by `compare` for one comparison: the device the student's code ran on, where the grader knows it.
+_RAN_ON: contextvars.ContextVar[str | None] = contextvars.ContextVar("ran_on", default=None)
 #: The dtypes a written Python float is compared at float32's tolerance with (in the student's session only).
 _SINGLE_OR_LOWER = ("float32", "float16", "bfloat16")
 
@@ -234,7 +241,7 @@ def _tolerance(expected: Array, actual: Array, options: Options) -> tolerances.T
         return tolerances.EXACT
     # The reference always runs on the CPU; a value the student's run computed on a GPU gets that device's
     # float32 tolerance (reduction order), never another dtype's.
-    device = "cuda" if "cuda" in (expected.device, actual.device) else "cpu"
+    device = "cuda" if "cuda" in (expected.device, actual.device) and _RAN_ON.get() in (None, "cuda") else "cpu"
     want_dtype = real_dtype(expected)
     if _written_float(want_dtype, real_dtype(actual)):
         want_dtype = "float32"
