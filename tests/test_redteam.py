@@ -8,6 +8,8 @@ student, so that what an attack leaves in the worker is seen by the honest run.
 
 from __future__ import annotations
 
+import math
+
 import nbformat
 import numpy as np
 import pytest
@@ -248,3 +250,18 @@ def test_a_value_that_claims_a_gpu_is_compared_at_the_tolerance_of_the_device_it
     right = CheckRecord("scale.random", value=values.encode((x * (1 + 5e-7)).as_subclass(OnGpu)))
     assert _verdict(reference, right, device="cpu")[0]
 
+
+
+@pytest.mark.parametrize("student", [math.factorial(25) + 1, math.factorial(25) + 10**9], ids=["plus_one", "plus_a_billion"])
+def test_an_integer_past_int64_is_compared_exactly(student):
+    """Python ints past int64 travel as object arrays and were compared as float64s: ``check_equal`` of
+    factorial(25) passed factorial(25) + 10**9 (and 2**63 - 1 passed for 2**63)."""
+    from autograder.wire.compare import Options
+
+    expected = _encoded(math.factorial(25))
+    for options in (Options("equal"), Options("close")):
+        assert not compare(expected, _encoded(student), options).ok
+        assert not compare(_encoded([math.factorial(25), 2]), _encoded([student, 2]), options).ok
+        assert compare(expected, _encoded(math.factorial(25)), options).ok
+        assert compare(expected, _encoded(float(math.factorial(25))), options).ok  # a float answer: as for any int, as before
+    assert not compare(_encoded(2**63), _encoded(2**63 - 1), Options("equal")).ok

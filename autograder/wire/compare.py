@@ -313,7 +313,12 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str,
         got_f = got.astype(want_f.dtype)
     except (TypeError, ValueError, OverflowError):
         raise _Mismatch(path, f"cannot compare {_describe(expected)} with {_describe(actual)}") from None
-    if want.dtype.kind in "iu" and got.dtype.kind in "iu" and tolerance == tolerances.EXACT:
+    if tolerance == tolerances.EXACT and "O" in (want.dtype.kind, got.dtype.kind) and want.dtype.kind in "iuO" and got.dtype.kind in "iuO":
+        # a Python int past int64 travels as an object: compared as Python numbers, exactly (as float64s,
+        # factorial(25) + 10**9 == factorial(25) and 2**63 - 1 == 2**63)
+        pairs = zip(want.ravel().tolist(), got.ravel().tolist())
+        mismatched = np.array([a != b for a, b in pairs], dtype=bool).reshape(want.shape)
+    elif want.dtype.kind in "iu" and got.dtype.kind in "iu" and tolerance == tolerances.EXACT:
         mismatched = want != got  # exact integer comparison, immune to float rounding of large ints
     else:
         with np.errstate(invalid="ignore", over="ignore"):
