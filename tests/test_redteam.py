@@ -8,6 +8,7 @@ student, so that what an attack leaves in the worker is seen by the honest run.
 
 from __future__ import annotations
 
+import json
 import math
 
 import nbformat
@@ -265,3 +266,31 @@ def test_an_integer_past_int64_is_compared_exactly(student):
         assert compare(expected, _encoded(math.factorial(25)), options).ok
         assert compare(expected, _encoded(float(math.factorial(25))), options).ok  # a float answer: as for any int, as before
     assert not compare(_encoded(2**63), _encoded(2**63 - 1), Options("equal")).ok
+
+
+def test_a_check_announcing_a_million_empty_frames_is_refused_at_once():
+    """A line written on the channel (the notebook can find its descriptor) announcing 1,000,000 zero-byte
+    frames: the framer popped each size from the front of the list, quadratic, about 90 s of the grading
+    thread for 2 MB (hours for the 200 MB the channel allows), before the order check could void it."""
+    import time
+
+    line = ('{"event": "check", "index": 3, "blobs": [' + ",".join(["0"] * 1_000_000) + '], "record": {"name": "x", "value": 1}}\n').encode()
+    started = time.monotonic()
+    [(_, event, _)] = Framer().feed(line, 0.0)
+    assert event is None and time.monotonic() - started < 15
+
+
+def test_frames_of_an_honest_check_arrive_in_order():
+    from autograder.wire.protocol import CheckEvent, CheckRecord
+
+    arrays = [np.full(20_000 * (k + 1), k, dtype=np.float64) for k in range(3)]  # 160, 320, 480 kB: three frames
+    with values.collect_blobs() as blobs:
+        encoded = values.encode(arrays)
+    event = CheckEvent(3, CheckRecord("big", value=encoded, blobs=tuple(bytes(b) for b in blobs)))
+    data = (json.dumps(event.to_json()) + "\n").encode() + b"".join(event.record.blobs)
+    framer, done = Framer(), []
+    for start in range(0, len(data), 100_000):  # in pieces, as a pipe delivers them
+        done += framer.feed(data[start:start + 100_000], 0.0)
+    [(_, received, _)] = done
+    decoded = values.decode(received.record.value)
+    assert [a.data.tolist() == b.tolist() for a, b in zip(decoded, arrays)] == [True, True, True]

@@ -359,7 +359,7 @@ class Framer:
         self.frames: list[bytes] = []  # frames of the pending check already complete
         self.piece: list[bytes] = []  # pieces of the frame being received
         self.needed = 0  # bytes of the frame being received still to come
-        self.sizes: list[int] = []  # sizes of the frames still to come after it
+        self.sizes: list[int] = []  # sizes of the frames still to come after it, the next one last (popped in O(1))
         self.waiting: tuple[bytes, CheckEvent] | None = None  # the check whose frames are arriving
         self.in_flight = 0  # bytes of the event being received so far
 
@@ -403,7 +403,7 @@ class Framer:
                 line, self.since = piece, now
             event = _parse(line)
             if isinstance(event, CheckEvent) and event.blob_sizes:
-                self.waiting, self.sizes, self.frames = (line, event), list(event.blob_sizes), []
+                self.waiting, self.sizes, self.frames = (line, event), list(reversed(event.blob_sizes)), []
                 self._next_frame(done, now)
             else:
                 done.append((line, event, self.credit(now)))
@@ -412,7 +412,7 @@ class Framer:
 
     def _next_frame(self, done: list, now: float) -> None:
         while self.sizes:
-            self.needed = self.sizes.pop(0)
+            self.needed = self.sizes.pop()
             if self.needed:
                 return
             self.frames.append(b"")
