@@ -294,3 +294,19 @@ def test_frames_of_an_honest_check_arrive_in_order():
     [(_, received, _)] = done
     decoded = values.decode(received.record.value)
     assert [a.data.tolist() == b.tolist() for a, b in zip(decoded, arrays)] == [True, True, True]
+
+
+@pytest.mark.slow
+def test_a_flood_of_check_records_voids_the_attempt_and_spares_the_next_student(toy_course, tmp_path, monkeypatch):
+    """Before: any number of records was parsed and kept by the grader, uncharged to the cell (512 MB of tiny
+    records: about 2.4 million, 2 GB of the grader's memory). The cap is lowered here so the flood is small."""
+    from autograder.sandbox import launch
+
+    monkeypatch.setattr(launch, "MAX_CHECK_RECORDS", 1000, raising=False)
+    flood = ("def double(x):\n    from autograder import checks as c\n    for i in range(2000):\n"
+             "        c.check_close(f'junk.{i}', 0.0)\n    return np.asarray(x, dtype=float) * 2")
+    graded = grade_one_worker(toy_course, tmp_path / "submitted", {"floods_records": {"double": flood}})
+    row = graded["floods_records"]
+    assert row.status == "error" and "more than 1000 check records" in row.message, (row.status, row.message)
+    assert sum(r.score or 0 for r in row.results) == 0
+    assert {r.question: r.score for r in graded["zz_honest"].results} == FULL

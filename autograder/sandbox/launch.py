@@ -30,6 +30,10 @@ from autograder.wire.protocol import CellEnd, CellStart, CellStatus, CheckEvent,
 KILL_GRACE_SECONDS = 3.0
 #: Bytes of events one run may send back (values of checks included) before it is stopped.
 MAX_CHANNEL_BYTES = 512 * 1024 * 1024
+#: Check records one run may send. Each costs the grader about 1 KB and 30 us to parse and keep, and the time is
+#: not the cell's: 512 MB of tiny records were some 2.4 million, 2 GB of the grader's memory and a minute of its
+#: thread. An honest notebook makes a few hundred.
+MAX_CHECK_RECORDS = 100_000
 #: How many times a run stopped from outside (killed, crashed, timed out) is resumed at the next cell.
 MAX_RESUMES = 8
 #: The slowest transfer credited to a cell, in bytes per second: an event's arrival time stops the cell's
@@ -262,7 +266,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
     selector = selectors.DefaultSelector()
     selector.register(read_fd, selectors.EVENT_READ)
     framer = Framer()
-    received = 0
+    received = checks_sent = 0
     position = 0  # the next cell in `order` that may start
     current: int | None = None
     cell_started = started
@@ -307,7 +311,15 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
             if isinstance(event, CellStart) and current is None and position < len(order) and index == order[position]:
                 current, cell_started = index, time.monotonic()
                 memory.cell_started(index)
+            elif isinstance(event, CheckEvent) and current is not None and index == current and checks_sent >= MAX_CHECK_RECORDS:
+                process.kill()
+                why = f"the notebook sent more than {MAX_CHECK_RECORDS} check records; nothing it reported counts"
+                result.cells = {index: CellEnd.synthetic(index, CellStatus.ERROR, why) for index in order if index not in silent}
+                result.checks.clear()
+                result.status, result.message, result.stopped_at = "error", why, None
+                return
             elif isinstance(event, CheckEvent) and current is not None and index == current:
+                checks_sent += 1
                 if current not in silent:
                     result.checks.append((index, event.record))
                 # the time a large value took to cross (the child's clock stops while it sends) is not the cell's
