@@ -66,7 +66,10 @@ def score_notebook(
     run: RunResult,
     expectations: Expectations,
     metrics: MetricLookup | None = None,
+    device: str | None = None,
 ) -> list[QuestionResult]:
+    """``device``: where the grader ran the notebook ("cpu", "cuda"; None: unknown), which a value's own claim
+    of its device cannot change (`autograder.wire.compare.compare`'s ``ran_on``)."""
     results = []
     flagged_up_to = -1
     for item in manifest.graded_cells:
@@ -84,7 +87,7 @@ def score_notebook(
             result = QuestionResult(item.grade_id, 0.0, item.points, str(QuestionStatus.FAILED), end.error.line())
         elif expected:
             recorded = [record for cell_index, record in run.checks if cell_index == index]
-            result = _score_checks(item.grade_id, item.points, expected, recorded, end, run, metrics)
+            result = _score_checks(item.grade_id, item.points, expected, recorded, end, run, metrics, device)
         else:
             result = _score_like_nbgrader(item.grade_id, item.points, end, run)
         result.flags[:0] = _tamper_flags(run, flagged_up_to, index)
@@ -148,7 +151,7 @@ def _partial_credit(text: str, points: float) -> float | None:
 
 
 def _score_checks(grade_id: str, points: float, expected: list[CheckRecord], recorded: list[CheckRecord], end: CellEnd | None,
-                  run: RunResult, metrics: MetricLookup | None = None) -> QuestionResult:
+                  run: RunResult, metrics: MetricLookup | None = None, device: str | None = None) -> QuestionResult:
     by_name: dict[str, CheckRecord] = {}
     times: dict[str, int] = {}
     for record in recorded:
@@ -178,7 +181,7 @@ def _score_checks(grade_id: str, points: float, expected: list[CheckRecord], rec
         elif got.error is not None:
             outcome = CheckOutcome(want.name, False, got.error[:500], weight, want.seed, _summary_of(want))
         else:
-            ok, message = _verdict(want, got, metrics)
+            ok, message = _verdict(want, got, metrics, device)
             outcome = CheckOutcome(want.name, ok, message, weight, want.seed, _summary_of(want), _summary_of(got))
             if not ok and message.startswith(NOT_A_CONDITION) and _is_opaque(got):
                 flags.append(f"flagged for review: check {want.name!r} in test cell {grade_id!r} was given an object of type "
@@ -284,7 +287,7 @@ def _split_in_process(function, value, public_fraction: float, seed: int) -> tup
     return split_scores(function(value), public_fraction, seed)
 
 
-def _verdict(want: CheckRecord, got: CheckRecord, metrics: MetricLookup | None = None) -> tuple[bool, str]:
+def _verdict(want: CheckRecord, got: CheckRecord, metrics: MetricLookup | None = None, device: str | None = None) -> tuple[bool, str]:
     """Decide one check: the options come from the reference's record, never from the student's."""
     if want.is_metric:
         try:
@@ -305,7 +308,7 @@ def _verdict(want: CheckRecord, got: CheckRecord, metrics: MetricLookup | None =
         actual_value, not_plain = _plain_condition(actual_value)
         if not_plain:
             return False, f"{NOT_A_CONDITION} (got {not_plain})" + (f" [seed {want.seed}]" if want.seed is not None else "")
-    verdict = compare(expected_value, actual_value, options)
+    verdict = compare(expected_value, actual_value, options, ran_on=device if device in ("cpu", "cuda") else None)
     if verdict.ok:
         return True, ""
     message = want.message or verdict.message

@@ -72,6 +72,8 @@ def read_notebook_and_bytes(path: Path) -> tuple[nbformat.NotebookNode, bytes]:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise Invalid(f"the file is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); it may be truncated") from None
+    except RecursionError:  # the parser recurses once per level: no notebook nests a thousand deep
+        raise Invalid("the file's JSON is nested too deeply to be a notebook; save the notebook from Jupyter and hand it in again") from None
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise Invalid("the file is JSON but not a Jupyter notebook (no cells)")
     try:
@@ -178,7 +180,7 @@ def grade_submission(plan: GradingPlan, submission: Submission, worker: WarmInte
 
         metrics = LeaderboardMetrics(metrics, evaluation)
     questions: list[QuestionResult] = score_notebook(
-        manifest, sanitized, run, plan.expectations[submission.notebook], metrics
+        manifest, sanitized, run, plan.expectations[submission.notebook], metrics, plan.limits.device
     )
     stored.results = [StoredResult(q.question, q.score, q.max_score, q.status, q.message, q.checks) for q in questions]
     stored.status, stored.message = run_status(sanitized, run)

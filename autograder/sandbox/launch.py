@@ -30,6 +30,10 @@ from autograder.wire.protocol import CellEnd, CellStart, CellStatus, CheckEvent,
 KILL_GRACE_SECONDS = 3.0
 #: Bytes of events one run may send back (values of checks included) before it is stopped.
 MAX_CHANNEL_BYTES = 512 * 1024 * 1024
+#: Check records one run may send. Each costs the grader about 1 KB and 30 us to parse and keep, and the time is
+#: not the cell's: 512 MB of tiny records were some 2.4 million, 2 GB of the grader's memory and a minute of its
+#: thread. An honest notebook makes a few hundred.
+MAX_CHECK_RECORDS = 100_000
 #: How many times a run stopped from outside (killed, crashed, timed out) is resumed at the next cell.
 MAX_RESUMES = 8
 #: The slowest transfer credited to a cell, in bytes per second: an event's arrival time stops the cell's
@@ -262,7 +266,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
     selector = selectors.DefaultSelector()
     selector.register(read_fd, selectors.EVENT_READ)
     framer = Framer()
-    received = 0
+    received = checks_sent = 0
     position = 0  # the next cell in `order` that may start
     current: int | None = None
     cell_started = started
@@ -307,7 +311,15 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
             if isinstance(event, CellStart) and current is None and position < len(order) and index == order[position]:
                 current, cell_started = index, time.monotonic()
                 memory.cell_started(index)
+            elif isinstance(event, CheckEvent) and current is not None and index == current and checks_sent >= MAX_CHECK_RECORDS:
+                process.kill()
+                why = f"the notebook sent more than {MAX_CHECK_RECORDS} check records; nothing it reported counts"
+                result.cells = {index: CellEnd.synthetic(index, CellStatus.ERROR, why) for index in order if index not in silent}
+                result.checks.clear()
+                result.status, result.message, result.stopped_at = "error", why, None
+                return
             elif isinstance(event, CheckEvent) and current is not None and index == current:
+                checks_sent += 1
                 if current not in silent:
                     result.checks.append((index, event.record))
                 # the time a large value took to cross (the child's clock stops while it sends) is not the cell's
@@ -359,7 +371,7 @@ class Framer:
         self.frames: list[bytes] = []  # frames of the pending check already complete
         self.piece: list[bytes] = []  # pieces of the frame being received
         self.needed = 0  # bytes of the frame being received still to come
-        self.sizes: list[int] = []  # sizes of the frames still to come after it
+        self.sizes: list[int] = []  # sizes of the frames still to come after it, the next one last (popped in O(1))
         self.waiting: tuple[bytes, CheckEvent] | None = None  # the check whose frames are arriving
         self.in_flight = 0  # bytes of the event being received so far
 
@@ -403,7 +415,7 @@ class Framer:
                 line, self.since = piece, now
             event = _parse(line)
             if isinstance(event, CheckEvent) and event.blob_sizes:
-                self.waiting, self.sizes, self.frames = (line, event), list(event.blob_sizes), []
+                self.waiting, self.sizes, self.frames = (line, event), list(reversed(event.blob_sizes)), []
                 self._next_frame(done, now)
             else:
                 done.append((line, event, self.credit(now)))
@@ -412,7 +424,7 @@ class Framer:
 
     def _next_frame(self, done: list, now: float) -> None:
         while self.sizes:
-            self.needed = self.sizes.pop(0)
+            self.needed = self.sizes.pop()
             if self.needed:
                 return
             self.frames.append(b"")
@@ -420,7 +432,7 @@ class Framer:
         self.waiting = None
         try:
             event = event.with_blobs(self.frames)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a value nested deeper than the encoder sends
             event = None
         self.frames = []
         done.append((line, event, self.credit(now)))
@@ -431,5 +443,5 @@ def _parse(line: bytes):
     """The event on one line, or None when the line is not a well-formed event (the attempt is then void)."""
     try:
         return parse_event(json.loads(line))
-    except (ValueError, UnicodeDecodeError):  # ProtocolError is a ValueError
+    except (ValueError, UnicodeDecodeError, RecursionError):  # ProtocolError is a ValueError; JSON nested too deep
         return None

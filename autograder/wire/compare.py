@@ -44,14 +44,18 @@ class Options:
     check_dtype: bool = False
 
 
-def compare(expected: Any, actual: Any, options: Options = Options(), written: bool = False) -> Verdict:
+def compare(expected: Any, actual: Any, options: Options = Options(), written: bool = False, ran_on: str | None = None) -> Verdict:
     """Compare two decoded values; `Verdict.message` explains the first difference.
 
     ``written``: ``expected`` is a literal written in the notebook (a visible check's ``expected=``), compared in
     the student's own session. A Python float there states a value, not a precision: a float32 answer (or a
     lower-precision one) is held to float32's tolerance, as the grader holds it against a float32 reference,
-    instead of to float64's. No points depend on it; the grader always decides against the reference's record."""
-    token = _WRITTEN.set(written)
+    instead of to float64's. No points depend on it; the grader always decides against the reference's record.
+
+    ``ran_on``: the device the grader ran the student's code on ("cpu" or "cuda"), when it knows it. A value's
+    device is the student's process's claim: on "cpu" a value that says "cuda" is compared at the CPU's
+    tolerance (no GPU was visible to it); None believes the claim (the student's own session)."""
+    token, device_token = _WRITTEN.set(written), _RAN_ON.set(ran_on)
     try:
         _compare(expected, actual, options, "")
     except _Mismatch as mismatch:
@@ -59,11 +63,14 @@ def compare(expected: Any, actual: Any, options: Options = Options(), written: b
         return Verdict(False, where + mismatch.message)
     finally:
         _WRITTEN.reset(token)
+        _RAN_ON.reset(device_token)
     return PASS
 
 
 #: Set by `compare` for one comparison: whether the expected value is a literal written in the notebook.
 _WRITTEN: contextvars.ContextVar[bool] = contextvars.ContextVar("written_expected", default=False)
+#: Set by `compare` for one comparison: the device the student's code ran on, where the grader knows it.
+_RAN_ON: contextvars.ContextVar[str | None] = contextvars.ContextVar("ran_on", default=None)
 #: The dtypes a written Python float is compared at float32's tolerance with (in the student's session only).
 _SINGLE_OR_LOWER = ("float32", "float16", "bfloat16")
 
@@ -234,7 +241,7 @@ def _tolerance(expected: Array, actual: Array, options: Options) -> tolerances.T
         return tolerances.EXACT
     # The reference always runs on the CPU; a value the student's run computed on a GPU gets that device's
     # float32 tolerance (reduction order), never another dtype's.
-    device = "cuda" if "cuda" in (expected.device, actual.device) else "cpu"
+    device = "cuda" if "cuda" in (expected.device, actual.device) and _RAN_ON.get() in (None, "cuda") else "cpu"
     want_dtype = real_dtype(expected)
     if _written_float(want_dtype, real_dtype(actual)):
         want_dtype = "float32"
@@ -306,13 +313,19 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str,
         got_f = got.astype(want_f.dtype)
     except (TypeError, ValueError, OverflowError):
         raise _Mismatch(path, f"cannot compare {_describe(expected)} with {_describe(actual)}") from None
-    if want.dtype.kind in "iu" and got.dtype.kind in "iu" and tolerance == tolerances.EXACT:
+    if tolerance == tolerances.EXACT and "O" in (want.dtype.kind, got.dtype.kind) and want.dtype.kind in "iuO" and got.dtype.kind in "iuO":
+        # a Python int past int64 travels as an object: compared as Python numbers, exactly (as float64s,
+        # factorial(25) + 10**9 == factorial(25) and 2**63 - 1 == 2**63)
+        pairs = zip(want.ravel().tolist(), got.ravel().tolist())
+        mismatched = np.array([a != b for a, b in pairs], dtype=bool).reshape(want.shape)
+    elif want.dtype.kind in "iu" and got.dtype.kind in "iu" and tolerance == tolerances.EXACT:
         mismatched = want != got  # exact integer comparison, immune to float rounding of large ints
     else:
         with np.errstate(invalid="ignore", over="ignore"):
             difference = np.abs(want_f - got_f)
             allowed = tolerance.atol + tolerance.rtol * np.abs(want_f)
-            close = difference <= allowed
+            # an infinite expected element allows an infinite difference: only the same infinity matches it
+            close = (difference <= allowed) & np.isfinite(want_f)
             both_nan = np.isnan(want_f) & np.isnan(got_f)
             same_inf = np.isinf(want_f) & (want_f == got_f)
             close = close | same_inf | (both_nan if options.equal_nan else False)
@@ -323,7 +336,8 @@ def _compare_arrays(expected: Array, actual: Array, options: Options, path: str,
     if expected.shape == ():
         detail = f"expected {_scalar(shown_want)}, got {_scalar(shown_got)}"
         nan_involved = math.isnan(float(np.real(got_f))) or math.isnan(float(np.real(want_f)))
-        if tolerance != tolerances.EXACT and not nan_involved:  # "difference nan, up to nan allowed" says nothing
+        infinite = not np.isfinite(want_f).all()  # "difference inf, up to inf allowed" says nothing either
+        if tolerance != tolerances.EXACT and not nan_involved and not infinite:  # "difference nan, up to nan allowed" says nothing
             detail += f" (difference {_number(float(np.abs(want_f - got_f).real))}, up to {_number(float(tolerance.atol + tolerance.rtol * abs(want_f)))} allowed)"
         raise _Mismatch(path, detail + _dtype_note(want_dtype, got_dtype, tolerance))
     total = want.size

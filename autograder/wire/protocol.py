@@ -414,6 +414,12 @@ class Done:
 Event = Start | CellStart | CellEnd | CheckEvent | NextCell | Done
 
 
+#: Frames one check may announce. Only arrays of at least `values.MIN_BLOB_BYTES` (64 KiB) go as frames, so a
+#: run's whole channel (512 MB) holds at most 8,192 of them; the cap keeps a forged list of millions of
+#: zero-byte frames from costing the grader anything.
+MAX_BLOBS = 1 << 14
+
+
 def parse_event(data: Any) -> Event:
     """An event from its JSON form; `ProtocolError` for anything malformed."""
     _require(isinstance(data, dict), "an event must be an object")
@@ -432,6 +438,7 @@ def parse_event(data: Any) -> Event:
     if kind == "check":
         sizes = data.get("blobs", [])
         _require(isinstance(sizes, list) and all(_is_int(n) and n >= 0 for n in sizes), "a check's blobs must be a list of byte counts")
+        _require(len(sizes) <= MAX_BLOBS, f"a check sent more than {MAX_BLOBS} binary frames")
         return CheckEvent(index, CheckRecord.from_json(data.get("record")), tuple(sizes))
     status = data.get("status")
     _require(status in (CellStatus.OK, CellStatus.ERROR, CellStatus.TIMEOUT), f"a cell_end's status cannot be {status!r:.40}")

@@ -22,6 +22,9 @@ import numpy as np
 
 #: Upper bound on one encoded array, so a runaway value cannot exhaust the grader's memory.
 MAX_ARRAY_BYTES = 64 * 1024 * 1024
+#: Containers nested deeper than this are refused on both sides: the grader's JSON parser, `decode` and the
+#: comparison recurse once per level, and a value nested a few hundred levels deep made the grader itself fail.
+MAX_DEPTH = 100
 
 
 class EncodeError(ValueError):
@@ -177,7 +180,7 @@ def _encode_module(module) -> dict:
     }
 
 
-def encode(value: Any) -> Any:
+def encode(value: Any, _depth: int = 0) -> Any:
     """Turn ``value`` into JSON-compatible plain data (see the module docstring)."""
     if value is None or type(value) in (bool, int, str):
         return value
@@ -217,15 +220,18 @@ def encode(value: Any) -> Any:
             return _encode_frame(value, "series")
         if isinstance(value, pd.Index):
             return {"$": "list", "items": _encode_labels(value.tolist())}
+    if isinstance(value, (tuple, list, set, frozenset, dict)) and _depth >= MAX_DEPTH:
+        raise EncodeError(f"the value is nested more than {MAX_DEPTH} containers deep")
+    inner = _depth + 1
     if isinstance(value, tuple):
-        return {"$": "tuple", "items": [encode(item) for item in tuple.__iter__(value)]}
+        return {"$": "tuple", "items": [encode(item, inner) for item in tuple.__iter__(value)]}
     if isinstance(value, list):
-        return {"$": "list", "items": [encode(item) for item in list.__iter__(value)]}
+        return {"$": "list", "items": [encode(item, inner) for item in list.__iter__(value)]}
     if isinstance(value, (set, frozenset)):
-        items = [encode(item) for item in value]
+        items = [encode(item, inner) for item in value]
         return {"$": "set", "items": sorted(items, key=repr)}
     if isinstance(value, dict):
-        return {"$": "dict", "items": [[encode(_plain_scalar(k)), encode(v)] for k, v in dict.items(value)]}
+        return {"$": "dict", "items": [[encode(_plain_scalar(k), inner), encode(v, inner)] for k, v in dict.items(value)]}
     if isinstance(value, complex):
         return {"$": "ndarray", "kind": "scalar", "dtype": "complex128", "npy": _npy_bytes(np.asarray(complex(value)))}
     try:
@@ -262,18 +268,33 @@ def _read_npy(payload: str | bytes) -> np.ndarray:
     return array
 
 
-def _decode_list(items) -> list:
+def _decode_list(items, depth: int) -> list:
     if not isinstance(items, list):
         raise DecodeError("expected a list of items")
-    return [decode(item) for item in items]
+    return [_decode(item, depth) for item in items]
 
 
 def decode(data: Any) -> Any:
-    """Rebuild a value from `encode`'s output, without ever unpickling or running code."""
+    """Rebuild a value from `encode`'s output, without ever unpickling or running code.
+
+    Whatever the data (it may come from a forged record), the only error is `DecodeError`: a missing field, a
+    field of the wrong type or nesting deeper than `MAX_DEPTH` fails the check that sent it, not the grader."""
+    try:
+        return _decode(data, 0)
+    except DecodeError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError, RecursionError) as error:
+        raise DecodeError(f"malformed value ({type(error).__name__}: {str(error)[:80]})") from None
+
+
+def _decode(data: Any, depth: int) -> Any:
     if data is None or type(data) in (bool, int, float, str):
         return data
+    if depth > MAX_DEPTH + 2:  # a Frame or module adds two levels of its own
+        raise DecodeError(f"the value is nested more than {MAX_DEPTH} containers deep")
+    depth += 1
     if isinstance(data, list):  # tolerate bare JSON lists written by hand
-        return [decode(item) for item in data]
+        return [_decode(item, depth) for item in data]
     if not isinstance(data, dict) or "$" not in data:
         raise DecodeError(f"not an encoded value: {type(data).__name__}")
     tag = data["$"]
@@ -287,40 +308,46 @@ def decode(data: Any) -> Any:
         array = _read_npy(data["npy"])
         return Array(array, str(data.get("dtype", "torch." + str(array.dtype))), "tensor", str(data.get("device", "cpu")))
     if tag == "list":
-        return _decode_list(data["items"])
+        return _decode_list(data["items"], depth)
     if tag == "tuple":
-        return tuple(_decode_list(data["items"]))
+        return tuple(_decode_list(data["items"], depth))
     if tag == "set":
-        return {"$set": _decode_list(data["items"])}
+        return {"$set": _decode_list(data["items"], depth)}
     if tag == "dict":
         pairs = data["items"]
         if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
             raise DecodeError("dict items must be [key, value] pairs")
         result = {}
         for key, value in pairs:
-            key = decode(key)
+            key = _decode(key, depth)
             if isinstance(key, list):
                 key = tuple(key)
             if not isinstance(key, (str, int, float, bool, tuple, type(None))):
                 raise DecodeError("dict keys must be plain scalars")
-            result[key] = decode(value)
+            result[key] = _decode(value, depth)
         return result
     if tag == "module":
         layers = data.get("layers", [])
         if not isinstance(layers, list):
             raise DecodeError("module layers must be a list")
         clean = [{k: str(layer.get(k, "")) for k in ("name", "type", "module", "args")} for layer in layers if isinstance(layer, dict)]
-        return {"$module": str(data.get("type", "")), "layers": clean, "state_dict": decode(data["state_dict"])}
+        return {"$module": str(data.get("type", "")), "layers": clean, "state_dict": _decode(data["state_dict"], depth)}
     if tag in ("dataframe", "series"):
-        columns = _decode_list(data["columns"])
-        return Frame(
+        frame = Frame(
             kind=tag,
-            columns=columns,
-            index=[tuple(i) if isinstance(i, list) else i for i in _decode_list(data["index"])],
+            columns=_decode_list(data["columns"], depth),
+            index=[tuple(i) if isinstance(i, list) else i for i in _decode_list(data["index"], depth)],
             dtypes=[str(d) for d in data["dtypes"]],
-            data=[decode(column) for column in data["data"]],
-            name=decode(data.get("name")),
+            data=[_decode(column, depth) for column in data["data"]],
+            name=_decode(data.get("name"), depth),
         )
+        # parts a lying subclass (or a forged record) can make disagree; the comparison indexes one by another
+        rows = len(frame.index)
+        if not len(frame.columns) == len(frame.dtypes) == len(frame.data) or not all(
+                (column.shape == (rows,)) if isinstance(column, Array) else (isinstance(column, list) and len(column) == rows)
+                for column in frame.data):
+            raise DecodeError(f"a {tag} whose labels, dtypes and columns do not agree")
+        return frame
     if tag == "opaque":
         return Opaque(str(data.get("type", "?")), str(data.get("repr", ""))[:200])
     raise DecodeError(f"unknown value tag {tag!r}")
