@@ -74,13 +74,27 @@ def test_values_nested_deeper_than_the_limit_are_refused_by_both_sides():
     assert values.decode(values.encode(fits)) == fits
 
 
-def test_a_json_line_nested_deeper_than_the_parser_allows_is_a_malformed_event():
-    """The grader's JSON parser raises RecursionError (not ValueError) past about 1,000 levels: such a line,
-    which only a notebook writing around the encoder can send, voids the attempt like any malformed event."""
+@pytest.mark.parametrize("recursion_limit", [1000, 20_000])
+def test_a_json_line_nested_3000_deep_never_escapes_as_an_exception(recursion_limit):
+    """Only a notebook writing around the encoder can send this line. Under Python's default recursion limit the
+    grader's JSON parser raises RecursionError (not ValueError) on it, and the line voids the attempt like any
+    malformed event. Where the grader's process runs with a higher limit (a library raised it; the full suite
+    does), the line parses and its value is refused by `decode` (`values.MAX_DEPTH`): that check fails."""
+    import sys
+
     deep = '{"$": "list", "items": [' * 3000 + "1.0" + "]}" * 3000
     line = ('{"event": "check", "index": 3, "record": {"name": "x", "value": ' + deep + "}}").encode()
-    [(_, event, _)] = Framer().feed(line + b"\n", 0.0)
-    assert event is None
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(recursion_limit)
+    try:
+        [(_, event, _)] = Framer().feed(line + b"\n", 0.0)
+    finally:
+        sys.setrecursionlimit(before)
+    if recursion_limit == 1000:
+        assert event is None
+    else:
+        with pytest.raises(values.DecodeError, match="nested more than"):
+            values.decode(event.record.value)
 
 
 def test_a_dataframe_whose_parts_disagree_is_a_decode_error():
