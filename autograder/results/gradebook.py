@@ -251,6 +251,14 @@ class GradeConflict(ValueError):
 MANUALLY_GRADED = "manually_graded"
 
 
+def applied_manual_score(grade: "ManualGradeRow | None", answer_sha256: str | None, max_score: float) -> float | None:
+    """The points a hand grade gives its answer now: its score within 0..``max_score``, or None when there is no
+    grade or it was given to another version of the answer (``answer_sha256`` is the stored answer's hash now)."""
+    if grade is None or grade.answer_sha256 != answer_sha256:
+        return None
+    return round(min(max(grade.score, 0.0), max_score), 9)
+
+
 class StaleAnswer(UserError, ValueError):
     """A manual grade was given for an answer text that is no longer the student's current answer."""
 
@@ -489,12 +497,12 @@ class Gradebook:
                 grade = grades.get((row.student_id, row.notebook, result.question))
                 if grade is None or result.status != "needs_manual_grade":
                     continue
-                current = (answers.get(row.id) or {}).get(result.question, {}).get("sha256")
-                if current != grade.answer_sha256:
+                score = applied_manual_score(grade, (answers.get(row.id) or {}).get(result.question, {}).get("sha256"), result.max_score)
+                if score is None:
                     result.message = (f"the answer changed after it was graded by hand ({grade.score:g} / {grade.max_score:g} "
                                       f"on {grade.graded_at:%Y-%m-%d}); grade it again")
                     continue
-                result.score = round(min(max(grade.score, 0.0), result.max_score), 9)
+                result.score = score
                 result.status = MANUALLY_GRADED
                 result.message = grade.comment or "graded by hand"
                 changed = True
@@ -588,7 +596,7 @@ class Gradebook:
                        StudentViewRow.answers)
                 .join(ResultRow, ResultRow.submission_id == SubmissionRow.id)
                 .outerjoin(StudentViewRow, StudentViewRow.submission_id == SubmissionRow.id)
-                .where(SubmissionRow.assignment == assignment, ResultRow.status == "needs_manual_grade")).all()
+                .where(SubmissionRow.assignment == assignment, ResultRow.status == QuestionStatus.NEEDS_MANUAL_GRADE)).all()
         return [(student, notebook, question, max_score, (answers or {}).get(question) or {})
                 for student, notebook, question, max_score, answers in found]
 

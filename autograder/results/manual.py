@@ -58,7 +58,7 @@ from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from autograder.results.gradebook import MANUALLY_GRADED, BadGrade, GradeConflict, Gradebook, StaleAnswer
+from autograder.results.gradebook import MANUALLY_GRADED, BadGrade, GradeConflict, Gradebook, StaleAnswer, applied_manual_score
 
 WAITING = "needs_manual_grade"
 
@@ -204,14 +204,15 @@ class ManualGrading:
         for student, notebook, question, max_score, text in stored:
             key = (student, notebook, question)
             grade, saved = grades.get(key), versions.get(key)
-            graded = grade is not None and grade.answer_sha256 == text.get("sha256")
+            score = applied_manual_score(grade, text.get("sha256"), max_score)
+            graded = score is not None
             previous = "" if graded or grade is None else f"{grade.score:g} / {grade.max_score:g} for an earlier answer: {grade.comment}"
             comment = grade.comment if graded else ""
             if graded and saved is not None and saved.score == grade.score:
                 comment = saved.comment  # the grader's own words; the items' texts are shown as the rubric
             found.append(Answer(
                 student, notebook, question, max_score, MANUALLY_GRADED if graded else WAITING,
-                round(min(max(grade.score, 0.0), max_score), 9) if graded else None, comment,
+                score, comment,
                 text.get("source", ""), text.get("cell_type", "markdown"), text.get("sha256", ""), previous,
                 version=saved.version if saved else 0,
                 grader=(grade.grader if grade else "") or "",
