@@ -26,7 +26,7 @@ from autograder.results.gradebook import Gradebook
 from autograder.prepare.publish import release_assignment
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.confine import Confinement
-from conftest import CORRECT, TOY_SOLUTIONS, hand_in, nbgrader_cell, student_version, toy_notebook
+from conftest import CORRECT, build_toy_course, hand_in, nbgrader_cell, student_version
 
 pytestmark = pytest.mark.slow  # each module fixture grades a whole batch once
 
@@ -109,13 +109,8 @@ TOY_ATTACKS = {
 
 @pytest.fixture(scope="module")
 def toy_batch(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hostile") / "course"
-    (root / "source" / "toy").mkdir(parents=True)
-    (root / "solutions").mkdir()
-    nbformat.write(toy_notebook(), root / "source" / "toy" / "toy.ipynb")
-    (root / "solutions" / "toy.py").write_text(TOY_SOLUTIONS)
+    root = build_toy_course(tmp_path_factory.mktemp("hostile") / "course")
     assignment = Course.at(root).assignment("toy")
-    release_assignment(assignment)
     submissions = root.parent / "submitted"
     solutions_file = (root / "solutions" / "toy.py").resolve()
     attacks = dict(TOY_ATTACKS)

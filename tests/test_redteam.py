@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 
-import nbformat
 import numpy as np
 import pytest
 
@@ -19,13 +18,12 @@ from autograder.course import Course
 from autograder.course.submissions import discover
 from autograder.grading.batch import grade_batch
 from autograder.grading.plan import build_plan
-from autograder.prepare.publish import release_assignment
 from autograder.results.gradebook import Gradebook
 from autograder.sandbox.launch import Framer
 from autograder.sandbox.limits import Limits
 from autograder.wire import values
 from autograder.wire.compare import compare
-from conftest import CORRECT, TOY_SOLUTIONS, hand_in, student_version, toy_notebook
+from conftest import CORRECT, build_toy_course, hand_in, student_version
 
 LIMITS = Limits(cell_timeout=8, total_timeout=120, memory=512 * 2**20, processes=64, file_size=8 * 2**20)
 
@@ -153,13 +151,7 @@ def test_an_infinite_expected_element_is_matched_only_by_the_same_infinity(stude
 
 @pytest.fixture(scope="module")
 def toy_course(tmp_path_factory):
-    root = tmp_path_factory.mktemp("redteam") / "course"
-    (root / "source" / "toy").mkdir(parents=True)
-    (root / "solutions").mkdir()
-    nbformat.write(toy_notebook(), root / "source" / "toy" / "toy.ipynb")
-    (root / "solutions" / "toy.py").write_text(TOY_SOLUTIONS)
-    release_assignment(Course.at(root).assignment("toy"))
-    return root
+    return build_toy_course(tmp_path_factory.mktemp("redteam") / "course")
 
 
 def grade_one_worker(root, submissions_dir, attacks: dict[str, dict[str, str]]) -> dict:
