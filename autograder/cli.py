@@ -466,7 +466,7 @@ def _report(args) -> int:
 def _leaderboard(args) -> int:
     from autograder.results.gradebook import Gradebook
     from autograder.results.leaderboard import parse_now, write_leaderboard
-    from autograder.results.pages import metric_text as score_text
+    from autograder.results.pages import metric_text
 
     course = Course.at(args.course)
     assignment = course.assignment(args.assignment)
@@ -475,7 +475,7 @@ def _leaderboard(args) -> int:
         board = write_leaderboard(gradebook, assignment, Path(args.output), now)
     shown = "private scores revealed" if board.revealed else f"public scores only; private ones after {board.reveal_at.isoformat()}"
     leader = board.standings[0] if board.standings else None
-    best = "" if leader is None else f", first: {leader.pseudonym} ({score_text(leader.private if board.revealed else leader.best_public)})"
+    best = "" if leader is None else f", first: {leader.pseudonym} ({metric_text(leader.private if board.revealed else leader.best_public)})"
     console.print(f"{assignment.name}: {len(board.standings)} student(s) on the leaderboard ({shown}{best})", markup=False)
     console.print(f"wrote {args.output}", markup=False)
     return 0

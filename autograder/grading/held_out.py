@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from autograder.grading.models import ModelError, architecture
+from autograder.sandbox.limits import readable_size
 
 #: Memory (RLIMIT_DATA) of one evaluation, torch's own ~1 GiB included.
 HELD_OUT_MEMORY = 2 * 2**30
@@ -58,10 +59,6 @@ class HeldOutError(RuntimeError):
 
 class MetricError(RuntimeError):
     """The metric function raised on the student's model (e.g. a wrong output shape): the check fails."""
-
-
-def _gib(value: int) -> str:
-    return f"{value / 2**30:g} GiB"
 
 
 def _location(function) -> tuple[str, str, str]:
@@ -246,7 +243,7 @@ def _server(module_name: str, module_file: str) -> _Server:
 
 def _evaluate(directory: Path, module_name: str, module_file: str, memory: int, seconds: float) -> dict:
     too_long = HeldOutError(f"the model could not be evaluated on held-out data: it took longer than {seconds:g} s")
-    too_big = HeldOutError(f"the model could not be evaluated on held-out data: it needed more than {_gib(memory)}")
+    too_big = HeldOutError(f"the model could not be evaluated on held-out data: it needed more than {readable_size(memory)}")
     server = _server(module_name, module_file)
     try:
         reply = server.ask(directory, seconds)
