@@ -313,11 +313,7 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
                 memory.cell_started(index)
             elif isinstance(event, CheckEvent) and current is not None and index == current and checks_sent >= MAX_CHECK_RECORDS:
                 process.kill()
-                why = f"the notebook sent more than {MAX_CHECK_RECORDS} check records; nothing it reported counts"
-                result.cells = {index: CellEnd.synthetic(index, CellStatus.ERROR, why) for index in order if index not in silent}
-                result.checks.clear()
-                result.status, result.message, result.stopped_at = "error", why, None
-                return
+                return _void(result, order, silent, f"the notebook sent more than {MAX_CHECK_RECORDS} check records; nothing it reported counts")
             elif isinstance(event, CheckEvent) and current is not None and index == current:
                 checks_sent += 1
                 if current not in silent:
@@ -338,12 +334,8 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
                 # forged too: nothing of this attempt counts.
                 process.kill()
                 what = (line[:80].decode("utf-8", "replace") + "...") if len(line) > 80 else line.decode("utf-8", "replace")
-                why = f"the notebook wrote on the grader's channel (an event out of order: {what}); nothing it reported counts"
-                result.cells = {index: CellEnd.synthetic(index, CellStatus.ERROR, why) for index in order if index not in silent}
-                result.checks.clear()
-                result.status, result.message = "error", why
-                result.stopped_at = None
-                return
+                return _void(result, order, silent,
+                             f"the notebook wrote on the grader's channel (an event out of order: {what}); nothing it reported counts")
     if not result.finished:
         code = process.wait(5)
         result.exit_code = code
@@ -358,6 +350,13 @@ def _watch(process, read_fd: int, limits: Limits, result: RunResult, started: fl
             result.cells[current] = CellEnd.synthetic(current, CellStatus.CRASHED, why)
         result.status, result.message = "crashed", why
         result.stopped_at = current
+
+
+def _void(result: RunResult, order: list[int], silent: set[int], why: str) -> None:
+    """Nothing the attempt reported counts: every cell it was to run ends as an error saying ``why``."""
+    result.cells = {index: CellEnd.synthetic(index, CellStatus.ERROR, why) for index in order if index not in silent}
+    result.checks.clear()
+    result.status, result.message, result.stopped_at = "error", why, None
 
 
 class Framer:
